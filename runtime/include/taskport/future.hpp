@@ -1,0 +1,494 @@
+// taskport/future.hpp — future<T>, promise<T> and the shared state behind them.
+//
+// One heap block per spawned task holds the task node, the callable and the result (see
+// runtime.hpp); future<T> is a counted reference to it. The state's `cont_` word is the whole
+// synchronisation: pending (0), ready (1), a blocked outside thread (2), or a pointer to the one
+// continuation to notify on completion (a then(), a co_await, a when_all, a worker's parker).
+// Invariants: the result is written before cont_ becomes ready (release), read after seeing
+// ready (acquire); completion happens exactly once; the completer holds a reference until it has
+// finished notifying, so a waiter may drop its future the moment it sees ready.
+#pragma once
+
+#include <taskport/sched/executor.hpp>
+#include <taskport/sched/task_node.hpp>
+
+#include <atomic>
+#include <cassert>
+#include <coroutine>
+#include <cstdint>
+#include <exception>
+#include <future>
+#include <new>
+#include <stdexcept>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+namespace taskport {
+
+template <class T>
+class future;
+template <class T>
+class promise;
+
+// The error a cancelled task, continuation or operation completes with.
+inline std::system_error cancelled_error() {
+    return std::system_error(std::make_error_code(std::errc::operation_canceled),
+                             "taskport: cancelled");
+}
+
+namespace detail {
+
+template <class T>
+using stored_t = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
+
+// Allocation through allocate_task for every runtime-internal block.
+struct task_allocated {
+    static void* operator new(std::size_t n) { return allocate_task(n); }
+    static void operator delete(void* p, std::size_t n) noexcept { deallocate_task(p, n); }
+};
+
+class state_base : public waitable {
+public:
+    static constexpr std::uintptr_t pending_tag = 0;
+    static constexpr std::uintptr_t ready_tag = 1;
+    static constexpr std::uintptr_t blocking_tag = 2;
+
+    explicit state_base(executor* ex, std::uint32_t refs) noexcept : refs_(refs), ex_(ex) {}
+
+    bool ready() const noexcept final {
+        return cont_.load(std::memory_order_acquire) == ready_tag;
+    }
+
+    // At most one consumer registers at a time; a later arm replaces an earlier, stale one.
+    bool arm(continuation* c) noexcept final {
+        std::uintptr_t cur = cont_.load(std::memory_order_acquire);
+        const auto want = reinterpret_cast<std::uintptr_t>(c);
+        for (;;) {
+            if (cur == ready_tag) return false;
+            if (cur == want) return true;
+            if (cont_.compare_exchange_weak(cur, want, std::memory_order_acq_rel,
+                                            std::memory_order_acquire))
+                return true;
+        }
+    }
+    // Only persistent continuations (parkers) are disarmed, and only after ready(): no-op.
+    void disarm(continuation*) noexcept final {}
+
+    // Blocks the calling (non-worker) thread until ready.
+    void wait_blocking() noexcept {
+        std::uintptr_t cur = pending_tag;
+        if (!cont_.compare_exchange_strong(cur, blocking_tag, std::memory_order_acq_rel,
+                                           std::memory_order_acquire)) {
+            if (cur == ready_tag) return;
+            if (cur != blocking_tag) {
+                // A continuation is registered (a worker's parker from an earlier wait on
+                // another thread): take its place; its owner tolerates a missed wake-up only
+                // because it polls ready() — so wake it now to be safe.
+                auto* old = reinterpret_cast<continuation*>(cur);
+                if (!cont_.compare_exchange_strong(cur, blocking_tag, std::memory_order_acq_rel,
+                                                   std::memory_order_acquire)) {
+                    if (cur == ready_tag) return;
+                } else {
+                    old->notify();
+                }
+            }
+        }
+        while (blocked_.load(std::memory_order_acquire) == 0)
+            blocked_.wait(0, std::memory_order_acquire);
+    }
+
+    void wait() {
+        if (ready()) return;
+        executor* ex = current_executor();
+        if (ex && ex->in_worker())
+            ex->help_until(*this);
+        else
+            wait_blocking();
+    }
+
+    void request_cancel() noexcept { cancel_.store(true, std::memory_order_relaxed); }
+    bool cancel_requested() const noexcept { return cancel_.load(std::memory_order_relaxed); }
+
+    executor* exec() const noexcept { return ex_; }
+    void set_exec(executor* ex) noexcept { ex_ = ex; }
+
+    void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+    void release() noexcept {
+        if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) destroy();
+    }
+
+protected:
+    ~state_base() = default;
+    virtual void destroy() noexcept = 0;
+
+    // Exactly once, after the result is stored.
+    void complete() noexcept {
+        std::uintptr_t prev = cont_.exchange(ready_tag, std::memory_order_acq_rel);
+        if (prev == blocking_tag) {
+            blocked_.store(1, std::memory_order_release);
+            blocked_.notify_all();
+        } else if (prev > blocking_tag) {
+            reinterpret_cast<continuation*>(prev)->notify();
+        }
+    }
+
+private:
+    std::atomic<std::uintptr_t> cont_{pending_tag};  // see the file comment
+    std::atomic<std::uint32_t> refs_;                // futures, producers, continuations
+    std::atomic<std::uint32_t> blocked_{0};          // 1 once ready, if a thread blocked
+    std::atomic<bool> cancel_{false};                // set by future::cancel(), read by the task
+    executor* ex_;  // where continuations run; null: inline on the completing thread
+};
+
+template <class T>
+class shared_state : public state_base {
+public:
+    using state_base::state_base;
+
+    template <class... A>
+    void set_value(A&&... a) {
+        ::new (static_cast<void*>(&storage_)) stored_t<T>(std::forward<A>(a)...);
+        kind_ = kind::value;
+        complete();
+    }
+    void set_exception(std::exception_ptr e) noexcept {
+        error_ = std::move(e);
+        kind_ = kind::error;
+        complete();
+    }
+    // Runs f and stores what it returns or throws.
+    template <class F, class... A>
+    void set_from(F&& f, A&&... a) noexcept {
+        try {
+            if constexpr (std::is_void_v<T>) {
+                std::forward<F>(f)(std::forward<A>(a)...);
+                set_value();
+            } else {
+                set_value(std::forward<F>(f)(std::forward<A>(a)...));
+            }
+        } catch (...) {
+            set_exception(std::current_exception());
+        }
+    }
+
+    bool has_error() const noexcept { return kind_ == kind::error; }
+    std::exception_ptr error() const noexcept { return error_; }
+
+    // After ready(). Moves the value out, or rethrows.
+    T take() {
+        if (kind_ == kind::error) std::rethrow_exception(error_);
+        if constexpr (!std::is_void_v<T>) return std::move(*value_ptr());
+    }
+
+protected:
+    ~shared_state() {
+        if (kind_ == kind::value) value_ptr()->~stored_t<T>();
+    }
+
+private:
+    enum class kind : unsigned char { none, value, error };
+    stored_t<T>* value_ptr() noexcept { return std::launder(reinterpret_cast<stored_t<T>*>(&storage_)); }
+
+    alignas(stored_t<T>) unsigned char storage_[sizeof(stored_t<T>)];
+    std::exception_ptr error_;
+    kind kind_ = kind::none;
+};
+
+template <class T>
+struct plain_state final : shared_state<T>, task_allocated {
+    explicit plain_state(executor* ex) : shared_state<T>(ex, 2) {}
+    void destroy() noexcept override { delete this; }
+};
+
+template <class T>
+future<T> make_future(shared_state<T>* s) noexcept;
+
+template <class F, class T>
+struct then_result {
+    using type = void;
+};
+
+// Resumes a coroutine waiting on a state, as a task on the state's executor.
+template <class T>
+struct future_awaiter : continuation, task_node {
+    explicit future_awaiter(shared_state<T>* st) noexcept
+        : continuation(&future_awaiter::on_notify), task_node(&future_awaiter::on_run), s(st) {}
+
+    bool await_ready() const noexcept { return s->ready(); }
+    bool await_suspend(std::coroutine_handle<> caller) noexcept {
+        h = caller;
+        ex = current_executor();
+        if (!ex) ex = s->exec();
+        return s->arm(this);
+    }
+    T await_resume() { return s->take(); }
+
+    static void on_notify(continuation* c) noexcept {
+        auto* self = static_cast<future_awaiter*>(c);
+        if (self->ex)
+            self->ex->schedule_next(self);
+        else
+            self->h.resume();
+    }
+    static void on_run(task_node* t) noexcept { static_cast<future_awaiter*>(t)->h.resume(); }
+
+    shared_state<T>* s;
+    std::coroutine_handle<> h;
+    executor* ex = nullptr;
+};
+
+template <class T, class F>
+class then_node;
+
+}  // namespace detail
+
+// The result of an asynchronous computation. Move-only, like std::future; get() consumes it.
+// Dropping a future detaches its task (the task still runs; its result is discarded).
+template <class T>
+class future {
+public:
+    using value_type = T;
+
+    future() noexcept = default;
+    future(future&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+    future& operator=(future&& o) noexcept {
+        if (this != &o) {
+            reset();
+            s_ = std::exchange(o.s_, nullptr);
+        }
+        return *this;
+    }
+    future(const future&) = delete;
+    future& operator=(const future&) = delete;
+    ~future() { reset(); }
+
+    bool valid() const noexcept { return s_ != nullptr; }
+    bool is_ready() const { return state().ready(); }
+
+    // Blocks an outside thread; on a worker, runs other tasks until ready (no deadlock when
+    // tasks wait for tasks).
+    void wait() const { state().wait(); }
+
+    // Waits, then returns the value or rethrows the task's exception. Leaves the future invalid.
+    T get() {
+        auto& s = state();
+        s.wait();
+        detail::shared_state<T>* st = std::exchange(s_, nullptr);
+        struct releaser {
+            detail::shared_state<T>* p;
+            ~releaser() { p->release(); }
+        } r{st};
+        return st->take();
+    }
+
+    // Asks the task to stop: a task that has not started completes with cancelled_error()
+    // instead of running; a running coroutine sees it at its next co_await; pending I/O
+    // completes with operation_aborted. A finished task is unaffected.
+    void cancel() noexcept {
+        if (s_) s_->request_cancel();
+    }
+
+    // Runs h when this future is ready, as a task; returns h's result as a future. h takes
+    // either this future's value (an exception skips h and propagates) or the ready future
+    // itself (h sees the exception). Leaves this future invalid.
+    template <class H>
+    auto then(H&& h);
+
+    // co_await f / co_await std::move(f): the value, or the task's exception.
+    auto operator co_await() && noexcept { return owning_awaiter{std::move(*this)}; }
+    auto operator co_await() & noexcept { return detail::future_awaiter<T>(&state()); }
+
+    detail::shared_state<T>* state_ptr() const noexcept { return s_; }  // detail
+
+private:
+    template <class U>
+    friend future<U> detail::make_future(detail::shared_state<U>*) noexcept;
+    template <class U>
+    friend class future;
+
+    struct owning_awaiter : detail::future_awaiter<T> {
+        explicit owning_awaiter(future&& f) noexcept
+            : detail::future_awaiter<T>(&f.state()), keep(std::move(f)) {}
+        future keep;
+    };
+
+    detail::shared_state<T>& state() const {
+        if (!s_) throw std::future_error(std::future_errc::no_state);
+        return *s_;
+    }
+    void reset() noexcept {
+        if (s_) std::exchange(s_, nullptr)->release();
+    }
+
+    explicit future(detail::shared_state<T>* s) noexcept : s_(s) {}
+    detail::shared_state<T>* s_ = nullptr;
+};
+
+namespace detail {
+template <class T>
+future<T> make_future(shared_state<T>* s) noexcept {
+    return future<T>(s);
+}
+}  // namespace detail
+
+// A value set by hand. Continuations of its future run on the runtime whose worker created the
+// promise (or on the one passed in); with neither, inline on the thread that sets it.
+// Destroying a promise that was never set stores std::future_error(broken_promise).
+template <class T>
+class promise {
+public:
+    promise() : s_(new detail::plain_state<T>(current_executor())) {}
+    explicit promise(detail::executor* ex) : s_(new detail::plain_state<T>(ex)) {}
+    promise(promise&& o) noexcept
+        : s_(std::exchange(o.s_, nullptr)), retrieved_(o.retrieved_), set_(o.set_) {}
+    promise& operator=(promise&& o) noexcept {
+        if (this != &o) {
+            abandon();
+            s_ = std::exchange(o.s_, nullptr);
+            retrieved_ = o.retrieved_;
+            set_ = o.set_;
+        }
+        return *this;
+    }
+    ~promise() { abandon(); }
+
+    future<T> get_future() {
+        if (!s_) throw std::future_error(std::future_errc::no_state);
+        if (retrieved_) throw std::future_error(std::future_errc::future_already_retrieved);
+        retrieved_ = true;
+        return detail::make_future(static_cast<detail::shared_state<T>*>(s_));
+    }
+
+    template <class... A>
+    void set_value(A&&... a) {
+        check_settable();
+        set_ = true;
+        s_->set_value(std::forward<A>(a)...);
+    }
+    void set_exception(std::exception_ptr e) {
+        check_settable();
+        set_ = true;
+        s_->set_exception(std::move(e));
+    }
+    bool cancel_requested() const noexcept { return s_ && s_->cancel_requested(); }
+
+private:
+    static detail::executor* current_executor() noexcept { return detail::current_executor(); }
+    void check_settable() const {
+        if (!s_) throw std::future_error(std::future_errc::no_state);
+        if (set_) throw std::future_error(std::future_errc::promise_already_satisfied);
+    }
+    void abandon() noexcept {
+        if (!s_) return;
+        if (!set_)
+            s_->set_exception(
+                std::make_exception_ptr(std::future_error(std::future_errc::broken_promise)));
+        if (!retrieved_) s_->release();  // the reference get_future() would have handed out
+        s_->release();
+        s_ = nullptr;
+    }
+
+    detail::plain_state<T>* s_;
+    bool retrieved_ = false;
+    bool set_ = false;
+};
+
+// A ready future.
+template <class T, class... A>
+future<T> make_ready_future(A&&... a) {
+    auto* s = new detail::plain_state<T>(nullptr);
+    s->set_value(std::forward<A>(a)...);
+    s->release();
+    return detail::make_future<T>(s);
+}
+template <class T>
+future<T> make_exceptional_future(std::exception_ptr e) {
+    auto* s = new detail::plain_state<T>(nullptr);
+    s->set_exception(std::move(e));
+    s->release();
+    return detail::make_future<T>(s);
+}
+
+namespace detail {
+
+template <class T, class H>
+constexpr bool takes_future = std::is_invocable_v<H, future<T>&&>;
+
+template <class T, class H>
+struct then_ret {
+    static auto f() {
+        if constexpr (takes_future<T, H>)
+            return std::type_identity<std::invoke_result_t<H, future<T>&&>>{};
+        else if constexpr (std::is_void_v<T>)
+            return std::type_identity<std::invoke_result_t<H>>{};
+        else
+            return std::type_identity<std::invoke_result_t<H, T&&>>{};
+    }
+    using type = typename decltype(f())::type;
+};
+
+// The continuation of then(): notified by the source, runs as a task, fills its own state.
+template <class T, class H>
+class then_node final : public shared_state<typename then_ret<T, H>::type>,
+                        public continuation,
+                        public task_node,
+                        public task_allocated {
+    using U = typename then_ret<T, H>::type;
+
+public:
+    then_node(shared_state<T>* src, H&& h, executor* ex)
+        : shared_state<U>(ex, 2),
+          continuation(&then_node::on_notify),
+          task_node(&then_node::on_run),
+          src_(src),
+          h_(std::move(h)) {}
+
+    void destroy() noexcept override { delete this; }
+
+private:
+    static void on_notify(continuation* c) noexcept {
+        auto* self = static_cast<then_node*>(c);
+        if (executor* ex = self->exec())
+            ex->schedule_next(self);
+        else
+            on_run(self);
+    }
+    static void on_run(task_node* t) noexcept {
+        auto* self = static_cast<then_node*>(t);
+        future<T> src = make_future(self->src_);  // adopts the source reference
+        if (self->cancel_requested()) {
+            self->set_exception(std::make_exception_ptr(cancelled_error()));
+        } else if constexpr (takes_future<T, H>) {
+            self->set_from(std::move(self->h_), std::move(src));
+        } else if (src.state_ptr()->has_error()) {
+            self->set_exception(src.state_ptr()->error());
+        } else if constexpr (std::is_void_v<T>) {
+            self->set_from(std::move(self->h_));
+        } else {
+            self->set_from(std::move(self->h_), src.get());
+        }
+        self->release();
+    }
+
+    shared_state<T>* src_;
+    H h_;
+};
+
+}  // namespace detail
+
+template <class T>
+template <class H>
+auto future<T>::then(H&& h) {
+    using U = typename detail::then_ret<T, std::decay_t<H>>::type;
+    auto& src = state();
+    detail::executor* ex = src.exec() ? src.exec() : detail::current_executor();
+    auto* node = new detail::then_node<T, std::decay_t<H>>(s_, std::decay_t<H>(std::forward<H>(h)), ex);
+    s_ = nullptr;  // the node adopts our reference
+    future<U> out = detail::make_future<U>(node);
+    if (!src.arm(node)) node->notify();  // already ready
+    return out;
+}
+
+}  // namespace taskport

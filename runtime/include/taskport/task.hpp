@@ -1,0 +1,193 @@
+// taskport/task.hpp — task<T>, a lazy coroutine, and co_await yield().
+//
+// A task<T> does nothing until awaited (or spawned). Awaiting one transfers control to it
+// symmetrically and it transfers back to its awaiter at the end, so a chain of a million awaits
+// uses constant stack. Cancellation: a spawned root task's future can be cancelled; every
+// co_await inside the task tree first checks that request and throws cancelled_error().
+#pragma once
+
+#include <taskport/future.hpp>
+
+#include <coroutine>
+#include <exception>
+#include <utility>
+#include <variant>
+
+namespace taskport {
+
+template <class T = void>
+class task;
+struct cancellation_query;
+
+namespace detail {
+
+// Hook a spawned root task uses to learn that its coroutine finished.
+struct root_hook {
+    virtual void on_done() noexcept = 0;
+
+protected:
+    ~root_hook() = default;
+};
+
+struct promise_base {
+    std::coroutine_handle<> continuation;  // the awaiting coroutine, or null at the root
+    root_hook* root = nullptr;              // set on the root coroutine of a spawned task
+    const state_base* cancel_scope = nullptr;  // the root's state: whose cancel() applies
+
+    struct final_awaiter {
+        bool await_ready() const noexcept { return false; }
+        template <class P>
+        std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) noexcept {
+            promise_base& p = h.promise();
+            if (p.continuation) return p.continuation;
+            if (p.root) p.root->on_done();  // may destroy the frame
+            return std::noop_coroutine();
+        }
+        void await_resume() const noexcept {}
+    };
+
+    std::suspend_always initial_suspend() const noexcept { return {}; }
+    final_awaiter final_suspend() const noexcept { return {}; }
+
+    bool cancelled() const noexcept { return cancel_scope && cancel_scope->cancel_requested(); }
+
+    template <class A>
+    A&& await_transform(A&& a) {
+        if constexpr (!std::is_same_v<std::decay_t<A>, cancellation_query>)
+            if (cancelled()) throw cancelled_error();
+        return std::forward<A>(a);
+    }
+
+    static void* operator new(std::size_t n) { return allocate_task(n); }
+    static void operator delete(void* p, std::size_t n) noexcept { deallocate_task(p, n); }
+};
+
+template <class T>
+struct task_promise final : promise_base {
+    task<T> get_return_object() noexcept;
+
+    template <class U = T>
+    void return_value(U&& v) {
+        result.template emplace<1>(std::forward<U>(v));
+    }
+    void unhandled_exception() noexcept { result.template emplace<2>(std::current_exception()); }
+
+    T take() {
+        if (result.index() == 2) std::rethrow_exception(std::get<2>(result));
+        return std::move(std::get<1>(result));
+    }
+
+    std::variant<std::monostate, T, std::exception_ptr> result;
+};
+
+template <>
+struct task_promise<void> final : promise_base {
+    task<void> get_return_object() noexcept;
+    void return_void() noexcept {}
+    void unhandled_exception() noexcept { error = std::current_exception(); }
+    void take() {
+        if (error) std::rethrow_exception(error);
+    }
+    std::exception_ptr error;
+};
+
+}  // namespace detail
+
+template <class T>
+class [[nodiscard]] task {
+public:
+    using promise_type = detail::task_promise<T>;
+    using handle_type = std::coroutine_handle<promise_type>;
+    using value_type = T;
+
+    task() noexcept = default;
+    explicit task(handle_type h) noexcept : h_(h) {}
+    task(task&& o) noexcept : h_(std::exchange(o.h_, {})) {}
+    task& operator=(task&& o) noexcept {
+        if (this != &o) {
+            if (h_) h_.destroy();
+            h_ = std::exchange(o.h_, {});
+        }
+        return *this;
+    }
+    task(const task&) = delete;
+    task& operator=(const task&) = delete;
+    ~task() {
+        if (h_) h_.destroy();
+    }
+
+    bool valid() const noexcept { return static_cast<bool>(h_); }
+    handle_type release() noexcept { return std::exchange(h_, {}); }
+
+    struct awaiter {
+        handle_type h;
+        bool await_ready() const noexcept { return false; }
+        template <class P>
+        std::coroutine_handle<> await_suspend(std::coroutine_handle<P> caller) noexcept {
+            h.promise().continuation = caller;
+            if constexpr (std::is_base_of_v<detail::promise_base, P>)
+                h.promise().cancel_scope = caller.promise().cancel_scope;
+            return h;
+        }
+        T await_resume() { return h.promise().take(); }
+    };
+
+    // co_await a task: runs it to completion, then resumes here with its value or exception.
+    awaiter operator co_await() && {
+        if (!h_) throw std::future_error(std::future_errc::no_state);
+        return awaiter{h_};
+    }
+    awaiter operator co_await() & {
+        if (!h_) throw std::future_error(std::future_errc::no_state);
+        return awaiter{h_};
+    }
+
+private:
+    handle_type h_;
+};
+
+namespace detail {
+template <class T>
+task<T> task_promise<T>::get_return_object() noexcept {
+    return task<T>(std::coroutine_handle<task_promise<T>>::from_promise(*this));
+}
+inline task<void> task_promise<void>::get_return_object() noexcept {
+    return task<void>(std::coroutine_handle<task_promise<void>>::from_promise(*this));
+}
+
+template <class>
+struct is_task : std::false_type {};
+template <class T>
+struct is_task<task<T>> : std::true_type {};
+
+struct yield_awaiter : task_node {
+    yield_awaiter() noexcept : task_node(&yield_awaiter::on_run) {}
+    bool await_ready() const noexcept { return current_executor() == nullptr; }
+    void await_suspend(std::coroutine_handle<> caller) noexcept {
+        h = caller;
+        current_executor()->schedule_yield(this);
+    }
+    void await_resume() const noexcept {}
+    static void on_run(task_node* t) noexcept { static_cast<yield_awaiter*>(t)->h.resume(); }
+    std::coroutine_handle<> h;
+};
+}  // namespace detail
+
+// co_await yield(): let every task queued before this one run first, then continue.
+inline detail::yield_awaiter yield() noexcept { return {}; }
+
+// co_await this_task_cancelled(): true when the spawned task this coroutine belongs to was
+// cancelled (for loops that want to stop without an exception).
+struct cancellation_query {
+    bool await_ready() const noexcept { return false; }
+    template <class P>
+    bool await_suspend(std::coroutine_handle<P> h) noexcept {
+        if constexpr (std::is_base_of_v<detail::promise_base, P>) result = h.promise().cancelled();
+        return false;
+    }
+    bool await_resume() const noexcept { return result; }
+    bool result = false;
+};
+inline cancellation_query this_task_cancelled() noexcept { return {}; }
+
+}  // namespace taskport

@@ -1,0 +1,8 @@
+// taskport/taskport.hpp — everything public, in one include.
+#pragma once
+
+#include <taskport/future.hpp>
+#include <taskport/runtime.hpp>
+#include <taskport/task.hpp>
+#include <taskport/task_group.hpp>
+#include <taskport/when_all.hpp>

@@ -1,0 +1,37 @@
+// runtime.cpp — constructing and shutting down the runtime.
+#include <taskport/runtime.hpp>
+
+#include <cstdio>
+
+namespace taskport {
+
+runtime::runtime(runtime_options opts) : on_unhandled_(std::move(opts.on_unhandled_exception)) {
+    detail::scheduler_config cfg;
+    cfg.workers = opts.workers;
+    cfg.kind = opts.scheduler;
+    ex_ = detail::make_executor(cfg);
+}
+
+runtime::~runtime() { shutdown(); }
+
+void runtime::shutdown() noexcept { ex_->shutdown(); }
+
+void runtime::report_unhandled(std::exception_ptr e) noexcept {
+    if (on_unhandled_) {
+        try {
+            on_unhandled_(e);
+            return;
+        } catch (...) {
+            std::fputs("taskport: on_unhandled_exception handler threw\n", stderr);
+        }
+    }
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+        std::fprintf(stderr, "taskport: exception escaped a posted task: %s\n", ex.what());
+    } catch (...) {
+        std::fputs("taskport: non-standard exception escaped a posted task\n", stderr);
+    }
+}
+
+}  // namespace taskport

@@ -1,0 +1,104 @@
+// taskport/sched/executor.hpp — the interface every scheduler kind implements.
+//
+// runtime/ talks to a scheduler only through this interface, so the work-stealing scheduler and
+// the oneTBB task_arena scheduler are interchangeable. io/ uses schedule_batch() to hand a whole
+// batch of completions over with one push and at most one wake-up.
+#pragma once
+
+#include <taskport/sched/task_node.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace taskport {
+
+// What an operator needs to see. Counters are totals since start; depths are a snapshot.
+struct runtime_stats {
+    std::size_t workers = 0;
+    std::uint64_t tasks_spawned = 0;   // tasks submitted (spawn, post, continuations, completions)
+    std::uint64_t tasks_run = 0;       // tasks executed
+    std::uint64_t steals = 0;          // successful steal operations (each may move several tasks)
+    std::uint64_t tasks_stolen = 0;    // tasks moved by those steals
+    std::uint64_t parks = 0;           // times a worker went to sleep
+    std::uint64_t wakeups = 0;         // times a sleeping worker was woken to look for work
+    std::uint64_t injector_pops = 0;   // tasks taken from the shared injector
+    std::size_t injector_depth = 0;    // tasks waiting in the shared injector now
+    std::vector<std::size_t> worker_queue_depth;  // tasks in each worker's own queue now
+};
+
+// Thrown by spawn/post from outside the runtime after shutdown() began.
+class runtime_closed : public std::logic_error {
+public:
+    runtime_closed() : std::logic_error("taskport: runtime is shut down; no new work is accepted") {}
+};
+
+namespace detail {
+
+class executor {
+public:
+    virtual ~executor() = default;
+
+    // From any thread. On one of this executor's workers the task goes to that worker's own
+    // queue (stealable); from elsewhere it goes to the shared injector and wakes a worker.
+    // Throws runtime_closed when called from outside after shutdown().
+    virtual void schedule(task_node* t) = 0;
+
+    // Like schedule(), for work already accepted (a continuation or an I/O completion): never
+    // throws, even during shutdown, so nothing accepted is dropped.
+    virtual void schedule_accepted(task_node* t) noexcept = 0;
+
+    // A continuation woken by something the current task did: run it next on this worker
+    // (the LIFO slot) when called on a worker; otherwise as schedule_accepted().
+    virtual void schedule_next(task_node* t) noexcept = 0;
+
+    // Behind everything already queued (co_await yield()).
+    virtual void schedule_yield(task_node* t) noexcept = 0;
+
+    // A batch from outside the workers (an I/O thread): linked through task_node::next, one push,
+    // at most one wake-up. Never throws.
+    virtual void schedule_batch(task_node* first, task_node* last, std::size_t n) noexcept = 0;
+
+    // True on a worker thread of this executor.
+    virtual bool in_worker() const noexcept = 0;
+
+    // True when the calling worker's own queue holds nothing a thief could take (always true
+    // off the workers). parallel_for splits its range only then.
+    virtual bool local_queue_empty() const noexcept = 0;
+
+    // On a worker of this executor: run other tasks until w.ready(), parking when there is
+    // nothing to do. Precondition: in_worker().
+    virtual void help_until(waitable& w) = 0;
+
+    // Stop accepting outside work, run everything queued, join the workers. Idempotent.
+    virtual void shutdown() noexcept = 0;
+    virtual bool closed() const noexcept = 0;
+
+    virtual std::size_t concurrency() const noexcept = 0;
+    virtual runtime_stats stats() const = 0;
+};
+
+// The executor whose worker is running on this thread, or null.
+executor* current_executor() noexcept;
+void set_current_executor(executor* e) noexcept;
+
+// Task memory: oneTBB's scalable allocator when built with it, else operator new.
+void* allocate_task(std::size_t bytes);
+void deallocate_task(void* p, std::size_t bytes) noexcept;
+
+enum class scheduler_kind { work_stealing, tbb_arena };
+
+struct scheduler_config {
+    std::size_t workers = 0;  // 0: TASKPORT_WORKERS or the hardware threads
+    scheduler_kind kind = scheduler_kind::work_stealing;
+    std::string thread_name = "taskport-w";
+};
+
+std::unique_ptr<executor> make_executor(const scheduler_config& cfg);
+std::size_t default_worker_count();
+
+}  // namespace detail
+}  // namespace taskport

@@ -1,0 +1,412 @@
+// work_stealing.cpp — the default scheduler: one Chase–Lev deque per worker, a LIFO slot, a
+// shared injector, and the idle/parking protocol of idle.hpp.
+//
+// Where an idle worker looks for work, in order (cf. oneTBB's task_dispatcher, Tokio's worker):
+//   1. every 61st tick, the injector first (outside work is never starved by local work);
+//   2. its LIFO slot (the continuation just woken), at most 3 times in a row — then the slot goes
+//      to the deque and the worker runs the *oldest* task of its own deque instead;
+//   3. its own deque, newest first;
+//   4. the injector (a batch: one task to run, the rest onto its deque);
+//   5. searching: steal half of a random victim's deque, or a victim's LIFO slot when that
+//      victim's deque is empty; a few rounds, then park (idle.hpp).
+//
+// Shutdown: closed_ stops outside submissions (counted in inflight_ so none slips past); workers
+// keep running whatever is queued; when every worker is idle at top level, no submission is in
+// flight and every queue is empty, the last one to go idle sets terminate_ and all exit.
+#include "deque.hpp"
+#include "idle.hpp"
+#include "injector.hpp"
+
+#include <taskport/sched/executor.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace taskport::detail {
+
+namespace {
+thread_local executor* tl_executor = nullptr;
+}
+
+executor* current_executor() noexcept { return tl_executor; }
+void set_current_executor(executor* e) noexcept { tl_executor = e; }
+
+std::size_t default_worker_count() {
+    if (const char* env = std::getenv("TASKPORT_WORKERS"); env && *env) {
+        char* end = nullptr;
+        errno = 0;
+        unsigned long v = std::strtoul(env, &end, 10);
+        if (errno != 0 || *end != '\0' || v == 0 || v > 4096 || env[0] == '-')
+            throw std::invalid_argument(std::string("taskport: TASKPORT_WORKERS must be an integer "
+                                                    "from 1 to 4096, got '") +
+                                        env + "'");
+        return static_cast<std::size_t>(v);
+    }
+    unsigned hw = std::thread::hardware_concurrency();
+    return hw ? hw : 1;
+}
+
+namespace {
+
+// Owner-written counter: plain load+store (no locked instruction), read by stats() racily-but-
+// atomically from any thread.
+struct counter {
+    std::atomic<std::uint64_t> v{0};
+    void add(std::uint64_t n = 1) noexcept {
+        v.store(v.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    }
+    std::uint64_t get() const noexcept { return v.load(std::memory_order_relaxed); }
+};
+
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+std::size_t thread_lane_hint() noexcept {
+    static std::atomic<std::size_t> next{0};
+    thread_local std::size_t mine = next.fetch_add(1, std::memory_order_relaxed);
+    return mine;
+}
+
+class work_stealing final : public executor {
+    struct alignas(64) worker {
+        ws_deque deque;  // owner: push/pop; thieves: steal_half
+        // Owner stores (exchange); thieves exchange it to null. Holds at most one task.
+        alignas(64) std::atomic<task_node*> lifo{nullptr};
+        counter run, spawned, steals, stolen, parks, inj_pops;
+        std::size_t index = 0;
+        std::uint64_t rng = 0;          // owner only
+        unsigned tick = 0;              // owner only
+        unsigned lifo_streak = 0;       // owner only
+        bool searching = false;         // owner only (mirrored in idle_set's count)
+        std::thread thread;
+    };
+
+    static constexpr unsigned injector_interval = 61;
+    static constexpr unsigned lifo_cap = 3;
+    static constexpr int search_rounds = 4;
+    static constexpr std::size_t injector_batch = 32;
+
+public:
+    explicit work_stealing(const scheduler_config& cfg)
+        : n_(cfg.workers ? cfg.workers : default_worker_count()), inj_(n_), idle_(n_) {
+        workers_.reserve(n_);
+        for (std::size_t i = 0; i < n_; ++i) {
+            workers_.push_back(std::make_unique<worker>());
+            workers_.back()->index = i;
+            workers_.back()->rng = 0x9E3779B97F4A7C15ull * (i + 1);
+        }
+        for (std::size_t i = 0; i < n_; ++i) {
+            try {
+                workers_[i]->thread = std::thread([this, i] { worker_main(*workers_[i]); });
+            } catch (...) {
+                shutdown();
+                throw;
+            }
+        }
+    }
+
+    ~work_stealing() override { shutdown(); }
+
+    void schedule(task_node* t) override {
+        if (worker* w = local()) {
+            push_local(*w, t);
+            return;
+        }
+        inflight_.fetch_add(1, std::memory_order_seq_cst);
+        if (closed_.load(std::memory_order_seq_cst)) {
+            inflight_.fetch_sub(1, std::memory_order_seq_cst);
+            throw runtime_closed();
+        }
+        inj_.push(t, thread_lane_hint());
+        external_spawned_.fetch_add(1, std::memory_order_relaxed);
+        inflight_.fetch_sub(1, std::memory_order_seq_cst);
+        idle_.notify_one();
+    }
+
+    void schedule_accepted(task_node* t) noexcept override {
+        if (worker* w = local()) {
+            push_local(*w, t);
+            return;
+        }
+        inject(t, t, 1);
+    }
+
+    void schedule_next(task_node* t) noexcept override {
+        worker* w = local();
+        if (!w) {
+            inject(t, t, 1);
+            return;
+        }
+        w->spawned.add();
+        task_node* old = w->lifo.exchange(t, std::memory_order_acq_rel);
+        if (old) w->deque.push(old);
+        idle_.notify_one();
+    }
+
+    void schedule_yield(task_node* t) noexcept override { inject(t, t, 1); }
+
+    void schedule_batch(task_node* first, task_node* last, std::size_t n) noexcept override {
+        if (n) inject(first, last, n);
+    }
+
+    bool in_worker() const noexcept override { return local() != nullptr; }
+
+    bool local_queue_empty() const noexcept override {
+        worker* w = local();
+        return !w || w->deque.empty();
+    }
+
+    void help_until(waitable& wt) override {
+        worker& w = *local();
+        if (wt.ready()) return;
+        parker& p = idle_.parker_of(w.index);
+        const bool armed = wt.arm(&p);
+        while (!wt.ready()) {
+            task_node* t = find_local(w);
+            if (!t) t = search(w);
+            if (t) {
+                run_task(w, t);
+                continue;
+            }
+            park(w, &wt);
+        }
+        if (armed) wt.disarm(&p);
+        leave_search(w);
+    }
+
+    void shutdown() noexcept override {
+        closed_.store(true, std::memory_order_seq_cst);
+        idle_.notify_all();
+        if (local()) return;  // a worker cannot join itself; the destructor joins
+        std::lock_guard<std::mutex> g(join_mu_);
+        for (auto& w : workers_)
+            if (w->thread.joinable()) w->thread.join();
+    }
+
+    bool closed() const noexcept override { return closed_.load(std::memory_order_acquire); }
+    std::size_t concurrency() const noexcept override { return n_; }
+
+    runtime_stats stats() const override {
+        runtime_stats s;
+        s.workers = n_;
+        s.tasks_spawned = external_spawned_.load(std::memory_order_relaxed);
+        for (auto& w : workers_) {
+            s.tasks_spawned += w->spawned.get();
+            s.tasks_run += w->run.get();
+            s.steals += w->steals.get();
+            s.tasks_stolen += w->stolen.get();
+            s.parks += w->parks.get();
+            s.injector_pops += w->inj_pops.get();
+            s.worker_queue_depth.push_back(w->deque.size() +
+                                           (w->lifo.load(std::memory_order_relaxed) ? 1 : 0));
+        }
+        s.wakeups = idle_.wakeups();
+        s.injector_depth = inj_.size();
+        return s;
+    }
+
+private:
+    worker* local() const noexcept { return tl_executor == this ? tl_worker : nullptr; }
+
+    void push_local(worker& w, task_node* t) {
+        w.spawned.add();
+        w.deque.push(t);
+        idle_.notify_one();
+    }
+
+    void inject(task_node* first, task_node* last, std::size_t n) noexcept {
+        inj_.push_batch(first, last, n, thread_lane_hint());
+        external_spawned_.fetch_add(n, std::memory_order_relaxed);
+        idle_.notify_one();
+    }
+
+    void worker_main(worker& w) {
+        tl_executor = this;
+        tl_worker = &w;
+        for (;;) {
+            task_node* t = find_local(w);
+            if (!t) t = search(w);
+            if (t) {
+                run_task(w, t);
+                continue;
+            }
+            if (!park(w, nullptr)) break;
+        }
+        leave_search(w);
+        tl_worker = nullptr;
+        tl_executor = nullptr;
+    }
+
+    void run_task(worker& w, task_node* t) noexcept {
+        leave_search(w);
+        t->run();
+        w.run.add();
+    }
+
+    // A searcher that found work (or stops looking) hands the searching role on when it was the
+    // last one, so work published while it searched still gets a worker.
+    void leave_search(worker& w) noexcept {
+        if (!w.searching) return;
+        w.searching = false;
+        if (idle_.end_search()) idle_.notify_one();
+    }
+
+    task_node* find_local(worker& w) noexcept {
+        if (++w.tick % injector_interval == 0) {
+            if (task_node* t = take_injector(w)) return t;
+        }
+        if (w.lifo.load(std::memory_order_relaxed)) {
+            if (w.lifo_streak < lifo_cap) {
+                if (task_node* t = w.lifo.exchange(nullptr, std::memory_order_acquire)) {
+                    ++w.lifo_streak;
+                    return t;
+                }
+            } else if (task_node* t = w.lifo.exchange(nullptr, std::memory_order_acquire)) {
+                // Cap reached: queue the slot and run the oldest local task instead.
+                w.deque.push(t);
+                w.lifo_streak = 0;
+                for (int i = 0; i < 4; ++i)
+                    if (task_node* old = w.deque.steal()) return old;
+            }
+        }
+        w.lifo_streak = 0;
+        if (task_node* t = w.deque.pop()) return t;
+        return take_injector(w);
+    }
+
+    task_node* take_injector(worker& w) noexcept {
+        if (inj_.size() == 0) return nullptr;
+        std::size_t n = 0;
+        task_node* first = inj_.pop_batch(w.index, injector_batch, n);
+        if (!first) return nullptr;
+        w.inj_pops.add(n);
+        // Queue the rest oldest-on-top so this worker runs them in arrival order and thieves
+        // take the newest.
+        task_node* rest[injector_batch];
+        std::size_t k = 0;
+        for (task_node* c = first->next; c; c = c->next) rest[k++] = c;
+        while (k) w.deque.push(rest[--k]);
+        if (n > 1) idle_.notify_one();
+        first->next = nullptr;
+        return first;
+    }
+
+    task_node* search(worker& w) {
+        if (!w.searching) {
+            w.searching = true;
+            idle_.begin_search();
+        }
+        for (int round = 0; round < search_rounds; ++round) {
+            if (task_node* t = steal_from_others(w)) return t;
+            if (task_node* t = take_injector(w)) return t;
+            if (round + 1 < search_rounds) {
+                if (round == 0)
+                    for (int i = 0; i < 32; ++i) cpu_relax();
+                else
+                    std::this_thread::yield();
+            }
+        }
+        return nullptr;
+    }
+
+    task_node* steal_from_others(worker& w) {
+        if (n_ == 1) return nullptr;
+        w.rng ^= w.rng << 13;
+        w.rng ^= w.rng >> 7;
+        w.rng ^= w.rng << 17;
+        std::size_t start = static_cast<std::size_t>(w.rng % n_);
+        for (std::size_t i = 0; i < n_; ++i) {
+            worker& v = *workers_[(start + i) % n_];
+            if (&v == &w) continue;
+            for (int attempt = 0; attempt < 3 && !v.deque.empty(); ++attempt) {
+                std::size_t moved = 0;
+                if (task_node* t = v.deque.steal_half(w.deque, moved)) {
+                    w.steals.add();
+                    w.stolen.add(moved);
+                    if (moved > 1) idle_.notify_one();
+                    return t;
+                }
+            }
+            if (v.deque.empty() && v.lifo.load(std::memory_order_relaxed)) {
+                if (task_node* t = v.lifo.exchange(nullptr, std::memory_order_acquire)) {
+                    w.steals.add();
+                    w.stolen.add();
+                    return t;
+                }
+            }
+        }
+        return nullptr;
+    }
+
+    bool work_visible() const noexcept {
+        if (inj_.size() != 0) return true;
+        for (auto& v : workers_) {
+            if (!v->deque.empty()) return true;
+            if (v->lifo.load(std::memory_order_seq_cst)) return true;
+        }
+        return false;
+    }
+
+    // Two-phase wait (idle.hpp). wt: the target of help_until, or null at top level.
+    // Returns false when the worker should exit.
+    bool park(worker& w, waitable* wt) {
+        const bool top = wt == nullptr;
+        idle_.prepare(w.index);
+        if (w.searching) {
+            w.searching = false;
+            idle_.end_search();
+        }
+        if (top) idle_count_.fetch_add(1, std::memory_order_seq_cst);
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+
+        bool cancel = terminate_.load(std::memory_order_seq_cst) || (wt && wt->ready()) ||
+                      work_visible();
+        if (!cancel && top && closed_.load(std::memory_order_seq_cst) &&
+            idle_count_.load(std::memory_order_seq_cst) == n_ &&
+            inflight_.load(std::memory_order_seq_cst) == 0 && !work_visible()) {
+            terminate_.store(true, std::memory_order_seq_cst);
+            idle_.notify_all();
+            cancel = true;
+        }
+        if (!cancel) {
+            w.parks.add();
+            idle_.parker_of(w.index).park();
+        }
+        if (idle_.finish(w.index)) w.searching = true;
+        if (top) idle_count_.fetch_sub(1, std::memory_order_seq_cst);
+        return !(top && terminate_.load(std::memory_order_seq_cst));
+    }
+
+    static thread_local worker* tl_worker;
+
+    const std::size_t n_;
+    std::vector<std::unique_ptr<worker>> workers_;
+    injector inj_;
+    idle_set idle_;
+    alignas(64) std::atomic<bool> closed_{false};     // set once by shutdown(); read by all
+    std::atomic<bool> terminate_{false};              // set once by the last idle worker
+    alignas(64) std::atomic<std::size_t> inflight_{0};  // outside schedule() calls under way
+    alignas(64) std::atomic<std::size_t> idle_count_{0};  // workers idle at top level
+    alignas(64) std::atomic<std::uint64_t> external_spawned_{0};
+    std::mutex join_mu_;
+};
+
+thread_local work_stealing::worker* work_stealing::tl_worker = nullptr;
+
+}  // namespace
+
+std::unique_ptr<executor> make_tbb_arena_executor(const scheduler_config& cfg);  // tbb_arena.cpp
+
+std::unique_ptr<executor> make_executor(const scheduler_config& cfg) {
+    if (cfg.kind == scheduler_kind::tbb_arena) return make_tbb_arena_executor(cfg);
+    return std::make_unique<work_stealing>(cfg);
+}
+
+}  // namespace taskport::detail
