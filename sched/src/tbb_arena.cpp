@@ -92,6 +92,17 @@ public:
     }
 
     bool in_worker() const noexcept override { return current_executor() == this; }
+
+    void attach_source(task_source* s) noexcept override {
+        source_.store(s, std::memory_order_release);
+    }
+    // .NET's pattern: one drain task at a time empties the source, each completion spawned
+    // into the group (stealable); after clearing the flag it re-checks, so nothing is stranded.
+    void notify_source() noexcept override {
+        if (draining_.exchange(true, std::memory_order_acq_rel)) return;
+        spawned_.fetch_add(1, std::memory_order_relaxed);
+        arena_.enqueue(group_.defer([this] { drain(); }));
+    }
     bool local_queue_empty() const noexcept override { return true; }
 
     void help_until(waitable& w) override {
@@ -128,6 +139,24 @@ public:
     }
 
 private:
+    void drain() noexcept {
+        task_source* src = source_.load(std::memory_order_acquire);
+        for (;;) {
+            std::size_t n = 0;
+            while (task_node* batch = src->pop_batch(64, n)) {
+                while (batch) {
+                    task_node* next = batch->next;
+                    batch->next = nullptr;
+                    run_local(batch);
+                    batch = next;
+                }
+            }
+            draining_.store(false, std::memory_order_seq_cst);
+            if (src->empty() || draining_.exchange(true, std::memory_order_acq_rel)) break;
+        }
+        run_.fetch_add(1, std::memory_order_relaxed);
+    }
+
     void run_local(task_node* t) noexcept {
         spawned_.fetch_add(1, std::memory_order_relaxed);
         group_.run([this, t] {
@@ -149,6 +178,8 @@ private:
     tbb::task_group group_;
     std::optional<observer> observer_;
     std::atomic<bool> closed_{false};
+    std::atomic<task_source*> source_{nullptr};
+    std::atomic<bool> draining_{false};  // a drain task is queued or running
     std::atomic<std::size_t> inflight_{0};
     std::atomic<std::uint64_t> spawned_{0}, run_{0};
     std::mutex mu_;

@@ -158,6 +158,11 @@ public:
 
     bool in_worker() const noexcept override { return local() != nullptr; }
 
+    void attach_source(task_source* s) noexcept override {
+        source_.store(s, std::memory_order_release);
+    }
+    void notify_source() noexcept override { idle_.notify_one(); }
+
     bool local_queue_empty() const noexcept override {
         worker* w = local();
         return !w || w->deque.empty();
@@ -260,6 +265,7 @@ private:
 
     task_node* find_local(worker& w) noexcept {
         if (++w.tick % injector_interval == 0) {
+            if (task_node* t = take_source(w)) return t;
             if (task_node* t = take_injector(w)) return t;
         }
         if (w.lifo.load(std::memory_order_relaxed)) {
@@ -278,7 +284,30 @@ private:
         }
         w.lifo_streak = 0;
         if (task_node* t = w.deque.pop()) return t;
+        if (task_node* t = take_source(w)) return t;
         return take_injector(w);
+    }
+
+    // The attached source (io's completion queue): a batch, first to run, rest onto the deque.
+    task_node* take_source(worker& w) noexcept {
+        task_source* src = source_.load(std::memory_order_acquire);
+        if (!src || src->empty()) return nullptr;
+        std::size_t n = 0;
+        task_node* first = src->pop_batch(injector_batch, n);
+        if (!first) return nullptr;
+        w.inj_pops.add(n);
+        spread_batch(w, first, n);
+        return first;
+    }
+
+    // Queue all but the first of a popped batch on w's deque, oldest on top.
+    void spread_batch(worker& w, task_node* first, std::size_t n) noexcept {
+        task_node* rest[injector_batch];
+        std::size_t k = 0;
+        for (task_node* c = first->next; c && k < injector_batch; c = c->next) rest[k++] = c;
+        while (k) w.deque.push(rest[--k]);
+        if (n > 1) idle_.notify_one();
+        first->next = nullptr;
     }
 
     task_node* take_injector(worker& w) noexcept {
@@ -287,14 +316,7 @@ private:
         task_node* first = inj_.pop_batch(w.index, injector_batch, n);
         if (!first) return nullptr;
         w.inj_pops.add(n);
-        // Queue the rest oldest-on-top so this worker runs them in arrival order and thieves
-        // take the newest.
-        task_node* rest[injector_batch];
-        std::size_t k = 0;
-        for (task_node* c = first->next; c; c = c->next) rest[k++] = c;
-        while (k) w.deque.push(rest[--k]);
-        if (n > 1) idle_.notify_one();
-        first->next = nullptr;
+        spread_batch(w, first, n);
         return first;
     }
 
@@ -305,6 +327,7 @@ private:
         }
         for (int round = 0; round < search_rounds; ++round) {
             if (task_node* t = steal_from_others(w)) return t;
+            if (task_node* t = take_source(w)) return t;
             if (task_node* t = take_injector(w)) return t;
             if (round + 1 < search_rounds) {
                 if (round == 0)
@@ -347,6 +370,8 @@ private:
 
     bool work_visible() const noexcept {
         if (inj_.size() != 0) return true;
+        if (task_source* src = source_.load(std::memory_order_acquire); src && !src->empty())
+            return true;
         for (auto& v : workers_) {
             if (!v->deque.empty()) return true;
             if (v->lifo.load(std::memory_order_seq_cst)) return true;
@@ -395,6 +420,7 @@ private:
     alignas(64) std::atomic<std::size_t> inflight_{0};  // outside schedule() calls under way
     alignas(64) std::atomic<std::size_t> idle_count_{0};  // workers idle at top level
     alignas(64) std::atomic<std::uint64_t> external_spawned_{0};
+    std::atomic<task_source*> source_{nullptr};  // set once by attach_source()
     std::mutex join_mu_;
 };
 

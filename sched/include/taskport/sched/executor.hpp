@@ -38,6 +38,19 @@ public:
 
 namespace detail {
 
+// A queue that lives outside sched but whose tasks the workers run: io/'s central completion
+// queue. Workers take batches from it (before the injector, and every few ticks regardless),
+// and a parking worker counts it when it re-checks for work.
+struct task_source {
+    // Any thread. Up to `max` tasks linked through next, null-terminated; count in `n`.
+    virtual task_node* pop_batch(std::size_t max, std::size_t& n) noexcept = 0;
+    // A seq_cst snapshot (the parking protocol reads it after its fence).
+    virtual bool empty() const noexcept = 0;
+
+protected:
+    ~task_source() = default;
+};
+
 class executor {
 public:
     virtual ~executor() = default;
@@ -64,6 +77,12 @@ public:
 
     // True on a worker thread of this executor.
     virtual bool in_worker() const noexcept = 0;
+
+    // Attach the one task_source (before it is first pushed to; it must outlive the executor's
+    // workers). notify_source(): the source just got work (after a seq_cst publish) — wake an
+    // idle worker unless one is already searching.
+    virtual void attach_source(task_source* s) noexcept = 0;
+    virtual void notify_source() noexcept = 0;
 
     // True when the calling worker's own queue holds nothing a thief could take (always true
     // off the workers). parallel_for splits its range only then.
