@@ -14,7 +14,19 @@ runtime::runtime(runtime_options opts) : on_unhandled_(std::move(opts.on_unhandl
 
 runtime::~runtime() { shutdown(); }
 
-void runtime::shutdown() noexcept { ex_->shutdown(); }
+void runtime::shutdown() noexcept {
+    if (auto* e = ext_.load(std::memory_order_acquire)) e->shutdown();
+    ex_->shutdown();
+}
+
+detail::runtime_extension& runtime::extension(detail::runtime_extension* (*make)(runtime&)) {
+    if (auto* e = ext_.load(std::memory_order_acquire)) return *e;
+    std::lock_guard<std::mutex> g(ext_mu_);
+    if (auto* e = ext_.load(std::memory_order_relaxed)) return *e;
+    ext_owner_.reset(make(*this));
+    ext_.store(ext_owner_.get(), std::memory_order_release);
+    return *ext_owner_;
+}
 
 void runtime::report_unhandled(std::exception_ptr e) noexcept {
     if (on_unhandled_) {

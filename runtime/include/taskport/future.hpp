@@ -43,6 +43,13 @@ namespace detail {
 template <class T>
 using stored_t = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
 
+// What future::cancel() calls to abort the operation (I/O, a timer) a task is suspended on.
+struct cancel_hook {
+    using fn_t = void (*)(cancel_hook*) noexcept;
+    explicit cancel_hook(fn_t f) noexcept : fn(f) {}
+    fn_t fn;
+};
+
 // Allocation through allocate_task for every runtime-internal block.
 struct task_allocated {
     static void* operator new(std::size_t n) { return allocate_task(n); }
@@ -108,8 +115,31 @@ public:
             wait_blocking();
     }
 
-    void request_cancel() noexcept { cancel_.store(true, std::memory_order_relaxed); }
+    // Sets the flag, then aborts the registered pending operation, if any. The hook lock makes
+    // this safe against the operation finishing: it unregisters (under the same lock) before
+    // its coroutine resumes, so a hook is never called after its operation is gone.
+    void request_cancel() noexcept {
+        cancel_.store(true, std::memory_order_seq_cst);
+        lock_hook();
+        if (hook_) hook_->fn(hook_);
+        unlock_hook();
+    }
     bool cancel_requested() const noexcept { return cancel_.load(std::memory_order_relaxed); }
+
+    // Registers the operation a task of this state is about to suspend on. Returns false (and
+    // registers nothing) when cancellation was already requested.
+    bool set_cancel_hook(cancel_hook* h) noexcept {
+        lock_hook();
+        bool ok = !cancel_.load(std::memory_order_seq_cst);
+        if (ok) hook_ = h;
+        unlock_hook();
+        return ok;
+    }
+    void clear_cancel_hook(cancel_hook* h) noexcept {
+        lock_hook();
+        if (hook_ == h) hook_ = nullptr;
+        unlock_hook();
+    }
 
     executor* exec() const noexcept { return ex_; }
     void set_exec(executor* ex) noexcept { ex_ = ex; }
@@ -135,10 +165,20 @@ protected:
     }
 
 private:
+    void lock_hook() noexcept {
+        while (hook_lock_.exchange(true, std::memory_order_acquire)) {
+            while (hook_lock_.load(std::memory_order_relaxed)) {
+            }
+        }
+    }
+    void unlock_hook() noexcept { hook_lock_.store(false, std::memory_order_release); }
+
     std::atomic<std::uintptr_t> cont_{pending_tag};  // see the file comment
     std::atomic<std::uint32_t> refs_;                // futures, producers, continuations
     std::atomic<std::uint32_t> blocked_{0};          // 1 once ready, if a thread blocked
     std::atomic<bool> cancel_{false};                // set by future::cancel(), read by the task
+    std::atomic<bool> hook_lock_{false};             // guards hook_
+    cancel_hook* hook_ = nullptr;                    // the pending operation to abort
     executor* ex_;  // where continuations run; null: inline on the completing thread
 };
 

@@ -13,6 +13,8 @@
 #include <exception>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <atomic>
 #include <optional>
 #include <type_traits>
 #include <utility>
@@ -34,6 +36,14 @@ struct runtime_options {
 class runtime;
 
 namespace detail {
+
+// A per-runtime service another component attaches on first use (io/'s reactor, timers and
+// completion queue). shutdown() runs before the workers are joined: it aborts pending
+// operations, whose completions the workers then run.
+struct runtime_extension {
+    virtual ~runtime_extension() = default;
+    virtual void shutdown() noexcept = 0;
+};
 
 template <class T, class F>
 struct spawned_fn final : shared_state<T>, task_node, task_allocated {
@@ -213,6 +223,9 @@ public:
     detail::executor& executor() noexcept { return *ex_; }  // detail: for io/ and adapters
     void report_unhandled(std::exception_ptr e) noexcept;    // detail
 
+    // detail: the extension made by `make` on first call (one per runtime; io/ uses it).
+    detail::runtime_extension& extension(detail::runtime_extension* (*make)(runtime&));
+
 private:
     template <class T, class Node>
     future<T> submit_future(Node* n) {
@@ -227,6 +240,9 @@ private:
 
     std::unique_ptr<detail::executor> ex_;
     std::function<void(std::exception_ptr)> on_unhandled_;
+    std::mutex ext_mu_;
+    std::atomic<detail::runtime_extension*> ext_{nullptr};  // written once under ext_mu_
+    std::unique_ptr<detail::runtime_extension> ext_owner_;  // destroyed before ex_
 };
 
 }  // namespace taskport

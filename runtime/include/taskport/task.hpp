@@ -32,7 +32,7 @@ protected:
 struct promise_base {
     std::coroutine_handle<> continuation;  // the awaiting coroutine, or null at the root
     root_hook* root = nullptr;              // set on the root coroutine of a spawned task
-    const state_base* cancel_scope = nullptr;  // the root's state: whose cancel() applies
+    state_base* cancel_scope = nullptr;  // the root's state: whose cancel() applies
 
     struct final_awaiter {
         bool await_ready() const noexcept { return false; }
