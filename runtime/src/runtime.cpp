@@ -5,10 +5,10 @@
 
 namespace taskport {
 
-runtime::runtime(runtime_options opts) : on_unhandled_(std::move(opts.on_unhandled_exception)) {
+runtime::runtime(runtime_options opts) : opts_(std::move(opts)) {
     detail::scheduler_config cfg;
-    cfg.workers = opts.workers;
-    cfg.kind = opts.scheduler;
+    cfg.workers = opts_.workers;
+    cfg.kind = opts_.scheduler;
     ex_ = detail::make_executor(cfg);
 }
 
@@ -29,9 +29,9 @@ detail::runtime_extension& runtime::extension(detail::runtime_extension* (*make)
 }
 
 void runtime::report_unhandled(std::exception_ptr e) noexcept {
-    if (on_unhandled_) {
+    if (opts_.on_unhandled_exception) {
         try {
-            on_unhandled_(e);
+            opts_.on_unhandled_exception(e);
             return;
         } catch (...) {
             std::fputs("taskport: on_unhandled_exception handler threw\n", stderr);

@@ -23,6 +23,12 @@ namespace taskport {
 
 using scheduler_kind = detail::scheduler_kind;
 
+// Which system interface feeds the completion queue. automatic: TASKPORT_IO_BACKEND from the
+// environment if set (auto|epoll|io_uring|kqueue|iocp), else the best the platform offers
+// (Linux: io_uring for files beside epoll for sockets when the kernel allows it, else epoll
+// plus the blocking pool).
+enum class io_backend { automatic, epoll, io_uring, kqueue, iocp };
+
 struct runtime_options {
     // Worker threads; 0 means TASKPORT_WORKERS from the environment, else the hardware threads.
     std::size_t workers = 0;
@@ -31,6 +37,8 @@ struct runtime_options {
     // Called (on a worker) with an exception that escaped a post()ed task. Default: print it to
     // stderr. A throwing task never kills its worker either way.
     std::function<void(std::exception_ptr)> on_unhandled_exception;
+    // The I/O backend (see io_backend).
+    io_backend io = io_backend::automatic;
 };
 
 class runtime;
@@ -219,6 +227,7 @@ public:
     bool closed() const noexcept { return ex_->closed(); }
 
     std::size_t workers() const noexcept { return ex_->concurrency(); }
+    const runtime_options& options() const noexcept { return opts_; }
 
     detail::executor& executor() noexcept { return *ex_; }  // detail: for io/ and adapters
     void report_unhandled(std::exception_ptr e) noexcept;    // detail
@@ -238,8 +247,8 @@ private:
         return detail::make_future<T>(static_cast<detail::shared_state<T>*>(n));
     }
 
+    runtime_options opts_;
     std::unique_ptr<detail::executor> ex_;
-    std::function<void(std::exception_ptr)> on_unhandled_;
     std::mutex ext_mu_;
     std::atomic<detail::runtime_extension*> ext_{nullptr};  // written once under ext_mu_
     std::unique_ptr<detail::runtime_extension> ext_owner_;  // destroyed before ex_
