@@ -9,10 +9,14 @@
 //   owner (the worker thread): push(), pop()            — LIFO end (bottom_)
 //   anyone (thieves):          steal(), steal_half()    — FIFO end (top_)
 //
-// steal_half() takes ceil(n/2) items with one CAS on top_. This is safe against a concurrent
-// pop(): the owner takes index b-1 without a CAS only when it saw top < b-1, i.e. n >= 2 items,
-// and ceil(n/2) <= n-1 then, so the thief's range [t, t+k) never contains b-1; when one item is
-// left both sides CAS top_ and exactly one wins.
+// steal_half() takes ceil(n/2) items (at most max_steal_batch), claiming them one CAS of top_
+// each, exactly as steal() claims one. Claiming [t, t+k) with a single CAS is NOT safe here:
+// the thief's bottom_ may be stale, and between its read and its CAS the owner can pop down past
+// t+k (each pop takes index j without a CAS once it saw top_ == t < j), so an item would be
+// delivered twice (tests/test_deque.cpp caught exactly that). crossbeam-deque steals batches
+// from its LIFO-flavoured (owner pops the bottom) deque one CAS per item for the same reason;
+// one CAS per batch needs an owner that also takes from the top_ end with a CAS (Go's, Tokio's
+// FIFO run queues).
 //
 // Rings only grow. A retired ring is kept until the deque dies, because a thief may still be
 // reading it; every item a successful CAS hands out is present in whichever ring the thief read.
@@ -97,8 +101,9 @@ public:
     }
 
     // Anyone but `into`'s owner may call it on a deque it does not own; `into` must be owned by
-    // the caller. Moves ceil(n/2) (at most max_steal_batch) of the oldest items: returns the
-    // oldest, pushes the rest onto `into`. `moved` receives the number of tasks taken.
+    // the caller. Moves up to ceil(n/2) (at most max_steal_batch) of the oldest items, fewer if it
+    // loses a race part-way: returns the oldest (null if it got none), pushes the rest onto
+    // `into`. `moved` receives the number of tasks taken.
     task_node* steal_half(ws_deque& into, std::size_t& moved) {
         moved = 0;
         std::int64_t t = top_.load(std::memory_order_seq_cst);
@@ -107,15 +112,24 @@ public:
         if (n <= 0) return nullptr;
         std::int64_t k = (n + 1) / 2;
         if (k > max_steal_batch) k = max_steal_batch;
-        ring* r = ring_.load(std::memory_order_acquire);
-        task_node* items[max_steal_batch];
-        for (std::int64_t i = 0; i < k; ++i) items[i] = r->get(t + i);
-        if (!top_.compare_exchange_strong(t, t + k, std::memory_order_seq_cst,
-                                          std::memory_order_relaxed))
-            return nullptr;
-        for (std::int64_t i = 1; i < k; ++i) into.push(items[i]);
-        moved = static_cast<std::size_t>(k);
-        return items[0];
+        task_node* first = nullptr;
+        for (std::int64_t i = 0; i < k; ++i) {
+            // Each item is a steal() of its own: after our CAS set top_ to t, re-read bottom_
+            // (seq_cst, after the CAS in the total order) before touching index t.
+            if (i > 0 && bottom_.load(std::memory_order_seq_cst) <= t) break;
+            ring* r = ring_.load(std::memory_order_acquire);
+            task_node* x = r->get(t);
+            if (!top_.compare_exchange_strong(t, t + 1, std::memory_order_seq_cst,
+                                              std::memory_order_relaxed))
+                break;  // another thief, or the owner taking the last item: keep what we have
+            ++t;
+            ++moved;
+            if (first)
+                into.push(x);
+            else
+                first = x;
+        }
+        return first;
     }
 
     // Anyone; a snapshot.
