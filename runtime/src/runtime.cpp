@@ -10,6 +10,7 @@ runtime::runtime(runtime_options opts) : opts_(std::move(opts)) {
     cfg.workers = opts_.workers;
     cfg.kind = opts_.scheduler;
     ex_ = detail::make_executor(cfg);
+    ex_->set_owner(this);
 }
 
 runtime::~runtime() { shutdown(); }

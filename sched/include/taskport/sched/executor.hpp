@@ -98,6 +98,14 @@ public:
 
     virtual std::size_t concurrency() const noexcept = 0;
     virtual runtime_stats stats() const = 0;
+
+    // The object that owns this executor (the taskport::runtime), opaque to sched: lets code
+    // running on a worker find its runtime. Set once before any task runs.
+    void set_owner(void* o) noexcept { owner_ = o; }
+    void* owner() const noexcept { return owner_; }
+
+private:
+    void* owner_ = nullptr;
 };
 
 // The executor whose worker is running on this thread, or null.
