@@ -2,6 +2,7 @@
 #pragma once
 
 #include <taskport/future.hpp>
+#include <taskport/io/io.hpp>
 #include <taskport/runtime.hpp>
 #include <taskport/task.hpp>
 #include <taskport/task_group.hpp>

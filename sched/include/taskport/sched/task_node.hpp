@@ -14,6 +14,9 @@ struct task_node {
     using run_fn_t = void (*)(task_node*) noexcept;
 
     explicit task_node(run_fn_t fn) noexcept : run_fn(fn) {}
+    // Moving is only for objects that are not queued yet (awaiters handed around before they
+    // suspend); the link is not carried over.
+    task_node(task_node&& o) noexcept : run_fn(o.run_fn) {}
     task_node(const task_node&) = delete;
     task_node& operator=(const task_node&) = delete;
 

@@ -1,0 +1,138 @@
+// taskport/io/detail/operation.hpp — an I/O operation record, which is also a scheduler task.
+//
+// Life of an operation: started by a task (often completing at once: the speculative fast
+// path); otherwise parked in one *place* — a descriptor's queue (readiness backends), the
+// timer heap, the blocking pool, or io_uring — until a backend finishes it, sets ec/bytes and
+// pushes it onto the runtime's completion queue. A worker pops it and runs it: that resumes the
+// awaiting coroutine or calls the callback. Nothing is allocated between the kernel's report and
+// the continuation.
+//
+// Exactly once: every operation completes once, with a result, an error, or operation_aborted.
+// Cancellation races are settled by the place's lock: an operation is "parked" iff its `place`
+// equals that place, and both the backend finishing it and a canceller removing it check and
+// clear `place` under that lock. A cancel that arrives before the operation parks is caught by
+// the Dekker pair (parker: store place, load cancelled; canceller: store cancelled, load place,
+// all seq_cst): at least one of them sees the other, and the lock makes it at most one.
+#pragma once
+
+#include <taskport/future.hpp>
+#include <taskport/sched/task_node.hpp>
+#include <taskport/task.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <coroutine>
+#include <cstddef>
+#include <system_error>
+#include <type_traits>
+
+namespace taskport {
+class runtime;
+}
+
+namespace taskport::io {
+
+// The error a cancelled or aborted operation completes with (ECANCELED, as in Asio on POSIX).
+inline std::error_code operation_aborted() noexcept {
+    return std::make_error_code(std::errc::operation_canceled);
+}
+
+}  // namespace taskport::io
+
+namespace taskport::io::detail {
+
+class service;
+struct descriptor_state;
+
+enum class place_kind : unsigned char { none, descriptor, timer, pool, uring };
+
+struct operation : taskport::detail::task_node, taskport::detail::cancel_hook {
+    // Readiness backends: one non-blocking attempt. True when finished (ec/bytes set); false
+    // when it would block (the op stays parked). Runs under the descriptor's lock.
+    using perform_fn = bool (*)(operation*) noexcept;
+
+    operation(run_fn_t on_complete, perform_fn p) noexcept
+        : task_node(on_complete), cancel_hook(&operation::on_cancel_hook), perform(p) {}
+    // Moving is for awaiters being passed around before they start (with_timeout takes one by
+    // value); a started operation never moves.
+    operation(operation&& o) noexcept
+        : task_node(o.run_fn), cancel_hook(o.fn), perform(o.perform), ec(o.ec), bytes(o.bytes),
+          svc(o.svc), user(o.user), scope(o.scope) {}
+    operation& operator=(operation&&) = delete;
+
+    perform_fn perform;
+    std::error_code ec;
+    std::size_t bytes = 0;
+    service* svc = nullptr;
+    std::atomic<void*> place{nullptr};       // the place it is parked in (see file comment)
+    place_kind kind = place_kind::none;      // which kind of place; set before parking
+    std::atomic<bool> cancelled{false};      // a cancel was requested
+    unsigned char dir = 0;                   // descriptor ops: 0 read queue, 1 write queue
+    std::size_t heap_index = 0;              // timers: position in the heap (under its lock)
+    std::chrono::steady_clock::time_point deadline{};  // timers
+    void* user = nullptr;                    // free for the op's owner (with_timeout)
+    taskport::detail::state_base* scope = nullptr;     // spawned task whose cancel() applies
+
+    // Registers this op as its task's pending operation. False if the task was already
+    // cancelled: then ec is operation_aborted and the op must not start.
+    bool enter_scope() noexcept {
+        if (scope && !scope->set_cancel_hook(this)) {
+            scope = nullptr;
+            ec = operation_aborted();
+            return false;
+        }
+        return true;
+    }
+    void leave_scope() noexcept {
+        if (scope) scope->clear_cancel_hook(this);
+        scope = nullptr;
+    }
+
+private:
+    static void on_cancel_hook(cancel_hook* h) noexcept;
+};
+
+// Requests cancellation of a started operation from any thread. If it is still parked it
+// completes with operation_aborted; if it already finished this does nothing.
+void cancel(operation* op) noexcept;
+
+// Pushes a finished operation (ec/bytes set) to its service's completion queue.
+void complete(operation* op) noexcept;
+
+// Timers: op completes (ec empty) at `when`, or with operation_aborted when cancelled.
+void start_timer(service& svc, operation* op, std::chrono::steady_clock::time_point when) noexcept;
+
+service& service_of(runtime& rt);
+// The service of the runtime whose worker calls it; std::logic_error off the workers.
+service& current_service();
+
+// Cooperative budget: after this many operations in a row finish without suspending on one
+// thread, the next one goes through the completion queue, so a task reading an always-ready
+// socket cannot starve the rest (Tokio's coop budget, coarser).
+bool take_inline_budget() noexcept;
+
+// An operation awaited by a coroutine: completion resumes it.
+struct coro_operation : operation {
+    explicit coro_operation(perform_fn p = nullptr) noexcept
+        : operation(&coro_operation::on_done, p) {}
+
+    template <class P>
+    void capture(std::coroutine_handle<P> caller) noexcept {
+        h = caller;
+        if constexpr (std::is_base_of_v<taskport::detail::promise_base, P>)
+            scope = caller.promise().cancel_scope;
+    }
+
+    static void on_done(taskport::detail::task_node* t) noexcept {
+        auto* op = static_cast<coro_operation*>(t);
+        op->leave_scope();
+        op->h.resume();
+    }
+
+    std::coroutine_handle<> h;
+};
+
+// Throws std::system_error(ec, what) if ec is set.
+void throw_if(const std::error_code& ec, const char* what);
+
+}  // namespace taskport::io::detail

@@ -1,0 +1,6 @@
+// taskport/io/io.hpp — all of taskport's I/O.
+#pragma once
+
+#include <taskport/io/endpoint.hpp>
+#include <taskport/io/tcp.hpp>
+#include <taskport/io/timer.hpp>

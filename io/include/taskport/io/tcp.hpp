@@ -1,0 +1,269 @@
+// taskport/io/tcp.hpp — TCP streams and listeners.
+//
+//   auto l = io::tcp_listener::bind(rt, io::endpoint::parse("127.0.0.1:0"));
+//   io::tcp_stream s = co_await l.accept();
+//   std::size_t n = co_await s.read_some(buf);      // 0 at end of stream
+//   co_await s.write_all(reply);
+//
+// Coroutine forms throw std::system_error carrying the OS's error; callback forms
+// (async_read_some, ...) get the std::error_code and run as a task on a worker. An operation
+// tries its system call at once and parks only when it would block. A stream is not meant to be
+// used by two tasks at once in the same direction; reading in one task while writing in another
+// is fine. close() (or destruction) completes every pending operation with operation_aborted.
+#pragma once
+
+#include <taskport/io/detail/operation.hpp>
+#include <taskport/io/endpoint.hpp>
+
+#include <cstddef>
+#include <span>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+
+namespace taskport::io {
+
+class tcp_stream;
+class tcp_listener;
+
+namespace detail {
+
+// An open socket registered with the runtime's reactor. Move-only; closes on destruction.
+class socket_core {
+public:
+    socket_core() noexcept = default;
+    socket_core(service* s, int fd);  // registers fd (non-blocking); closes it and throws on error
+    socket_core(socket_core&& o) noexcept
+        : svc_(std::exchange(o.svc_, nullptr)), st_(std::exchange(o.st_, nullptr)), fd_(std::exchange(o.fd_, -1)) {}
+    socket_core& operator=(socket_core&& o) noexcept {
+        if (this != &o) {
+            close();
+            svc_ = std::exchange(o.svc_, nullptr);
+            st_ = std::exchange(o.st_, nullptr);
+            fd_ = std::exchange(o.fd_, -1);
+        }
+        return *this;
+    }
+    ~socket_core() { close(); }
+
+    void close() noexcept;
+    void cancel() noexcept;
+    bool is_open() const noexcept { return fd_ >= 0; }
+    int fd() const noexcept { return fd_; }
+    service* svc() const noexcept { return svc_; }
+    descriptor_state* state() const noexcept { return st_; }
+
+private:
+    service* svc_ = nullptr;
+    descriptor_state* st_ = nullptr;
+    int fd_ = -1;
+};
+
+// Common shape of the socket awaiters: fast path in await_ready, park in await_suspend.
+struct socket_op : coro_operation {
+    socket_op(socket_core* s, perform_fn p, int direction) noexcept
+        : coro_operation(p), sock(s), direction(direction) {}
+    socket_op(socket_op&&) noexcept = default;
+
+    bool await_ready() noexcept;  // true when finished now (or the socket is closed)
+    template <class P>
+    bool await_suspend(std::coroutine_handle<P> h) noexcept {
+        capture(h);
+        return start();
+    }
+    bool start() noexcept;  // true if parked / queued; false if finished now
+
+    socket_core* sock;
+    int direction;
+    bool force_queue = false;  // the coop budget ran out: deliver through the queue
+};
+
+struct read_op : socket_op {
+    read_op(socket_core* s, std::span<std::byte> b) noexcept : socket_op(s, &perform_read, 0), buf(b) {}
+    std::size_t await_resume() const {
+        throw_if(ec, "taskport::io::tcp_stream::read_some");
+        return bytes;
+    }
+    static bool perform_read(operation* op) noexcept;
+    std::span<std::byte> buf;
+};
+
+struct write_op : socket_op {
+    write_op(socket_core* s, std::span<const std::byte> b, bool all) noexcept
+        : socket_op(s, &perform_write, 1), buf(b), all(all) {}
+    std::size_t await_resume() const {
+        throw_if(ec, all ? "taskport::io::tcp_stream::write_all" : "taskport::io::tcp_stream::write_some");
+        return bytes;
+    }
+    static bool perform_write(operation* op) noexcept;
+    std::span<const std::byte> buf;
+    bool all;
+};
+
+struct accept_op : socket_op {
+    explicit accept_op(socket_core* s) noexcept : socket_op(s, &perform_accept, 0) {}
+    accept_op(accept_op&& o) noexcept : socket_op(std::move(o)), new_fd(std::exchange(o.new_fd, -1)) {}
+    ~accept_op();
+    tcp_stream await_resume();
+    static bool perform_accept(operation* op) noexcept;
+    int new_fd = -1;
+    endpoint peer;
+};
+
+struct connect_op : socket_op {
+    connect_op(service* svc, const endpoint& ep) noexcept;
+    connect_op(connect_op&& o) noexcept;
+    bool await_ready() noexcept;
+    template <class P>
+    bool await_suspend(std::coroutine_handle<P> h) noexcept {
+        capture(h);
+        return start();
+    }
+    tcp_stream await_resume();
+    static bool perform_connect(operation* op) noexcept;
+    socket_core own;
+    endpoint target;
+    bool started = false;
+};
+
+// Starts a heap op whose completion is a task: parks it, or queues it at once when it finishes
+// synchronously (so the callback never runs inside the caller). svc null: the socket is closed.
+void start_detached(socket_op* op, service* svc) noexcept;
+void report_callback_exception(std::exception_ptr e) noexcept;
+
+// Callback forms: a heap op that runs f(ec, bytes) as a task.
+template <class Base, class F>
+struct callback_op final : Base, taskport::detail::task_allocated {
+    template <class... A>
+    callback_op(F&& fn, A&&... a) : Base(std::forward<A>(a)...), f(std::move(fn)) {
+        this->run_fn = &callback_op::on_done;
+    }
+    static void on_done(taskport::detail::task_node* t) noexcept {
+        auto* self = static_cast<callback_op*>(t);
+        std::error_code ec = self->ec;
+        std::size_t n = self->bytes;
+        F f = std::move(self->f);
+        delete self;
+        try {
+            f(ec, n);
+        } catch (...) {
+            report_callback_exception(std::current_exception());
+        }
+    }
+    void go() noexcept {
+        if (!this->sock->is_open()) {
+            this->ec = std::make_error_code(std::errc::bad_file_descriptor);
+            start_detached(this, nullptr);
+            return;
+        }
+        start_detached(this, this->sock->svc());
+    }
+    F f;
+};
+
+
+}  // namespace detail
+
+class tcp_stream {
+public:
+    tcp_stream() noexcept = default;
+    explicit tcp_stream(detail::socket_core&& c) noexcept : core_(std::move(c)) {}
+
+    // Connects to ep. Throws std::system_error (connection refused, unreachable, ...).
+    static detail::connect_op connect(runtime& rt, const endpoint& ep);
+
+    // At most buf.size() bytes; 0 means the peer closed its side (or buf is empty).
+    detail::read_op read_some(std::span<std::byte> buf) noexcept { return {&core_, buf}; }
+    // Some of buf; returns how much.
+    detail::write_op write_some(std::span<const std::byte> buf) noexcept { return {&core_, buf, false}; }
+    // All of buf (several system calls if need be); returns buf.size().
+    detail::write_op write_all(std::span<const std::byte> buf) noexcept { return {&core_, buf, true}; }
+
+    // Callback forms: f(std::error_code, std::size_t) runs as a task on a worker. The stream
+    // and the buffer must outlive the operation.
+    template <class F>
+    void async_read_some(std::span<std::byte> buf, F&& f) {
+        (new detail::callback_op<detail::read_op, std::decay_t<F>>(std::forward<F>(f), &core_, buf))->go();
+    }
+    template <class F>
+    void async_write_some(std::span<const std::byte> buf, F&& f) {
+        (new detail::callback_op<detail::write_op, std::decay_t<F>>(std::forward<F>(f), &core_, buf, false))->go();
+    }
+    template <class F>
+    void async_write_all(std::span<const std::byte> buf, F&& f) {
+        (new detail::callback_op<detail::write_op, std::decay_t<F>>(std::forward<F>(f), &core_, buf, true))->go();
+    }
+
+    void set_nodelay(bool on);    // throws std::system_error
+    void shutdown_write();        // sends FIN; throws std::system_error
+    void close() noexcept { core_.close(); }
+    void cancel() noexcept { core_.cancel(); }  // aborts pending operations, stays open
+    bool is_open() const noexcept { return core_.is_open(); }
+    endpoint local_endpoint() const;
+    endpoint remote_endpoint() const;
+    int native_handle() const noexcept { return core_.fd(); }
+
+private:
+    detail::socket_core core_;
+};
+
+class tcp_listener {
+public:
+    tcp_listener() noexcept = default;
+
+    // socket + SO_REUSEADDR + bind + listen. Throws std::system_error (address in use, ...).
+    static tcp_listener bind(runtime& rt, const endpoint& ep, int backlog = 1024);
+
+    // The next connection. A failure (EMFILE when descriptors run out, ...) throws
+    // std::system_error and leaves the listener usable: accept again.
+    detail::accept_op accept() noexcept { return detail::accept_op(&core_); }
+    template <class F>  // f(std::error_code, tcp_stream)
+    void async_accept(F&& f);
+
+    endpoint local_endpoint() const;
+    void close() noexcept { core_.close(); }
+    void cancel() noexcept { core_.cancel(); }
+    bool is_open() const noexcept { return core_.is_open(); }
+    int native_handle() const noexcept { return core_.fd(); }
+
+private:
+    detail::socket_core core_;
+};
+
+template <class F>
+void tcp_listener::async_accept(F&& f) {
+    struct op final : detail::accept_op, taskport::detail::task_allocated {
+        op(detail::socket_core* s, std::decay_t<F>&& fn) : accept_op(s), f(std::move(fn)) {
+            this->run_fn = &op::on_done;
+        }
+        static void on_done(taskport::detail::task_node* t) noexcept {
+            auto* self = static_cast<op*>(t);
+            std::error_code ec = self->ec;
+            tcp_stream s;
+            if (!ec) {
+                try {
+                    s = self->await_resume();
+                } catch (const std::system_error& e) {
+                    ec = e.code();
+                }
+            }
+            auto fn = std::move(self->f);
+            delete self;
+            try {
+                fn(ec, std::move(s));
+            } catch (...) {
+                detail::report_callback_exception(std::current_exception());
+            }
+        }
+        std::decay_t<F> f;
+    };
+    auto* o = new op(&core_, std::decay_t<F>(std::forward<F>(f)));
+    if (!core_.is_open()) {
+        o->ec = std::make_error_code(std::errc::bad_file_descriptor);
+        detail::start_detached(o, nullptr);
+        return;
+    }
+    detail::start_detached(o, core_.svc());
+}
+
+}  // namespace taskport::io

@@ -1,0 +1,107 @@
+// completion_queue.hpp — the runtime's central completion queue.
+//
+// Every backend (the epoll/kqueue readiness thread, the io_uring and IOCP completion threads,
+// the timer heap, the blocking pool) pushes finished operations here, a whole batch at a time:
+// one lock, one splice, at most one wake-up, whatever the batch size — so delivering a
+// completion costs O(1) however many operations are parked. Workers drain it through the
+// scheduler's task_source hook, a batch at a time, and the operations run as ordinary
+// (stealable) tasks.
+//
+// Invariant: size_ equals the list length whenever lock_ is free; it is read without the lock
+// (seq_cst) by parking workers.
+#pragma once
+
+#include <taskport/sched/executor.hpp>
+
+#include <atomic>
+#include <cstddef>
+#include <thread>
+
+namespace taskport::io::detail {
+
+using taskport::detail::task_node;
+
+// A batch being collected by one thread before it is handed over.
+struct op_batch {
+    task_node* first = nullptr;
+    task_node* last = nullptr;
+    std::size_t n = 0;
+    void push(task_node* t) noexcept {
+        t->next = nullptr;
+        if (last)
+            last->next = t;
+        else
+            first = t;
+        last = t;
+        ++n;
+    }
+    bool empty() const noexcept { return n == 0; }
+};
+
+class completion_queue final : public taskport::detail::task_source {
+public:
+    explicit completion_queue(taskport::detail::executor& ex) : ex_(ex) {}
+
+    // Any thread; never blocks for long, never allocates.
+    void push(op_batch& b) noexcept {
+        if (b.empty()) return;
+        lock();
+        if (tail_)
+            tail_->next = b.first;
+        else
+            head_ = b.first;
+        tail_ = b.last;
+        size_.fetch_add(b.n, std::memory_order_seq_cst);
+        unlock();
+        pushed_.fetch_add(b.n, std::memory_order_relaxed);
+        b = op_batch{};
+        ex_.notify_source();
+    }
+    void push(task_node* t) noexcept {
+        op_batch b;
+        b.push(t);
+        push(b);
+    }
+
+    task_node* pop_batch(std::size_t max, std::size_t& n) noexcept override {
+        n = 0;
+        if (size_.load(std::memory_order_relaxed) == 0) return nullptr;
+        lock();
+        task_node* first = head_;
+        task_node* last = nullptr;
+        task_node* cur = first;
+        while (cur && n < max) {
+            last = cur;
+            cur = cur->next;
+            ++n;
+        }
+        if (n) {
+            head_ = cur;
+            if (!cur) tail_ = nullptr;
+            last->next = nullptr;
+            size_.fetch_sub(n, std::memory_order_seq_cst);
+        }
+        unlock();
+        return n ? first : nullptr;
+    }
+
+    bool empty() const noexcept override { return size_.load(std::memory_order_seq_cst) == 0; }
+    std::size_t size() const noexcept { return size_.load(std::memory_order_relaxed); }
+    std::uint64_t pushed() const noexcept { return pushed_.load(std::memory_order_relaxed); }
+
+private:
+    void lock() noexcept {
+        while (lock_.exchange(true, std::memory_order_acquire))
+            while (lock_.load(std::memory_order_relaxed)) std::this_thread::yield();
+    }
+    void unlock() noexcept { lock_.store(false, std::memory_order_release); }
+
+    taskport::detail::executor& ex_;
+    std::atomic<bool> lock_{false};
+    task_node* head_ = nullptr;  // guarded by lock_
+    task_node* tail_ = nullptr;  // guarded by lock_
+    std::atomic<std::size_t> size_{0};
+    std::atomic<std::uint64_t> pushed_{0};
+};
+
+}  // namespace taskport::io::detail

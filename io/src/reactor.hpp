@@ -1,0 +1,124 @@
+// reactor.hpp — the readiness core: descriptor queues, the readiness thread, and timers.
+//
+// One thread per runtime waits on the poller (epoll or kqueue). A descriptor is registered
+// once, edge-triggered. An operation first tries its system call at once (the fast path, under
+// the descriptor's lock when the queue is empty); only when it would block is it queued. On a
+// readiness event the thread retries the queued operations of that direction in order and
+// hands every finished one to the completion queue — one batch per wake-up. The same thread
+// owns the timer heap: the poller's timeout is the nearest deadline.
+//
+// A descriptor_state is freed by the readiness thread at the top of its next loop, never while
+// an event naming it may still be processed.
+#pragma once
+
+#include "completion_queue.hpp"
+#include "poller.hpp"
+
+#include <taskport/io/detail/operation.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace taskport::io::detail {
+
+struct op_queue {
+    operation* head = nullptr;
+    operation* tail = nullptr;
+    void push(operation* op) noexcept {
+        op->next = nullptr;
+        if (tail)
+            tail->next = op;
+        else
+            head = op;
+        tail = op;
+    }
+    operation* pop() noexcept {
+        operation* op = head;
+        if (op) {
+            head = static_cast<operation*>(op->next);
+            if (!head) tail = nullptr;
+            op->next = nullptr;
+        }
+        return op;
+    }
+    bool remove(operation* op) noexcept {
+        operation* prev = nullptr;
+        for (operation* c = head; c; prev = c, c = static_cast<operation*>(c->next)) {
+            if (c != op) continue;
+            if (prev)
+                prev->next = c->next;
+            else
+                head = static_cast<operation*>(c->next);
+            if (tail == c) tail = prev;
+            c->next = nullptr;
+            return true;
+        }
+        return false;
+    }
+    bool empty() const noexcept { return head == nullptr; }
+};
+
+struct descriptor_state {
+    std::mutex mu;
+    int fd = -1;
+    op_queue q[2];                          // guarded by mu: 0 read side, 1 write side
+    std::atomic<std::uint32_t> queued[2]{};  // lengths of q, for the lock-free fast-path check
+    bool closed = false;                    // guarded by mu
+    descriptor_state* live_prev = nullptr;  // reactor's live list, guarded by reactor::mu_
+    descriptor_state* live_next = nullptr;
+};
+
+class reactor {
+public:
+    reactor(completion_queue& cq, std::unique_ptr<poller> p);
+    ~reactor();
+
+    // Registers fd (already non-blocking). Throws std::system_error.
+    descriptor_state* attach(int fd);
+    // Aborts every queued operation, deregisters; the fd itself is the caller's to close.
+    void detach(descriptor_state* st) noexcept;
+    // Aborts the queued operations of st, keeps it registered.
+    void cancel_all(descriptor_state* st) noexcept;
+
+    // Starts op on st's queue `dir`. Returns true if the op is parked (it will complete
+    // through the completion queue), false if it finished now (ec/bytes set; nothing queued).
+    bool start(descriptor_state* st, operation* op, int dir) noexcept;
+    // Canceller side for descriptor ops (see operation.hpp).
+    void cancel(operation* op, descriptor_state* st) noexcept;
+
+    void add_timer(operation* op, std::chrono::steady_clock::time_point when) noexcept;
+    void cancel_timer(operation* op) noexcept;
+
+    // Aborts everything parked, refuses new operations (operation_aborted), joins the thread.
+    void shutdown() noexcept;
+    bool stopped() const noexcept { return stopped_.load(std::memory_order_acquire); }
+    const char* poller_name() const noexcept { return poller_->name(); }
+
+private:
+    void run();
+    void heap_up(std::size_t i) noexcept;
+    void heap_down(std::size_t i) noexcept;
+    void heap_remove(std::size_t i) noexcept;
+    int next_timeout_ms();
+    void expire_timers(op_batch& b);
+    void abort_queues(descriptor_state* st, op_batch& b) noexcept;
+
+    completion_queue& cq_;
+    std::unique_ptr<poller> poller_;
+    std::atomic<bool> stopped_{false};
+
+    std::mutex mu_;                          // guards the live list and retired_
+    descriptor_state* live_ = nullptr;
+    std::vector<descriptor_state*> retired_;
+
+    std::mutex timer_mu_;                    // guards heap_
+    std::vector<operation*> heap_;           // min-heap on deadline
+
+    std::thread thread_;
+};
+
+}  // namespace taskport::io::detail

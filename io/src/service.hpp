@@ -1,0 +1,43 @@
+// service.hpp — everything I/O one runtime owns, created on its first I/O operation.
+//
+//   completion_queue  — where every backend delivers finished operations (drained by workers)
+//   reactor           — the readiness thread (epoll or kqueue) and the timer heap
+//   blocking_pool     — files when io_uring is not used, name resolution
+//   uring_backend     — the io_uring completion thread for files, when chosen and allowed
+//
+// Shutdown (runtime::shutdown, before the workers are joined): every parked operation
+// completes with operation_aborted and new ones are refused with it; the threads are joined;
+// the workers then run those completions.
+#pragma once
+
+#include "blocking_pool.hpp"
+#include "completion_queue.hpp"
+#include "reactor.hpp"
+#include "uring_backend.hpp"
+
+#include <taskport/runtime.hpp>
+
+#include <memory>
+
+namespace taskport::io::detail {
+
+class service final : public taskport::detail::runtime_extension {
+public:
+    explicit service(runtime& rt);
+    ~service() override;
+    void shutdown() noexcept override;
+
+    runtime& rt;
+    taskport::detail::executor& ex;
+    completion_queue cq;
+    std::unique_ptr<reactor> react;
+    blocking_pool pool;
+    std::unique_ptr<uring_backend> uring;  // null: files go through the blocking pool
+    io_backend chosen = io_backend::epoll;
+    std::error_code uring_unavailable;     // why io_uring is not in use, if it is not
+};
+
+io_backend backend_from_env(io_backend requested);
+const char* backend_name(io_backend b) noexcept;
+
+}  // namespace taskport::io::detail

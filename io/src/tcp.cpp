@@ -1,0 +1,361 @@
+// tcp.cpp — TCP sockets on the readiness core (POSIX: epoll or kqueue).
+#include <taskport/io/tcp.hpp>
+#include <taskport/runtime.hpp>
+
+#include "service.hpp"
+
+#include <cerrno>
+#include <cstdio>
+#include <exception>
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#ifndef MSG_NOSIGNAL
+#define MSG_NOSIGNAL 0  // BSD/macOS: SO_NOSIGPIPE is set on the socket instead
+#endif
+
+namespace taskport::io {
+namespace detail {
+
+namespace {
+
+std::error_code last_error() noexcept { return {errno, std::system_category()}; }
+
+int open_socket(int family, int type, std::error_code& ec) noexcept {
+#ifdef SOCK_NONBLOCK
+    int fd = ::socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+#else
+    int fd = ::socket(family, type, 0);
+    if (fd >= 0) {
+        ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+        ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
+#endif
+    if (fd < 0) {
+        ec = last_error();
+        return -1;
+    }
+#ifdef SO_NOSIGPIPE
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+#endif
+    return fd;
+}
+
+bool would_block(int e) noexcept { return e == EAGAIN || e == EWOULDBLOCK; }
+
+thread_local unsigned inline_budget = 128;
+
+}  // namespace
+
+bool take_inline_budget() noexcept {
+    if (inline_budget == 0) {
+        inline_budget = 128;
+        return false;
+    }
+    --inline_budget;
+    return true;
+}
+
+void report_callback_exception(std::exception_ptr e) noexcept {
+    auto* ex = taskport::detail::current_executor();
+    if (ex && ex->owner()) {
+        static_cast<runtime*>(ex->owner())->report_unhandled(e);
+        return;
+    }
+    std::fputs("taskport: exception escaped an I/O callback\n", stderr);
+}
+
+// ---- socket_core ----
+
+socket_core::socket_core(service* s, int fd) : svc_(s), fd_(fd) {
+    try {
+        st_ = s->react->attach(fd);
+    } catch (...) {
+        ::close(fd);
+        fd_ = -1;
+        svc_ = nullptr;
+        throw;
+    }
+}
+
+void socket_core::close() noexcept {
+    if (fd_ < 0) return;
+    if (st_) svc_->react->detach(st_);  // aborts pending operations first
+    ::close(fd_);
+    fd_ = -1;
+    st_ = nullptr;
+    svc_ = nullptr;
+}
+
+void socket_core::cancel() noexcept {
+    if (st_) svc_->react->cancel_all(st_);
+}
+
+// ---- the common awaiter path ----
+
+bool socket_op::await_ready() noexcept {
+    if (!sock->is_open()) {
+        ec = std::make_error_code(std::errc::bad_file_descriptor);
+        return true;
+    }
+    svc = sock->svc();
+    if (!take_inline_budget()) {
+        force_queue = true;
+        return false;
+    }
+    // Speculative attempt without the lock when nothing is queued in this direction.
+    if (sock->state()->queued[direction].load(std::memory_order_relaxed) == 0 && perform(this))
+        return true;
+    return false;
+}
+
+bool socket_op::start() noexcept {
+    if (!sock->is_open()) {  // closed between await_ready and here, or a moved-from stream
+        ec = std::make_error_code(std::errc::bad_file_descriptor);
+        return false;
+    }
+    svc = sock->svc();
+    if (!enter_scope()) return false;
+    if (svc->react->start(sock->state(), this, direction)) return true;
+    // Finished at once.
+    if (force_queue) {  // budget spent: let others run before this task continues
+        force_queue = false;
+        complete(this);
+        return true;
+    }
+    leave_scope();
+    return false;
+}
+
+void start_detached(socket_op* op, service* svc) noexcept {
+    if (!svc) {
+        if (auto* ex = taskport::detail::current_executor())
+            ex->schedule_accepted(op);
+        else
+            op->run();
+        return;
+    }
+    op->svc = svc;
+    if (!svc->react->start(op->sock->state(), op, op->direction)) complete(op);
+}
+
+// ---- reads and writes ----
+
+bool read_op::perform_read(operation* o) noexcept {
+    auto* op = static_cast<read_op*>(o);
+    if (op->buf.empty()) {
+        op->bytes = 0;
+        return true;
+    }
+    for (;;) {
+        ssize_t n = ::recv(op->sock->fd(), op->buf.data(), op->buf.size(), 0);
+        if (n >= 0) {
+            op->bytes = static_cast<std::size_t>(n);
+            op->ec.clear();
+            return true;
+        }
+        if (errno == EINTR) continue;
+        if (would_block(errno)) return false;
+        op->ec = last_error();
+        return true;
+    }
+}
+
+bool write_op::perform_write(operation* o) noexcept {
+    auto* op = static_cast<write_op*>(o);
+    for (;;) {
+        if (op->bytes == op->buf.size() && (op->all || op->bytes > 0 || op->buf.empty())) {
+            op->ec.clear();
+            return true;
+        }
+        ssize_t n = ::send(op->sock->fd(), op->buf.data() + op->bytes, op->buf.size() - op->bytes,
+                           MSG_NOSIGNAL);
+        if (n >= 0) {
+            op->bytes += static_cast<std::size_t>(n);
+            if (!op->all) {
+                op->ec.clear();
+                return true;
+            }
+            continue;
+        }
+        if (errno == EINTR) continue;
+        if (would_block(errno)) return false;
+        op->ec = last_error();
+        return true;
+    }
+}
+
+// ---- accept ----
+
+accept_op::~accept_op() {
+    if (new_fd >= 0) ::close(new_fd);  // accepted but never handed out (e.g. timed out)
+}
+
+bool accept_op::perform_accept(operation* o) noexcept {
+    auto* op = static_cast<accept_op*>(o);
+    for (;;) {
+        sockaddr_storage ss{};
+        socklen_t len = sizeof ss;
+#ifdef SOCK_NONBLOCK
+        int fd = ::accept4(op->sock->fd(), reinterpret_cast<sockaddr*>(&ss), &len,
+                           SOCK_NONBLOCK | SOCK_CLOEXEC);
+#else
+        int fd = ::accept(op->sock->fd(), reinterpret_cast<sockaddr*>(&ss), &len);
+        if (fd >= 0) {
+            ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+            ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+        }
+#endif
+        if (fd >= 0) {
+#ifdef SO_NOSIGPIPE
+            int one = 1;
+            ::setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+#endif
+            op->new_fd = fd;
+            std::error_code ignore;
+            op->peer = endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len, ignore);
+            op->ec.clear();
+            return true;
+        }
+        if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
+        if (would_block(errno)) return false;
+        op->ec = last_error();  // EMFILE, ENFILE, ENOBUFS...: reported; the listener stays usable
+        return true;
+    }
+}
+
+tcp_stream accept_op::await_resume() {
+    throw_if(ec, "taskport::io::tcp_listener::accept");
+    int fd = std::exchange(new_fd, -1);
+    return tcp_stream(socket_core(sock->svc(), fd));
+}
+
+// ---- connect ----
+
+connect_op::connect_op(service* s, const endpoint& ep) noexcept
+    : socket_op(&own, &perform_connect, 1), target(ep) {
+    svc = s;
+}
+
+connect_op::connect_op(connect_op&& o) noexcept
+    : socket_op(std::move(o)), own(std::move(o.own)), target(o.target), started(o.started) {
+    sock = &own;
+}
+
+bool connect_op::await_ready() noexcept {
+    std::error_code e;
+    int fd = open_socket(target.data()->sa_family, SOCK_STREAM, e);
+    if (fd < 0) {
+        ec = e;
+        return true;
+    }
+    try {
+        own = socket_core(svc, fd);
+    } catch (const std::system_error& x) {
+        ec = x.code();
+        return true;
+    }
+    for (;;) {
+        if (::connect(fd, target.data(), target.size()) == 0) {
+            ec.clear();
+            return true;
+        }
+        if (errno == EINTR) continue;
+        if (errno == EINPROGRESS) break;
+        ec = last_error();
+        return true;
+    }
+    started = true;
+    return false;
+}
+
+bool connect_op::perform_connect(operation* o) noexcept {
+    auto* op = static_cast<connect_op*>(o);
+    if (!op->started) return true;  // connected (or failed) in await_ready
+    // Writable means the handshake finished, one way or the other; a spurious wake-up is not.
+    pollfd p{op->own.fd(), POLLOUT, 0};
+    if (::poll(&p, 1, 0) == 0) return false;
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (::getsockopt(op->own.fd(), SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+    op->ec = err ? std::error_code(err, std::system_category()) : std::error_code();
+    return true;
+}
+
+tcp_stream connect_op::await_resume() {
+    if (ec) {
+        own.close();
+        throw std::system_error(ec, "taskport::io::tcp_stream::connect to " + target.to_string());
+    }
+    return tcp_stream(std::move(own));
+}
+
+}  // namespace detail
+
+// ---- tcp_stream / tcp_listener ----
+
+detail::connect_op tcp_stream::connect(runtime& rt, const endpoint& ep) {
+    return detail::connect_op(&detail::service_of(rt), ep);
+}
+
+void tcp_stream::set_nodelay(bool on) {
+    int v = on ? 1 : 0;
+    if (!is_open()) throw std::system_error(std::make_error_code(std::errc::bad_file_descriptor), "set_nodelay");
+    if (::setsockopt(core_.fd(), IPPROTO_TCP, TCP_NODELAY, &v, sizeof v) < 0)
+        throw std::system_error(errno, std::system_category(), "taskport::io::tcp_stream::set_nodelay");
+}
+
+void tcp_stream::shutdown_write() {
+    if (!is_open()) throw std::system_error(std::make_error_code(std::errc::bad_file_descriptor), "shutdown_write");
+    if (::shutdown(core_.fd(), SHUT_WR) < 0)
+        throw std::system_error(errno, std::system_category(), "taskport::io::tcp_stream::shutdown_write");
+}
+
+namespace {
+endpoint name_of(int fd, bool peer, const char* what) {
+    if (fd < 0) throw std::system_error(std::make_error_code(std::errc::bad_file_descriptor), what);
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    int r = peer ? ::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len)
+                 : ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+    if (r < 0) throw std::system_error(errno, std::system_category(), what);
+    std::error_code ec;
+    endpoint e = endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len, ec);
+    if (ec) throw std::system_error(ec, what);
+    return e;
+}
+}  // namespace
+
+endpoint tcp_stream::local_endpoint() const { return name_of(core_.fd(), false, "taskport::io::tcp_stream::local_endpoint"); }
+endpoint tcp_stream::remote_endpoint() const { return name_of(core_.fd(), true, "taskport::io::tcp_stream::remote_endpoint"); }
+endpoint tcp_listener::local_endpoint() const { return name_of(core_.fd(), false, "taskport::io::tcp_listener::local_endpoint"); }
+
+tcp_listener tcp_listener::bind(runtime& rt, const endpoint& ep, int backlog) {
+    detail::service& svc = detail::service_of(rt);
+    std::error_code ec;
+    int fd = detail::open_socket(ep.data()->sa_family, SOCK_STREAM, ec);
+    if (fd < 0) throw std::system_error(ec, "taskport::io::tcp_listener::bind: socket");
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (::bind(fd, ep.data(), ep.size()) < 0) {
+        int e = errno;
+        ::close(fd);
+        throw std::system_error(e, std::system_category(), "taskport::io::tcp_listener::bind " + ep.to_string());
+    }
+    if (::listen(fd, backlog) < 0) {
+        int e = errno;
+        ::close(fd);
+        throw std::system_error(e, std::system_category(), "taskport::io::tcp_listener::bind: listen");
+    }
+    tcp_listener l;
+    l.core_ = detail::socket_core(&svc, fd);
+    return l;
+}
+
+}  // namespace taskport::io
