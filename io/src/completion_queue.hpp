@@ -45,6 +45,16 @@ public:
     // Any thread; never blocks for long, never allocates.
     void push(op_batch& b) noexcept {
         if (b.empty()) return;
+        if (orphaned_.load(std::memory_order_acquire)) {  // no workers any more: run here
+            for (task_node* t = b.first; t;) {
+                task_node* next = t->next;
+                t->next = nullptr;
+                t->run();
+                t = next;
+            }
+            b = op_batch{};
+            return;
+        }
         lock();
         if (tail_)
             tail_->next = b.first;
@@ -86,6 +96,10 @@ public:
     }
 
     bool empty() const noexcept override { return size_.load(std::memory_order_seq_cst) == 0; }
+
+    // The runtime is gone (its workers joined, the queue drained): later completions run on
+    // the thread that delivers them.
+    void orphan() noexcept { orphaned_.store(true, std::memory_order_release); }
     std::size_t size() const noexcept { return size_.load(std::memory_order_relaxed); }
     std::uint64_t pushed() const noexcept { return pushed_.load(std::memory_order_relaxed); }
 
@@ -102,6 +116,7 @@ private:
     task_node* tail_ = nullptr;  // guarded by lock_
     std::atomic<std::size_t> size_{0};
     std::atomic<std::uint64_t> pushed_{0};
+    std::atomic<bool> orphaned_{false};
 };
 
 }  // namespace taskport::io::detail

@@ -21,11 +21,22 @@
 
 namespace taskport::io::detail {
 
+// Reference-counted: the runtime holds one reference, every open socket or file another, so a
+// socket that outlives its runtime can still be closed safely (its operations then fail with
+// operation_aborted, and callbacks run inline on the calling thread: no worker is left).
 class service final : public taskport::detail::runtime_extension {
 public:
     explicit service(runtime& rt);
     ~service() override;
     void shutdown() noexcept override;
+    void release_by_runtime() noexcept override {
+        cq.orphan();
+        release();
+    }
+    void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+    void release() noexcept {
+        if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+    }
 
     runtime& rt;
     taskport::detail::executor& ex;
@@ -35,6 +46,9 @@ public:
     std::unique_ptr<uring_backend> uring;  // null: files go through the blocking pool
     io_backend chosen = io_backend::epoll;
     std::error_code uring_unavailable;     // why io_uring is not in use, if it is not
+
+private:
+    std::atomic<std::uint32_t> refs_{1};
 };
 
 io_backend backend_from_env(io_backend requested);

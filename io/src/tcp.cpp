@@ -82,15 +82,16 @@ socket_core::socket_core(service* s, int fd) : svc_(s), fd_(fd) {
         svc_ = nullptr;
         throw;
     }
+    s->add_ref();  // the service outlives every open socket, even past its runtime
 }
 
 void socket_core::close() noexcept {
     if (fd_ < 0) return;
-    if (st_) svc_->react->detach(st_);  // aborts pending operations first
+    svc_->react->detach(st_);  // aborts pending operations first
     ::close(fd_);
     fd_ = -1;
     st_ = nullptr;
-    svc_ = nullptr;
+    std::exchange(svc_, nullptr)->release();
 }
 
 void socket_core::cancel() noexcept {

@@ -51,6 +51,13 @@ namespace detail {
 struct runtime_extension {
     virtual ~runtime_extension() = default;
     virtual void shutdown() noexcept = 0;
+    // The runtime lets go of it (after shutdown and after the workers are joined). An extension
+    // that other objects still use (sockets outliving their runtime) may outlive this call.
+    virtual void release_by_runtime() noexcept { delete this; }
+};
+
+struct extension_releaser {
+    void operator()(runtime_extension* e) const noexcept { e->release_by_runtime(); }
 };
 
 template <class T, class F>
@@ -251,7 +258,7 @@ private:
     std::unique_ptr<detail::executor> ex_;
     std::mutex ext_mu_;
     std::atomic<detail::runtime_extension*> ext_{nullptr};  // written once under ext_mu_
-    std::unique_ptr<detail::runtime_extension> ext_owner_;  // destroyed before ex_
+    std::unique_ptr<detail::runtime_extension, detail::extension_releaser> ext_owner_;  // before ex_
 };
 
 }  // namespace taskport
