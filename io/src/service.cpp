@@ -75,6 +75,12 @@ service::service(runtime& r)
 
 service::~service() { shutdown(); }
 
+void service::fill_stats(runtime_stats& s) const {
+    s.io_backend = backend_name(chosen);
+    s.io_completions = cq.pushed();
+    s.completion_queue_depth = cq.size();
+}
+
 void service::shutdown() noexcept {
     react->shutdown();
     if (uring) uring->shutdown();

@@ -33,6 +33,7 @@ public:
         cq.orphan();
         release();
     }
+    void fill_stats(runtime_stats& s) const override;
     void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
     void release() noexcept {
         if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;

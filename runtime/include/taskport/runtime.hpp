@@ -54,6 +54,7 @@ struct runtime_extension {
     // The runtime lets go of it (after shutdown and after the workers are joined). An extension
     // that other objects still use (sockets outliving their runtime) may outlive this call.
     virtual void release_by_runtime() noexcept { delete this; }
+    virtual void fill_stats(runtime_stats&) const {}
 };
 
 struct extension_releaser {
@@ -225,7 +226,11 @@ public:
         return spawn(std::move(t)).get();
     }
 
-    runtime_stats stats() const { return ex_->stats(); }
+    runtime_stats stats() const {
+        runtime_stats s = ex_->stats();
+        if (auto* e = ext_.load(std::memory_order_acquire)) e->fill_stats(s);
+        return s;
+    }
 
     // Stops accepting work from outside, runs everything already queued (and what it spawns),
     // and joins the workers. Idempotent; the destructor calls it. Called from a task it only

@@ -28,6 +28,10 @@ struct runtime_stats {
     std::uint64_t injector_pops = 0;   // tasks taken from the shared injector
     std::size_t injector_depth = 0;    // tasks waiting in the shared injector now
     std::vector<std::size_t> worker_queue_depth;  // tasks in each worker's own queue now
+    // Filled in by io/ once the runtime has done I/O:
+    std::string io_backend;                  // "epoll", "io_uring", "kqueue", "iocp"; empty: none yet
+    std::uint64_t io_completions = 0;        // operations delivered through the completion queue
+    std::size_t completion_queue_depth = 0;  // completions waiting for a worker now
 };
 
 // Thrown by spawn/post from outside the runtime after shutdown() began.
