@@ -138,7 +138,7 @@ public:
 private:
     void run() {
         std::unique_lock<std::mutex> g(mu_);
-        if (!cv_.wait_for(g, hang_deadline * 2, [&] { return done_; })) {
+        if (!cv_.wait_for(g, hang_deadline, [&] { return done_; })) {
             std::fprintf(stderr, "HUNG: %s (no progress within the hang deadline)\n", what_);
             std::fflush(stderr);
             std::_Exit(3);

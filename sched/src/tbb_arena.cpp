@@ -106,13 +106,16 @@ public:
     bool local_queue_empty() const noexcept override { return true; }
 
     void help_until(waitable& w) override {
-        if (w.ready()) return;
-        // r lives on the suspended task's stack, which stays put until resume().
-        std::optional<resumer> r;
-        tbb::task::suspend([&](tbb::task::suspend_point sp) {
-            r.emplace(sp);
-            if (!w.arm(&*r)) tbb::task::resume(sp);
-        });
+        // A notification may be spurious (task_node.hpp): after a resume, re-check and suspend
+        // again with a fresh arming. Each resumer is notified at most once.
+        while (!w.ready()) {
+            // r lives on the suspended task's stack, which stays put until resume().
+            std::optional<resumer> r;
+            tbb::task::suspend([&](tbb::task::suspend_point sp) {
+                r.emplace(sp);
+                if (!w.arm(&*r)) tbb::task::resume(sp);
+            });
+        }
     }
 
     void shutdown() noexcept override {

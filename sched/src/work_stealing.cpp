@@ -172,7 +172,7 @@ public:
         worker& w = *local();
         if (wt.ready()) return;
         parker& p = idle_.parker_of(w.index);
-        const bool armed = wt.arm(&p);
+        bool armed = wt.arm(&p);
         while (!wt.ready()) {
             task_node* t = find_local(w);
             if (!t) t = search(w);
@@ -180,6 +180,13 @@ public:
                 run_task(w, t);
                 continue;
             }
+            // An arming is notified at most once, and that notification may have been spent
+            // already: on a stale wake-up (a wait_table address reused by a new task_group
+            // while the old group's last task was still waking it), or while a nested
+            // help_until ran. Arm afresh before sleeping, or the real wake-up is lost.
+            if (armed) wt.disarm(&p);
+            armed = wt.arm(&p);
+            if (!armed) continue;  // ready meanwhile
             park(w, &wt);
         }
         if (armed) wt.disarm(&p);

@@ -63,10 +63,14 @@ public:
             ex.help_until(*this);
             return;
         }
+        // Each arming is notified at most once, and the notification may be stale (an earlier
+        // group at this address finishing late, see wait_table.hpp): it unlinks the entry, so
+        // re-arm after every wake-up that did not find the count at zero.
         thread_waiter tw;
-        if (!arm(&tw)) return;
-        while (!ready()) tw.wait();
-        disarm(&tw);
+        while (!ready()) {
+            if (!arm(&tw)) return;
+            tw.wait();  // notified, and unlinked by the notifier
+        }
     }
 
 private:

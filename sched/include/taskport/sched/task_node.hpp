@@ -41,7 +41,9 @@ struct continuation {
 // An event a worker can wait for while helping: ready() is polled; arm() registers a
 // continuation to be notified on completion (false if already complete, and then nothing will
 // be notified); disarm() withdraws it when the waiter leaves having seen ready() itself. After
-// disarm() returns, the continuation is not touched again.
+// disarm() returns, the continuation is not touched again. One arming gets at most one
+// notification, and it may be spurious (wait_table's stale addresses): a waiter that still sees
+// !ready() after being notified must arm again before it sleeps again.
 struct waitable {
     virtual bool ready() const noexcept = 0;
     virtual bool arm(continuation* c) noexcept = 0;

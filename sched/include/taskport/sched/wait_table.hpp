@@ -5,7 +5,8 @@
 // touches the counter's object again: it calls notify_all(address), which looks the waiters up in
 // a static hashed table. Waiters keep their entry on their own stack and unlink it under the
 // bucket lock before returning; notify runs under the same lock, so it never touches a gone
-// entry. A stale address only causes a spurious wake-up, which every waiter tolerates.
+// entry. A stale address only causes a spurious wake-up, which every waiter tolerates by arming
+// again (the notification unlinked its entry; see waitable in task_node.hpp).
 #pragma once
 
 #include <taskport/sched/task_node.hpp>

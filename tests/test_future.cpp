@@ -1,0 +1,383 @@
+// test_future.cpp — future/promise: get, wait, is_ready, then (value and future forms), exceptions,
+// cancel before start, broken promise, a promise set from an outside thread, when_all, when_any.
+#include "test_util.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <future>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+using namespace taskport;
+
+namespace {
+
+bool is_cancelled(const std::system_error& e) {
+    return e.code() == std::make_error_code(std::errc::operation_canceled);
+}
+
+template <class F>
+std::error_code future_error_code(F&& f) {
+    try {
+        f();
+    } catch (const std::future_error& e) {
+        return e.code();
+    }
+    return {};
+}
+
+}  // namespace
+
+TEST_CASE("future: get, wait, is_ready") {
+    runtime rt(tp_test::workers(2));
+    tp_test::watchdog dog("future basics");
+
+    auto f = rt.spawn([] { return 42; });
+    REQUIRE(f.valid());
+    f.wait();
+    REQUIRE(f.is_ready());
+    REQUIRE(f.get() == 42);
+    REQUIRE_FALSE(f.valid());  // get() consumes
+    REQUIRE(future_error_code([&] { (void)f.get(); }) == std::future_errc::no_state);
+    REQUIRE(future_error_code([&] { (void)f.is_ready(); }) == std::future_errc::no_state);
+
+    // Not ready until the task can finish.
+    tp_test::gate go;
+    auto g = rt.spawn([&] {
+        go.wait();
+        return std::string("done");
+    });
+    REQUIRE_FALSE(g.is_ready());
+    go.open();
+    REQUIRE(g.get() == "done");
+
+    // void and move-only results.
+    std::atomic<int> side{0};
+    auto v = rt.spawn([&] { side = 7; });
+    v.get();
+    REQUIRE(side.load() == 7);
+    auto u = rt.spawn([] { return std::make_unique<int>(9); });
+    REQUIRE(*u.get() == 9);
+
+    // A default-constructed future has no state.
+    future<int> none;
+    REQUIRE_FALSE(none.valid());
+    REQUIRE(future_error_code([&] { none.wait(); }) == std::future_errc::no_state);
+}
+
+TEST_CASE("future: exceptions travel to get() and do not kill the worker") {
+    runtime rt(tp_test::workers(1));
+    tp_test::watchdog dog("future exceptions");
+    for (int i = 0; i < 100; ++i) {
+        auto f = rt.spawn([]() -> int { throw std::runtime_error("boom"); });
+        REQUIRE_THROWS_WITH(f.get(), "boom");
+    }
+    auto e = rt.spawn([] { throw std::out_of_range("range"); });
+    REQUIRE_THROWS_AS(e.get(), std::out_of_range);
+    // The single worker is still alive.
+    REQUIRE(rt.spawn([] { return 1; }).get() == 1);
+}
+
+TEST_CASE("future: then, value form and future form") {
+    runtime rt(tp_test::workers(2));
+    tp_test::watchdog dog("future then");
+
+    // Value form, chained, type-changing.
+    auto s = rt.spawn([] { return 20; })
+                 .then([](int x) { return x + 1; })
+                 .then([](int x) { return std::to_string(x * 2); });
+    REQUIRE(s.get() == "42");
+
+    // void -> value, value -> void.
+    std::atomic<int> seen{0};
+    auto a = rt.spawn([] {}).then([] { return 5; });
+    REQUIRE(a.get() == 5);
+    auto b = rt.spawn([] { return 6; }).then([&](int x) { seen = x; });
+    b.get();
+    REQUIRE(seen.load() == 6);
+
+    // Value form: an exception skips the continuation and propagates.
+    std::atomic<bool> ran{false};
+    auto c = rt.spawn([]() -> int { throw std::runtime_error("first"); }).then([&](int x) {
+        ran = true;
+        return x;
+    });
+    REQUIRE_THROWS_WITH(c.get(), "first");
+    REQUIRE_FALSE(ran.load());
+
+    // Future form: the continuation sees the exception and may recover.
+    auto d = rt.spawn([]() -> int { throw std::runtime_error("second"); })
+                 .then([](future<int> f) {
+                     try {
+                         return f.get();
+                     } catch (const std::runtime_error& e) {
+                         return static_cast<int>(std::string(e.what()).size());
+                     }
+                 });
+    REQUIRE(d.get() == 6);
+
+    // A continuation that throws.
+    auto t = rt.spawn([] { return 1; }).then([](int) -> int { throw std::logic_error("cont"); });
+    REQUIRE_THROWS_AS(t.get(), std::logic_error);
+
+    // then() on an already ready future and on a future completed later from outside.
+    auto r = make_ready_future<int>(3).then([](int x) { return x * 3; });
+    REQUIRE(r.get() == 9);
+    promise<int> p;
+    auto later = p.get_future().then([](int x) { return x + 100; });
+    REQUIRE_FALSE(later.is_ready());
+    std::thread setter([&] { p.set_value(1); });
+    REQUIRE(later.get() == 101);
+    setter.join();
+
+    // Continuations chained from inside a task run on the runtime's workers.
+    auto inside = rt.spawn([&] {
+                      return rt.spawn([] { return 2; }).then([&](int x) {
+                          return rt.executor().in_worker() ? x : -1;
+                      });
+                  }).get();
+    REQUIRE(inside.get() == 2);
+}
+
+TEST_CASE("future: cancel before start completes with operation_canceled") {
+    runtime rt(tp_test::workers(1));
+    tp_test::watchdog dog("future cancel");
+    tp_test::gate go;
+    // Hold the only worker (outside taskport, so it cannot help with the queued task).
+    rt.post([&] { go.wait(); });
+    std::atomic<bool> ran{false};
+    auto f = rt.spawn([&] {
+        ran = true;
+        return 1;
+    });
+    auto chained = rt.spawn([] { return 2; }).then([](int x) { return x; });
+    f.cancel();
+    chained.cancel();
+    go.open();
+    try {
+        (void)f.get();
+        FAIL("a cancelled task's future returned a value");
+    } catch (const std::system_error& e) {
+        REQUIRE(is_cancelled(e));
+    }
+    REQUIRE_FALSE(ran.load());
+    try {
+        (void)chained.get();
+        FAIL("a cancelled continuation's future returned a value");
+    } catch (const std::system_error& e) {
+        REQUIRE(is_cancelled(e));
+    }
+    REQUIRE(cancelled_error().code() == std::errc::operation_canceled);
+
+    // A finished task is unaffected by cancel().
+    auto done = rt.spawn([] { return 5; });
+    done.wait();
+    done.cancel();
+    REQUIRE(done.get() == 5);
+}
+
+TEST_CASE("future: promise, broken promise, errors of misuse") {
+    {
+        promise<int> p;
+        auto f = p.get_future();
+        REQUIRE(future_error_code([&] { (void)p.get_future(); }) ==
+                std::future_errc::future_already_retrieved);
+        p.set_value(1);
+        REQUIRE(future_error_code([&] { p.set_value(2); }) ==
+                std::future_errc::promise_already_satisfied);
+        REQUIRE(f.get() == 1);
+    }
+    {
+        future<int> f;
+        {
+            promise<int> p;
+            f = p.get_future();
+        }  // destroyed unfulfilled
+        REQUIRE(f.is_ready());
+        REQUIRE(future_error_code([&] { (void)f.get(); }) == std::future_errc::broken_promise);
+    }
+    {
+        // Broken while someone waits, from another thread.
+        auto p = std::make_unique<promise<void>>();
+        auto f = p->get_future();
+        std::thread t([&] { p.reset(); });
+        REQUIRE(future_error_code([&] { f.get(); }) == std::future_errc::broken_promise);
+        t.join();
+    }
+    {
+        promise<int> never_retrieved;  // destroyed without get_future(): no leak (ASan checks)
+        promise<int> moved_from;
+        promise<int> moved_to(std::move(moved_from));
+        auto f = moved_to.get_future();
+        moved_to.set_exception(std::make_exception_ptr(std::runtime_error("set")));
+        REQUIRE_THROWS_WITH(f.get(), "set");
+    }
+    REQUIRE(make_exceptional_future<int>(std::make_exception_ptr(std::runtime_error("x")))
+                .then([](future<int> f) { return f.is_ready(); })
+                .get());
+}
+
+TEST_CASE("future: a promise set from an outside thread wakes a waiting task") {
+    // A task on a worker waits (get() on a worker helps, then parks) for a value an outside
+    // thread provides; the worker's wake-up must not be lost. Repeated so the worker is caught
+    // both before and after it parks.
+    const int rounds = static_cast<int>(tp_test::scaled(3000));
+    for (std::size_t w : {1u, 2u}) {
+        runtime rt(tp_test::workers(w));
+        tp_test::watchdog dog("promise from outside");
+        for (int i = 0; i < rounds; ++i) {
+            promise<int> p;
+            auto pf = p.get_future();
+            auto f = rt.spawn([&pf] { return pf.get() + 1; });
+            std::thread t([&p, i] { p.set_value(i); });
+            REQUIRE(f.get() == i + 1);
+            t.join();
+        }
+    }
+}
+
+TEST_CASE("future: tasks waiting on tasks do not deadlock a single worker") {
+    runtime rt(tp_test::workers(1));
+    tp_test::watchdog dog("tasks waiting on tasks");
+    struct rec {
+        static int depth(runtime& rt, int n) {
+            if (n == 0) return 0;
+            return rt.spawn([&rt, n] { return depth(rt, n - 1); }).get() + 1;
+        }
+    };
+    REQUIRE(rt.spawn([&] { return rec::depth(rt, 200); }).get() == 200);
+}
+
+TEST_CASE("future: dropping a future detaches its task") {
+    runtime rt(tp_test::workers(2));
+    tp_test::counter_latch done;
+    for (int i = 0; i < 100; ++i) (void)rt.spawn([&] { done.arrive(); });
+    REQUIRE(done.wait_for(100));
+}
+
+TEST_CASE("when_all over a vector, variadic, void, empty, with an exception") {
+    runtime rt(tp_test::workers(2));
+    tp_test::watchdog dog("when_all");
+
+    std::vector<future<int>> fs;
+    for (int i = 0; i < 200; ++i) fs.push_back(rt.spawn([i] { return i * i; }));
+    auto all = when_all(std::move(fs)).get();
+    REQUIRE(all.size() == 200);
+    for (int i = 0; i < 200; ++i) REQUIRE(all[static_cast<std::size_t>(i)] == i * i);
+
+    // Inputs completing after when_all() was called (from an outside thread).
+    promise<int> p1, p2;
+    std::vector<future<int>> late;
+    late.push_back(p1.get_future());
+    late.push_back(p2.get_future());
+    auto late_all = when_all(std::move(late));
+    REQUIRE_FALSE(late_all.is_ready());
+    std::thread t([&] {
+        p2.set_value(2);
+        p1.set_value(1);
+    });
+    REQUIRE(late_all.get() == std::vector<int>{1, 2});
+    t.join();
+
+    // Variadic: mixed types, void included.
+    std::atomic<bool> v_ran{false};
+    auto tup = when_all(rt.spawn([] { return 1; }), rt.spawn([] { return std::string("two"); }),
+                        rt.spawn([&] { v_ran = true; }))
+                   .get();
+    REQUIRE(std::get<0>(tup) == 1);
+    REQUIRE(std::get<1>(tup) == "two");
+    REQUIRE(v_ran.load());
+
+    // Vector of void.
+    std::atomic<int> n{0};
+    std::vector<future<void>> vs;
+    for (int i = 0; i < 50; ++i) vs.push_back(rt.spawn([&] { n++; }));
+    when_all(std::move(vs)).get();
+    REQUIRE(n.load() == 50);
+
+    // Empty: ready at once.
+    auto empty = when_all(std::vector<future<int>>{});
+    REQUIRE(empty.is_ready());
+    REQUIRE(empty.get().empty());
+    auto empty_void = when_all(std::vector<future<void>>{});
+    REQUIRE(empty_void.is_ready());
+    empty_void.get();
+
+    // An exception: the first by position, after all inputs finished.
+    std::vector<future<int>> bad;
+    bad.push_back(rt.spawn([] { return 1; }));
+    bad.push_back(rt.spawn([]() -> int { throw std::runtime_error("second input"); }));
+    bad.push_back(rt.spawn([]() -> int { throw std::logic_error("third input"); }));
+    REQUIRE_THROWS_WITH(when_all(std::move(bad)).get(), "second input");
+    REQUIRE_THROWS_AS(when_all(rt.spawn([] { return 1; }),
+                               rt.spawn([]() -> int { throw std::out_of_range("v"); }))
+                          .get(),
+                      std::out_of_range);
+
+    // Invalid inputs are refused.
+    std::vector<future<int>> invalid(1);
+    REQUIRE(future_error_code([&] { (void)when_all(std::move(invalid)); }) ==
+            std::future_errc::no_state);
+
+    // when_all awaited from inside a task.
+    auto inner = rt.spawn([&] {
+        std::vector<future<int>> xs;
+        for (int i = 0; i < 20; ++i) xs.push_back(rt.spawn([i] { return i; }));
+        int sum = 0;
+        for (int x : when_all(std::move(xs)).get()) sum += x;
+        return sum;
+    });
+    REQUIRE(inner.get() == 190);
+}
+
+TEST_CASE("when_any: first to finish wins, the rest keep running") {
+    runtime rt(tp_test::workers(2));
+    tp_test::watchdog dog("when_any");
+
+    promise<int> p0, p1, p2;
+    std::vector<future<int>> fs;
+    fs.push_back(p0.get_future());
+    fs.push_back(p1.get_future());
+    fs.push_back(p2.get_future());
+    auto any = when_any(std::move(fs));
+    REQUIRE_FALSE(any.is_ready());
+    std::thread t([&] { p1.set_value(11); });
+    auto r = any.get();
+    t.join();
+    REQUIRE(r.index == 1);
+    REQUIRE(r.value == 11);
+    p0.set_value(0);  // late inputs are discarded, and nothing leaks (ASan)
+    p2.set_value(2);
+
+    // Void inputs, one of them already ready.
+    promise<void> pv;
+    std::vector<future<void>> vs;
+    vs.push_back(pv.get_future());
+    vs.push_back(make_ready_future<void>());
+    auto rv = when_any(std::move(vs)).get();
+    REQUIRE(rv.index == 1);
+    pv.set_value();
+
+    // The first input to finish threw.
+    promise<int> q0;
+    std::vector<future<int>> ex;
+    ex.push_back(q0.get_future());
+    ex.push_back(make_exceptional_future<int>(std::make_exception_ptr(std::runtime_error("any"))));
+    REQUIRE_THROWS_WITH(when_any(std::move(ex)).get(), "any");
+    q0.set_value(1);
+
+    // Spawned inputs: exactly one winner, whose value matches its index.
+    std::vector<future<int>> sp;
+    for (int i = 0; i < 10; ++i) sp.push_back(rt.spawn([i] { return i * 10; }));
+    auto w = when_any(std::move(sp)).get();
+    REQUIRE(w.index < 10);
+    REQUIRE(w.value == static_cast<int>(w.index) * 10);
+
+    REQUIRE_THROWS_AS(when_any(std::vector<future<int>>{}), std::invalid_argument);
+}
