@@ -104,6 +104,20 @@ int main(int argc, char** argv) {
         return ms;
     };
 
+    // `bench_fib N side [reps]`: one side alone, for profiling.
+    if (argc > 2) {
+        const std::string which = argv[2];
+        const int k = argc > 3 ? std::atoi(argv[3]) : 20;
+        std::function<double()> f = which == "tg"    ? std::function<double()>(tg_side)
+                                    : which == "co"  ? std::function<double()>(co_side)
+                                    : which == "fut" ? std::function<double()>(fut_side)
+                                                     : std::function<double()>(tbb_side);
+        std::vector<double> v;
+        for (int i = 0; i < k; ++i) v.push_back(f());
+        std::printf("%s: median %.3f ms over %d\n", which.c_str(), bench::median(v), k);
+        return 0;
+    }
+
     const std::string name = "fib(" + std::to_string(n) + "), one task per call";
     bench::row_samples(name + ": task_group vs tbb::task_group", bench::alternate(r, tg_side, tbb_side),
                        "ms", 1.0);
