@@ -28,8 +28,12 @@
 
 namespace taskport::detail {
 
+// initial-exec: a plain %fs-relative load instead of a __tls_get_addr call per access (these
+// are read on every schedule()); costs a few bytes of the static TLS block, which glibc reserves.
+#define TASKPORT_TLS_IE __attribute__((tls_model("initial-exec")))
+
 namespace {
-thread_local executor* tl_executor = nullptr;
+TASKPORT_TLS_IE thread_local executor* tl_executor = nullptr;
 }
 
 executor* current_executor() noexcept { return tl_executor; }
@@ -70,7 +74,7 @@ inline void cpu_relax() noexcept {
 
 std::size_t thread_lane_hint() noexcept {
     static std::atomic<std::size_t> next{0};
-    thread_local std::size_t mine = next.fetch_add(1, std::memory_order_relaxed);
+    TASKPORT_TLS_IE thread_local std::size_t mine = next.fetch_add(1, std::memory_order_relaxed);
     return mine;
 }
 
@@ -172,7 +176,10 @@ public:
         worker& w = *local();
         if (wt.ready()) return;
         parker& p = idle_.parker_of(w.index);
-        bool armed = wt.arm(&p);
+        // Armed lazily, only before parking: most waits end while this worker runs the very
+        // task it waits for (the child it just pushed), and arming costs a wait-table lock
+        // (task_group) or a CAS plus a notify (future) that would then be wasted.
+        bool armed = false;
         while (!wt.ready()) {
             task_node* t = find_local(w);
             if (!t) t = search(w);
@@ -416,7 +423,7 @@ private:
         return !(top && terminate_.load(std::memory_order_seq_cst));
     }
 
-    static thread_local worker* tl_worker;
+    TASKPORT_TLS_IE static thread_local worker* tl_worker;
 
     const std::size_t n_;
     std::vector<std::unique_ptr<worker>> workers_;
@@ -431,7 +438,7 @@ private:
     std::mutex join_mu_;
 };
 
-thread_local work_stealing::worker* work_stealing::tl_worker = nullptr;
+TASKPORT_TLS_IE thread_local work_stealing::worker* work_stealing::tl_worker = nullptr;
 
 }  // namespace
 
