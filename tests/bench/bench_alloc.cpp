@@ -9,7 +9,11 @@
 //                 spawning and running its own tasks.
 // Sizes cycle through 48, 96, 160 and 256 bytes (a posted task, a spawned task with its future
 // state, small and larger coroutine frames). The figure is ns per allocate+free pair.
+// Three allocators: taskport's allocate_task (a per-thread cache of small blocks in front of
+// scalable_malloc, what the runtime uses), scalable_malloc alone, operator new.
 #include "common.hpp"
+
+#include <taskport/sched/executor.hpp>
 
 #include <oneapi/tbb/scalable_allocator.h>
 
@@ -22,6 +26,10 @@ namespace {
 constexpr std::size_t total = 1'000'000;
 constexpr std::size_t sizes[] = {48, 96, 160, 256};
 
+struct task_alloc {
+    static void* alloc(std::size_t n) { return taskport::detail::allocate_task(n); }
+    static void free(void* p, std::size_t n) { taskport::detail::deallocate_task(p, n); }
+};
 struct tbb_alloc {
     static void* alloc(std::size_t n) { return scalable_malloc(n); }
     static void free(void* p, std::size_t) { scalable_free(p); }
@@ -91,8 +99,12 @@ double same_thread() {
 
 int main() {
     const int r = bench::reps(9);
+    bench::row_samples("task allocation, cross-thread alloc/free: allocate_task (cache + scalable_malloc) vs operator new",
+                       bench::alternate(r, cross_thread<task_alloc>, cross_thread<new_alloc>), "ns/op");
     bench::row_samples("task allocation, cross-thread alloc/free: scalable_malloc vs operator new",
                        bench::alternate(r, cross_thread<tbb_alloc>, cross_thread<new_alloc>), "ns/op");
+    bench::row_samples("task allocation, same-thread alloc/free: allocate_task (cache + scalable_malloc) vs operator new",
+                       bench::alternate(r, same_thread<task_alloc>, same_thread<new_alloc>), "ns/op");
     bench::row_samples("task allocation, same-thread alloc/free: scalable_malloc vs operator new",
                        bench::alternate(r, same_thread<tbb_alloc>, same_thread<new_alloc>), "ns/op");
 }
