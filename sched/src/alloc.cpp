@@ -15,8 +15,8 @@
 // this); the size picks the class. Under AddressSanitizer or ThreadSanitizer the cache is off, so
 // they see every allocation and free.
 //
-// Who touches what: each thread only its own cache (thread_local, zero-initialised, no guard);
-// at thread exit the cache goes back to the backend and the thread allocates directly after that.
+// Who touches what: each thread only its own cache (reached through a thread_local pointer); at
+// thread exit the cache goes back to the backend and the thread allocates directly after that.
 #include <taskport/sched/executor.hpp>
 
 #include <cassert>
@@ -77,34 +77,46 @@ struct free_block {
     free_block* next;
 };
 
-// Zero-initialised and trivially destructible: accessed with a plain %fs-relative load.
 struct thread_cache {
-    free_block* head[classes];
-    std::uint32_t count[classes];
-    bool registered;  // the exit flusher below is set up
-    bool dead;        // flushed at thread exit: allocate and free directly from now on
+    free_block* head[classes] = {};
+    std::uint32_t count[classes] = {};
 };
 
-__attribute__((tls_model("initial-exec"))) thread_local thread_cache tl_cache;
+// The calling thread's cache: null until its first free, then a block of its own; at thread exit
+// the blocks go back to the backend and the pointer to a cache that takes nothing (`retired`).
+// initial-exec: a plain %fs-relative load; only this pointer lives in static TLS (a library that
+// is dlopen()ed has a small static TLS surplus to draw on, so the cache itself is on the heap).
+__attribute__((tls_model("initial-exec"))) thread_local thread_cache* tl_cache = nullptr;
+
+constinit thread_cache retired_cache{};  // heads stay null; counts set to "full" below
 
 struct exit_flusher {
     ~exit_flusher() {
-        thread_cache& c = tl_cache;
-        c.dead = true;
+        thread_cache* c = tl_cache;
+        tl_cache = &retired_cache;
+        if (!c || c == &retired_cache) return;
         for (std::size_t i = 0; i < classes; ++i) {
-            while (free_block* b = c.head[i]) {
-                c.head[i] = b->next;
+            while (free_block* b = c->head[i]) {
+                c->head[i] = b->next;
                 backend_free(b);
             }
-            c.count[i] = 0;
         }
+        delete c;
     }
 };
 thread_local exit_flusher tl_flusher;
 
-[[gnu::noinline]] void register_flusher(thread_cache& c) noexcept {
-    c.registered = true;
-    (void)&tl_flusher;  // odr-use: constructs it, and registers its destructor for thread exit
+[[gnu::noinline]] thread_cache* make_cache() noexcept {
+    static const bool retired_ready = [] {
+        for (std::size_t i = 0; i < classes; ++i) retired_cache.count[i] = UINT32_MAX;
+        return true;
+    }();
+    (void)retired_ready;
+    auto* c = new (std::nothrow) thread_cache;
+    if (!c) return &retired_cache;
+    tl_cache = c;
+    (void)&tl_flusher;  // odr-use: constructs it and registers its destructor for thread exit
+    return c;
 }
 
 #endif  // TASKPORT_TASK_CACHE
@@ -115,11 +127,12 @@ void* allocate_task(std::size_t bytes) {
 #if TASKPORT_TASK_CACHE
     if (bytes - 1 < max_cached) {  // 1..512 (0 wraps around and goes to the backend)
         const std::size_t c = class_of(bytes);
-        thread_cache& tc = tl_cache;
-        if (free_block* b = tc.head[c]) {
-            tc.head[c] = b->next;
-            --tc.count[c];
-            return b;
+        if (thread_cache* tc = tl_cache) {
+            if (free_block* b = tc->head[c]) {
+                tc->head[c] = b->next;
+                --tc->count[c];
+                return b;
+            }
         }
         return backend_alloc(class_bytes(c));
     }
@@ -134,13 +147,13 @@ void deallocate_task(void* p, std::size_t bytes) noexcept {
 #if TASKPORT_HAVE_TBB && !defined(NDEBUG)
         assert(scalable_msize(p) >= class_bytes(c) && "deallocate_task: size differs from allocation");
 #endif
-        thread_cache& tc = tl_cache;
-        if (tc.count[c] < cap_of(c) && !tc.dead) {
-            if (!tc.registered) register_flusher(tc);
+        thread_cache* tc = tl_cache;
+        if (!tc) tc = make_cache();
+        if (tc->count[c] < cap_of(c)) {
             auto* b = static_cast<free_block*>(p);
-            b->next = tc.head[c];
-            tc.head[c] = b;
-            ++tc.count[c];
+            b->next = tc->head[c];
+            tc->head[c] = b;
+            ++tc->count[c];
             return;
         }
     }
