@@ -1,8 +1,8 @@
 // bench_pingpong.cpp — two tasks hand a value back and forth 100k times (200k hand-offs).
 //
 // taskport: two coroutines; hand-off i is a promise<int> the sender sets and a future<int> the
-// receiver co_awaits (one pair per direction per round, created inside the timed region on a
-// worker, so continuations run on the runtime: the woken coroutine goes to the LIFO slot).
+// receiver co_awaits (one pair per direction per round, made on a worker inside the timed region,
+// so continuations run on the runtime: the woken coroutine goes to the LIFO slot).
 // Peer 1: oneTBB's own way for a task to block on an event, tbb::task::suspend / resume: two TBB
 // tasks, each suspending until the other resumes it. Peer 2: the continuation-passing form TBB
 // users write instead: every hand-off spawns the next step as a new task (task_group::run).
@@ -17,28 +17,32 @@ namespace {
 
 constexpr int rounds = 100'000;
 
-struct channels {
-    std::vector<taskport::promise<int>> to_pong, to_ping;
-    std::vector<taskport::future<int>> at_pong, at_ping;
-    explicit channels(int n) {
-        to_pong.reserve(n);
-        to_ping.reserve(n);
-        at_pong.reserve(n);
-        at_ping.reserve(n);
-        for (int i = 0; i < n; ++i) {
-            to_pong.emplace_back();
-            to_ping.emplace_back();
-            at_pong.push_back(to_pong.back().get_future());
-            at_ping.push_back(to_ping.back().get_future());
-        }
+// Hand-off i is a promise<int>/future<int> pair per direction, made when it is needed: ping makes
+// round i+1's pairs before it sends round i (so pong finds them when it gets there), in a ring of
+// slots that pong is done with by the time ping reuses one. One allocation per message, as a
+// program passing messages through promises pays. Round 0's pairs exist before either starts.
+struct round_slot {
+    taskport::promise<int> to_pong, to_ping;
+    taskport::future<int> at_pong, at_ping;
+    void make() {
+        to_pong = taskport::promise<int>();
+        to_ping = taskport::promise<int>();
+        at_pong = to_pong.get_future();
+        at_ping = to_ping.get_future();
     }
+};
+struct channels {
+    static constexpr int ring = 4;
+    round_slot slot[ring];
+    round_slot& at(int i) { return slot[i % ring]; }
 };
 
 taskport::task<int> ping(channels& c) {
     int v = 0;
     for (int i = 0; i < rounds; ++i) {
-        c.to_pong[i].set_value(v);
-        v = co_await std::move(c.at_ping[i]);
+        if (i + 1 < rounds) c.at(i + 1).make();
+        c.at(i).to_pong.set_value(v);
+        v = co_await std::move(c.at(i).at_ping);
     }
     co_return v;
 }
@@ -46,8 +50,8 @@ taskport::task<int> ping(channels& c) {
 taskport::task<int> pong(channels& c) {
     int v = 0;
     for (int i = 0; i < rounds; ++i) {
-        v = co_await std::move(c.at_pong[i]);
-        c.to_ping[i].set_value(v + 1);
+        v = co_await std::move(c.at(i).at_pong);
+        c.at(i).to_ping.set_value(v + 1);
     }
     co_return v;
 }
@@ -96,9 +100,11 @@ int main() {
     taskport::runtime rt;
 
     auto tp_side = [&] {
+        channels c;
         auto t0 = bench::clock::now();
+        // Both coroutines start from a worker, so their promises' continuations run on the runtime.
         int got = rt.spawn([&] {
-                        channels c(rounds);
+                        c.at(0).make();
                         auto a = rt.spawn(ping(c));
                         auto b = rt.spawn(pong(c));
                         int x = a.get();
