@@ -20,6 +20,7 @@
 #include <taskport/sched/executor.hpp>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
@@ -44,7 +45,8 @@ std::size_t default_worker_count() {
         char* end = nullptr;
         errno = 0;
         unsigned long v = std::strtoul(env, &end, 10);
-        if (errno != 0 || *end != '\0' || v == 0 || v > 4096 || env[0] == '-')
+        // Digits only: strtoul alone would also take " 3", "+3" and "-1" (as a huge number).
+        if (errno != 0 || *end != '\0' || v == 0 || v > 4096 || env[0] < '0' || env[0] > '9')
             throw std::invalid_argument(std::string("taskport: TASKPORT_WORKERS must be an integer "
                                                     "from 1 to 4096, got '") +
                                         env + "'");

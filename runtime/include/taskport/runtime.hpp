@@ -35,8 +35,9 @@ struct runtime_options {
     // work_stealing (taskport's own) or tbb_arena (a oneTBB task_arena; needs a oneTBB build).
     scheduler_kind scheduler = scheduler_kind::work_stealing;
     // Called (on a worker) with an exception that escaped a post()ed task. Default: print it to
-    // stderr. A throwing task never kills its worker either way.
-    std::function<void(std::exception_ptr)> on_unhandled_exception;
+    // stderr. A throwing task never kills its worker either way. (The `{}` keeps
+    // `runtime_options{.workers = 4}` free of -Wmissing-field-initializers under -Wextra.)
+    std::function<void(std::exception_ptr)> on_unhandled_exception{};
     // The I/O backend (see io_backend).
     io_backend io = io_backend::automatic;
 };

@@ -174,14 +174,19 @@ void parallel_for(runtime& rt, Index first, Index last, F&& f, std::size_t grain
             detail::executor& ex = rt.executor();
             while (a < b) {
                 if (g.is_cancelling()) return;
-                const std::size_t left = static_cast<std::size_t>(static_cast<U>(b) - static_cast<U>(a));
+                // Index arithmetic in U, cast back each time: for types narrower than int the
+                // difference is computed in (signed) int after promotion, and a range crossing
+                // zero came out negative, i.e. a huge size_t (short [-300, 300) ran past its end).
+                const std::size_t left =
+                    static_cast<std::size_t>(static_cast<U>(static_cast<U>(b) - static_cast<U>(a)));
                 if (left > grain && ex.local_queue_empty()) {
-                    Index mid = static_cast<Index>(a + static_cast<Index>(left / 2));
+                    Index mid = static_cast<Index>(static_cast<U>(a) + static_cast<U>(left / 2));
                     g.run([this, mid, b] { body(mid, b); });
                     b = mid;
                     continue;
                 }
-                Index e = static_cast<Index>(a + static_cast<Index>(std::min(grain, left)));
+                Index e = static_cast<Index>(static_cast<U>(a) +
+                                             static_cast<U>(std::min(grain, left)));
                 for (; a < e; ++a) f(a);
             }
         }

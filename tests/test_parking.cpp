@@ -1,0 +1,218 @@
+// test_parking.cpp — the idle/parking protocol (sched/src/idle.hpp, parker.hpp): no lost wake-up
+// whichever way work arrives at a parked pool (from outside, from a worker's deque, from a
+// worker's LIFO slot, a future completed from outside), and an idle runtime's workers stay
+// parked. No sleeps: each test waits for the event, with a deadline that only fails a hang.
+#include "test_util.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <dirent.h>
+
+#include <atomic>
+#include <fstream>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace taskport;
+
+namespace {
+
+std::uint64_t parks(const runtime& rt) { return rt.stats().parks; }
+
+std::set<int> thread_ids() {
+    std::set<int> ids;
+    if (DIR* d = opendir("/proc/self/task")) {
+        while (dirent* e = readdir(d))
+            if (e->d_name[0] != '.') ids.insert(std::stoi(e->d_name));
+        closedir(d);
+    }
+    return ids;
+}
+
+// The scheduler state letter of one of our threads (R running, S sleeping, ...), or '?'.
+char thread_state(int tid) {
+    std::ifstream f("/proc/self/task/" + std::to_string(tid) + "/stat");
+    std::string line;
+    if (!std::getline(f, line)) return '?';
+    auto close = line.rfind(')');
+    if (close == std::string::npos || close + 2 >= line.size()) return '?';
+    return line[close + 2];
+}
+
+// The threads a runtime started (those that appeared while it was constructed), and whether all
+// of them are asleep in the kernel right now. Used to start a round from a fully parked pool, so
+// the submission that follows has to wake a sleeping worker.
+struct pool_probe {
+    std::set<int> before = thread_ids();
+    std::vector<int> tids;
+    void capture() {
+        for (int id : thread_ids())
+            if (!before.count(id)) tids.push_back(id);
+    }
+    bool all_asleep() const {
+        for (int tid : tids)
+            if (thread_state(tid) != 'S') return false;
+        return true;
+    }
+    bool wait_all_asleep() const {
+        return tp_test::eventually([&] { return all_asleep(); });
+    }
+};
+
+}  // namespace
+
+TEST_CASE("parking: an outside thread posts one task and waits for it, over and over") {
+    // Between iterations the poster blocks, so workers run out of work and park; every next
+    // post must wake one. A lost wake-up leaves the task queued forever and the wait times out.
+    const int rounds = static_cast<int>(tp_test::scaled(5000));
+    for (std::size_t w : {1u, 2u, 4u}) {
+        pool_probe probe;
+        runtime rt(tp_test::workers(w));
+        probe.capture();
+        REQUIRE(probe.tids.size() >= w);
+        tp_test::counter_latch done;
+        for (int i = 0; i < rounds; ++i) {
+            // Every 8th round, start from a pool that is entirely asleep.
+            if (i % 8 == 0) REQUIRE(probe.wait_all_asleep());
+            if (i % 2)
+                rt.post([&] { done.arrive(); });
+            else
+                (void)rt.spawn([&] { done.arrive(); });
+            INFO("workers " << w << ", round " << i);
+            REQUIRE(done.wait_for(i + 1));
+        }
+        REQUIRE(rt.stats().parks >= 1);
+        // tasks_run counts a task after it returns: the last one may still be finishing.
+        REQUIRE(tp_test::eventually(
+            [&] { return rt.stats().tasks_run >= static_cast<std::uint64_t>(rounds); }));
+    }
+}
+
+TEST_CASE("parking: spawn().get() from outside, over and over, with two posting threads") {
+    const int rounds = static_cast<int>(tp_test::scaled(3000));
+    for (std::size_t w : {1u, 2u, 4u}) {
+        runtime rt(tp_test::workers(w));
+        tp_test::watchdog dog("spawn/get loop");
+        std::atomic<long> sum{0};
+        auto poster = [&] {
+            for (int i = 0; i < rounds; ++i) sum += rt.spawn([i] { return i; }).get();
+        };
+        std::thread other(poster);
+        poster();
+        other.join();
+        REQUIRE(sum.load() == 2L * rounds * (rounds - 1) / 2);
+    }
+}
+
+TEST_CASE("parking: work pushed by a busy worker wakes a parked one") {
+    // Task A pushes B onto its own deque, then blocks its thread (not through taskport, so it
+    // cannot run B itself) until B has run: only the other, parked, worker can run B.
+    const int rounds = static_cast<int>(tp_test::scaled(2000));
+    pool_probe probe;
+    runtime rt(tp_test::workers(2));
+    probe.capture();
+    for (int i = 0; i < rounds; ++i) {
+        // Start from a pool that is entirely asleep.
+        REQUIRE(probe.wait_all_asleep());
+        tp_test::gate b_ran;
+        std::atomic<bool> ok{false};
+        rt.post([&] {
+            rt.post([&] { b_ran.open(); });
+            ok = b_ran.wait();
+        });
+        INFO("round " << i);
+        REQUIRE(b_ran.wait());
+        // A's view: B ran while A held its worker.
+        REQUIRE(tp_test::eventually([&] { return ok.load(); }));
+    }
+}
+
+TEST_CASE("parking: a continuation in a busy worker's LIFO slot wakes a parked one") {
+    // Completing a promise on a worker puts its continuation in that worker's LIFO slot; the
+    // worker then blocks, so a parked worker must be woken and steal the slot.
+    const int rounds = static_cast<int>(tp_test::scaled(2000));
+    pool_probe probe;
+    runtime rt(tp_test::workers(2));
+    probe.capture();
+    for (int i = 0; i < rounds; ++i) {
+        if (i % 2 == 0) REQUIRE(probe.wait_all_asleep());
+        tp_test::gate cont_ran;
+        std::atomic<bool> ok{false};
+        rt.post([&] {
+            promise<int> p;  // continuations run on this runtime (created on its worker)
+            auto f = p.get_future().then([&](int) { cont_ran.open(); });
+            p.set_value(1);
+            ok = cont_ran.wait();
+        });
+        INFO("round " << i);
+        REQUIRE(cont_ran.wait());
+        REQUIRE(tp_test::eventually([&] { return ok.load(); }));
+    }
+    REQUIRE(rt.stats().steals >= 1);
+}
+
+TEST_CASE("parking: a worker waiting on a future is woken by an outside completion") {
+    // help_until parks the worker when it has nothing else to do; the completion must unpark it.
+    const int rounds = static_cast<int>(tp_test::scaled(3000));
+    for (std::size_t w : {1u, 2u}) {
+        pool_probe probe;
+        runtime rt(tp_test::workers(w));
+        probe.capture();
+        tp_test::watchdog dog("help_until wake-up");
+        for (int i = 0; i < rounds; ++i) {
+            promise<int> p;
+            auto pf = p.get_future();
+            tp_test::counter_latch waiting;
+            auto f = rt.spawn([&] {
+                waiting.arrive();
+                return pf.get();
+            });
+            REQUIRE(waiting.wait_for(1));
+            // Sometimes wait until the waiting worker (and every other) has really parked.
+            if (i % 4 == 0) REQUIRE(probe.wait_all_asleep());
+            p.set_value(i);
+            REQUIRE(f.get() == i);
+        }
+    }
+}
+
+TEST_CASE("parking: an idle runtime's workers park and stay parked") {
+    const std::size_t n = 2;
+    pool_probe probe;
+    runtime rt(tp_test::workers(n));
+    probe.capture();
+    REQUIRE(probe.tids.size() >= n);
+
+    // Nothing submitted: each worker searches, finds nothing, and parks exactly once.
+    REQUIRE(tp_test::eventually([&] { return parks(rt) >= n; }));
+    // And is really asleep in the kernel, not spinning.
+    REQUIRE(probe.wait_all_asleep());
+    auto s1 = rt.stats();
+    REQUIRE(s1.parks == n);
+    REQUIRE(s1.tasks_run == 0);
+    REQUIRE(s1.wakeups == 0);
+    // A parked worker stays parked: however long we look, nothing wakes it, it does not
+    // re-park (a polling sleep would), and nothing runs.
+    for (int i = 0; i < 20000; ++i) std::this_thread::yield();
+    auto s2 = rt.stats();
+    REQUIRE(s2.parks == n);
+    REQUIRE(s2.wakeups == 0);
+    REQUIRE(s2.tasks_run == 0);
+    REQUIRE(probe.all_asleep());
+
+    // One task wakes a worker, runs, and the pool goes back to sleep.
+    tp_test::counter_latch done;
+    rt.post([&] { done.arrive(); });
+    REQUIRE(done.wait_for(1));
+    REQUIRE(tp_test::eventually([&] { return rt.stats().tasks_run == 1; }));
+    REQUIRE(tp_test::eventually([&] { return rt.stats().parks > n; }));
+    auto s3 = rt.stats();
+    REQUIRE(s3.wakeups >= 1);
+    REQUIRE(s3.tasks_run == 1);
+    REQUIRE(s3.tasks_spawned == 1);
+    REQUIRE(s3.injector_depth == 0);
+    REQUIRE(s3.worker_queue_depth.size() == n);
+    REQUIRE(s3.workers == n);
+}
