@@ -12,8 +12,8 @@
 // frees, measured in tests/bench/bench_alloc) or operator new.
 //
 // Contract: deallocate_task gets the size that was passed to allocate_task (sized delete does
-// this); the size picks the class. Under AddressSanitizer or ThreadSanitizer the cache is off, so
-// they see every allocation and free.
+// this); the size picks the class. Under AddressSanitizer or ThreadSanitizer the cache is off and
+// the backend is operator new (see TASKPORT_TBB_BACKEND), so they see every allocation and free.
 //
 // Who touches what: each thread only its own cache (reached through a thread_local pointer); at
 // thread exit the cache goes back to the backend and the thread allocates directly after that.
@@ -28,22 +28,29 @@
 #endif
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define TASKPORT_TASK_CACHE 0
+#define TASKPORT_SANITIZED 1
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define TASKPORT_TASK_CACHE 0
+#define TASKPORT_SANITIZED 1
 #endif
 #endif
-#ifndef TASKPORT_TASK_CACHE
-#define TASKPORT_TASK_CACHE 1
+#ifndef TASKPORT_SANITIZED
+#define TASKPORT_SANITIZED 0
 #endif
+#define TASKPORT_TASK_CACHE (!TASKPORT_SANITIZED)
+// The sanitizers intercept malloc/operator new, not scalable_malloc: with oneTBB's allocator
+// underneath, ThreadSanitizer sees a block freed on one thread and reused on another with no
+// happens-before (tbbmalloc's own synchronisation is not instrumented) and reports a race on
+// every recycled task, and AddressSanitizer cannot see a use after free. So the sanitized builds
+// allocate with operator new.
+#define TASKPORT_TBB_BACKEND (TASKPORT_HAVE_TBB && !TASKPORT_SANITIZED)
 
 namespace taskport::detail {
 
 namespace {
 
 void* backend_alloc(std::size_t bytes) {
-#if TASKPORT_HAVE_TBB
+#if TASKPORT_TBB_BACKEND
     if (void* p = scalable_malloc(bytes)) return p;
     throw std::bad_alloc();
 #else
@@ -52,7 +59,7 @@ void* backend_alloc(std::size_t bytes) {
 }
 
 void backend_free(void* p) noexcept {
-#if TASKPORT_HAVE_TBB
+#if TASKPORT_TBB_BACKEND
     scalable_free(p);
 #else
     ::operator delete(p);
