@@ -23,6 +23,9 @@ public:
     static std::unique_ptr<uring_backend> try_create(completion_queue& cq, std::error_code& why);
     virtual ~uring_backend() = default;
 
+    // One transfer each: op completes (through the completion queue) with op->bytes what it
+    // moved — at most 1 GiB, possibly less than len — or with op->ec. The caller (file.cpp)
+    // continues a short transfer. op->svc must be set; op->perform is not used.
     virtual void read_at(operation* op, int fd, void* buf, std::size_t len, std::uint64_t off) noexcept = 0;
     virtual void write_at(operation* op, int fd, const void* buf, std::size_t len, std::uint64_t off) noexcept = 0;
     virtual void fsync(operation* op, int fd) noexcept = 0;

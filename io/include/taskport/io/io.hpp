@@ -2,5 +2,8 @@
 #pragma once
 
 #include <taskport/io/endpoint.hpp>
+#include <taskport/io/file.hpp>
+#include <taskport/io/resolve.hpp>
 #include <taskport/io/tcp.hpp>
 #include <taskport/io/timer.hpp>
+#include <taskport/io/udp.hpp>

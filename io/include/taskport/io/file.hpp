@@ -1,0 +1,235 @@
+// taskport/io/file.hpp — files: open, positional reads and writes, sync; each one a task.
+//
+//   io::file f = co_await io::file::open(rt, "data.bin", io::open_mode::read);
+//   std::size_t n = co_await f.read_at(0, buf);          // < buf.size() only at end of file
+//   io::file out = co_await io::file::open(rt, "out.bin", io::open_mode::create | io::open_mode::truncate);
+//   co_await out.write_at(0, bytes);                     // writes all of it
+//   co_await out.sync();
+//
+// Reads and writes go through io_uring when the runtime uses it, else through the blocking
+// pool (pread/pwrite on a pool thread); open always goes through the pool. Either way the
+// coroutine resumes (or the callback runs) as a task on a worker. Coroutine forms throw
+// std::system_error carrying the OS's error; callback forms get the std::error_code.
+//
+// A file's operations share its descriptor: close() (or destruction) lets go of the file's
+// hold, and the descriptor is closed when the last pending operation has finished too, so an
+// operation in flight never reads or writes a descriptor number that a later open() reused.
+// The buffer must outlive the operation.
+//
+// Positions are the point: a FIFO, socket or terminal opens, but read_at/write_at on it fail
+// with invalid_seek (ESPIPE), as pread does — with io_uring too, so both backends agree.
+#pragma once
+
+#include <taskport/io/detail/operation.hpp>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+
+namespace taskport::io {
+
+// How to open a file; combine with |. create, truncate and append imply write access.
+enum class open_mode : unsigned {
+    read = 1u << 0,        // O_RDONLY, or O_RDWR with write
+    write = 1u << 1,       // O_WRONLY, or O_RDWR with read; the file must exist unless create
+    read_write = read | write,
+    create = 1u << 2,      // O_CREAT: make it (mode 0666 less the umask) if it does not exist
+    truncate = 1u << 3,    // O_TRUNC: cut it to length 0
+    append = 1u << 4,      // O_APPEND: every write goes to the end, whatever its offset
+};
+
+constexpr open_mode operator|(open_mode a, open_mode b) noexcept {
+    return static_cast<open_mode>(static_cast<unsigned>(a) | static_cast<unsigned>(b));
+}
+constexpr open_mode operator&(open_mode a, open_mode b) noexcept {
+    return static_cast<open_mode>(static_cast<unsigned>(a) & static_cast<unsigned>(b));
+}
+// True when every flag of `flags` is in m.
+constexpr bool has(open_mode m, open_mode flags) noexcept { return (m & flags) == flags; }
+
+class file;
+
+namespace detail {
+
+// The open descriptor, shared by a file and its operations in flight (see the file comment).
+struct file_core {
+    file_core(service* s, int f, bool seek, std::string p) noexcept
+        : svc(s), fd(f), seekable(seek), path(std::move(p)) {}
+    void add_ref() noexcept { refs.fetch_add(1, std::memory_order_relaxed); }
+    void release() noexcept;  // the last one closes fd
+
+    service* svc;
+    int fd;
+    bool seekable;                      // false: a FIFO, socket or terminal (no positions)
+    std::string path;                   // for error messages
+    std::atomic<std::uint32_t> refs{1};  // the file's hold + one per operation object
+};
+
+enum class file_op_kind : unsigned char { read, write, sync };
+
+// read_at / write_at / sync. A transfer may take several steps (a short read or write is
+// continued); each step is one io_uring SQE or one pool job, and the op's own completion
+// (coroutine resume, callback, with_timeout's) runs once, after the last step.
+struct file_rw_op : coro_operation {
+    file_rw_op(file_core* c, file_op_kind k, std::byte* b, std::size_t n, std::uint64_t off) noexcept
+        : core(c), buf(b), len(n), offset(off), action(k) {
+        if (core) core->add_ref();
+    }
+    // Before it starts only.
+    file_rw_op(file_rw_op&& o) noexcept
+        : coro_operation(std::move(o)), core(std::exchange(o.core, nullptr)), buf(o.buf), len(o.len),
+          offset(o.offset), action(o.action) {}
+    ~file_rw_op() {
+        if (core) core->release();
+    }
+
+    bool await_ready() noexcept;  // true when finished now: closed file, empty buffer, bad offset
+    template <class P>
+    bool await_suspend(std::coroutine_handle<P> h) noexcept {
+        capture(h);
+        return start();
+    }
+    std::size_t await_resume() const {
+        if (ec) fail();
+        return bytes;
+    }
+
+    bool start() noexcept;           // true if under way; false if it finished at once
+    void start_detached() noexcept;  // callback forms: the completion always runs as a task
+    [[noreturn]] void fail() const;
+    void submit_step() noexcept;
+    static void on_step(taskport::detail::task_node* t) noexcept;
+    static bool perform_blocking(operation* o) noexcept;  // the pool's version of one step
+
+    file_core* core;
+    std::byte* buf;
+    std::size_t len;
+    std::uint64_t offset;
+    std::size_t done = 0;  // bytes moved by the steps so far
+    file_op_kind action;
+    run_fn_t final_fn = nullptr;  // the op's own completion, while on_step runs the steps
+};
+
+struct file_sync_op : file_rw_op {
+    explicit file_sync_op(file_core* c) noexcept : file_rw_op(c, file_op_kind::sync, nullptr, 0, 0) {}
+    void await_resume() const {
+        if (ec) fail();
+    }
+};
+
+struct file_open_op : coro_operation {
+    file_open_op(service* s, std::filesystem::path p, int flags) noexcept;
+    file_open_op(file_open_op&& o) noexcept;
+    ~file_open_op();
+
+    bool await_ready() const noexcept { return false; }
+    template <class P>
+    bool await_suspend(std::coroutine_handle<P> h) noexcept {
+        capture(h);
+        return start();
+    }
+    file await_resume();
+
+    bool start() noexcept;
+    static bool perform_open(operation* o) noexcept;
+
+    std::filesystem::path path;
+    int flags;
+    int new_fd = -1;  // opened but not yet handed out (closed by the destructor)
+    bool seekable = true;
+};
+
+void report_callback_exception(std::exception_ptr e) noexcept;  // tcp.cpp
+
+template <class F>
+struct file_callback_op final : file_rw_op, taskport::detail::task_allocated {
+    file_callback_op(F&& fn, file_core* c, file_op_kind k, std::byte* b, std::size_t n, std::uint64_t off)
+        : file_rw_op(c, k, b, n, off), f(std::move(fn)) {
+        this->run_fn = &file_callback_op::on_done;
+    }
+    static void on_done(taskport::detail::task_node* t) noexcept {
+        auto* self = static_cast<file_callback_op*>(t);
+        std::error_code ec = self->ec;
+        std::size_t n = self->bytes;
+        F f = std::move(self->f);
+        delete self;
+        try {
+            f(ec, n);
+        } catch (...) {
+            report_callback_exception(std::current_exception());
+        }
+    }
+    F f;
+};
+
+}  // namespace detail
+
+class file {
+public:
+    file() noexcept = default;
+    file(file&& o) noexcept : core_(std::exchange(o.core_, nullptr)) {}
+    file& operator=(file&& o) noexcept {
+        if (this != &o) {
+            close();
+            core_ = std::exchange(o.core_, nullptr);
+        }
+        return *this;
+    }
+    ~file() { close(); }
+
+    // Opens path (O_CLOEXEC) on the runtime's blocking pool. Throws std::system_error naming
+    // the path (no_such_file_or_directory, permission_denied, ...); std::invalid_argument for
+    // an empty mode.
+    static detail::file_open_op open(runtime& rt, const std::filesystem::path& path, open_mode mode);
+
+    // Reads from offset until buf is full or the file ends; returns the bytes read (fewer than
+    // buf.size() only at end of file, 0 at or past it, 0 for an empty buf).
+    detail::file_rw_op read_at(std::uint64_t offset, std::span<std::byte> buf) noexcept {
+        return {core_, detail::file_op_kind::read, buf.data(), buf.size(), offset};
+    }
+    // Writes all of buf at offset (at the end, with open_mode::append); returns buf.size().
+    detail::file_rw_op write_at(std::uint64_t offset, std::span<const std::byte> buf) noexcept {
+        return {core_, detail::file_op_kind::write, const_cast<std::byte*>(buf.data()), buf.size(), offset};
+    }
+    // fsync: what was written reaches the device.
+    detail::file_sync_op sync() noexcept { return detail::file_sync_op(core_); }
+
+    // Callback forms: f(std::error_code, std::size_t) runs as a task on a worker, never inside
+    // this call (except on a closed file, called off the runtime's workers: then there is no
+    // runtime to run it). The buffer must outlive the operation; the file object need not.
+    template <class F>
+    void async_read_at(std::uint64_t offset, std::span<std::byte> buf, F&& f) {
+        (new detail::file_callback_op<std::decay_t<F>>(std::decay_t<F>(std::forward<F>(f)), core_,
+                                                       detail::file_op_kind::read, buf.data(),
+                                                       buf.size(), offset))
+            ->start_detached();
+    }
+    template <class F>
+    void async_write_at(std::uint64_t offset, std::span<const std::byte> buf, F&& f) {
+        (new detail::file_callback_op<std::decay_t<F>>(std::decay_t<F>(std::forward<F>(f)), core_,
+                                                       detail::file_op_kind::write,
+                                                       const_cast<std::byte*>(buf.data()),
+                                                       buf.size(), offset))
+            ->start_detached();
+    }
+
+    // The current size in bytes (fstat). Throws std::system_error.
+    std::uint64_t size() const;
+    // Lets go of the descriptor (closed once no operation uses it). Idempotent.
+    void close() noexcept;
+    bool is_open() const noexcept { return core_ != nullptr; }
+    int native_handle() const noexcept { return core_ ? core_->fd : -1; }
+
+private:
+    friend struct detail::file_open_op;
+    detail::file_core* core_ = nullptr;
+};
+
+}  // namespace taskport::io

@@ -1,0 +1,95 @@
+// resolve.cpp — io::resolve: getaddrinfo on the blocking pool (POSIX).
+#include <taskport/io/resolve.hpp>
+#include <taskport/runtime.hpp>
+
+#include "service.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <new>
+#include <string>
+
+#include <netdb.h>
+#include <sys/socket.h>
+
+namespace taskport::io {
+
+namespace {
+
+class gai_category_impl final : public std::error_category {
+public:
+    const char* name() const noexcept override { return "taskport.getaddrinfo"; }
+    std::string message(int code) const override { return ::gai_strerror(code); }
+    std::error_condition default_error_condition(int code) const noexcept override {
+        if (code == EAI_MEMORY) return std::errc::not_enough_memory;
+        return {code, *this};
+    }
+};
+
+}  // namespace
+
+const std::error_category& gai_category() noexcept {
+    static const gai_category_impl cat;
+    return cat;
+}
+
+namespace detail {
+
+resolve_op::resolve_op(service* s, std::string h, std::string sv) noexcept
+    : coro_operation(&resolve_op::perform_resolve), host(std::move(h)), service_name(std::move(sv)) {
+    svc = s;
+}
+
+resolve_op::resolve_op(resolve_op&& o) noexcept
+    : coro_operation(std::move(o)), host(std::move(o.host)), service_name(std::move(o.service_name)),
+      result(std::move(o.result)) {}
+
+bool resolve_op::start() noexcept {
+    if (!enter_scope()) return false;
+    svc->pool.submit(this);
+    return true;
+}
+
+bool resolve_op::perform_resolve(operation* o) noexcept {
+    auto* op = static_cast<resolve_op*>(o);
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    addrinfo* list = nullptr;
+    int rc = ::getaddrinfo(op->host.empty() ? nullptr : op->host.c_str(),
+                           op->service_name.empty() ? nullptr : op->service_name.c_str(), &hints, &list);
+    if (rc != 0) {
+        op->ec = rc == EAI_SYSTEM ? std::error_code(errno, std::system_category())
+                                  : std::error_code(rc, gai_category());
+        return true;
+    }
+    op->ec.clear();
+    try {
+        // One entry per address: without a socket type getaddrinfo lists each address once per
+        // type (stream, datagram, raw).
+        for (addrinfo* a = list; a; a = a->ai_next) {
+            std::error_code bad;
+            endpoint e = endpoint::from_sockaddr(a->ai_addr, static_cast<std::uint32_t>(a->ai_addrlen), bad);
+            if (bad) continue;  // a family endpoint does not hold
+            if (std::find(op->result.begin(), op->result.end(), e) == op->result.end())
+                op->result.push_back(e);
+        }
+        if (op->result.empty()) op->ec = std::error_code(EAI_NONAME, gai_category());
+    } catch (const std::bad_alloc&) {
+        op->ec = std::make_error_code(std::errc::not_enough_memory);
+    }
+    ::freeaddrinfo(list);
+    return true;
+}
+
+std::vector<endpoint> resolve_op::await_resume() {
+    if (ec) throw std::system_error(ec, "taskport::io::resolve " + host + ":" + service_name);
+    return std::move(result);
+}
+
+}  // namespace detail
+
+detail::resolve_op resolve(runtime& rt, std::string_view host, std::string_view service) {
+    return detail::resolve_op(&detail::service_of(rt), std::string(host), std::string(service));
+}
+
+}  // namespace taskport::io
