@@ -70,6 +70,10 @@ public:
         while (!ready()) {
             if (!arm(&tw)) return;
             tw.wait();  // notified, and unlinked by the notifier
+            // The notifier calls tw's notify() under the bucket lock and may still be inside it
+            // after tw.wait() saw the flag: taking that lock (a no-op removal) waits it out, so
+            // tw is not destroyed under it.
+            disarm(&tw);
         }
     }
 
