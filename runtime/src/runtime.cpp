@@ -5,6 +5,13 @@
 
 namespace taskport {
 
+namespace detail {
+handoff_slot& this_thread_handoff() noexcept {
+    __attribute__((tls_model("initial-exec"))) static thread_local handoff_slot slot;
+    return slot;
+}
+}  // namespace detail
+
 runtime::runtime(runtime_options opts) : opts_(std::move(opts)) {
     detail::scheduler_config cfg;
     cfg.workers = opts_.workers;

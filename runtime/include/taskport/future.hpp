@@ -250,6 +250,23 @@ struct then_result {
     using type = void;
 };
 
+// Direct hand-off. While a spawned coroutine's root task completes its future at the coroutine's
+// end (final_suspend), a coroutine awaiting that future on the same executor is not scheduled:
+// its handle is left here and the finishing frame resumes it by symmetric transfer, on this
+// thread, at once — what the LIFO slot would do a few steps later, without the queue round trip.
+// Only at a coroutine's end, so a chain of hand-offs is bounded by the nesting of spawned tasks
+// and ends at the next suspension, where the worker loop (and its fairness rules) takes over.
+// The transfer is a tail call when the compiler optimises sibling calls (-O2); below that each
+// one nests a frame, so hand-offs stop once the stack is handoff_stack_budget deeper than the
+// shallowest point this thread completed a root at, and the queue (which unwinds) takes over.
+struct handoff_slot {
+    executor* ex = nullptr;          // set while a root completes on a worker of ex
+    std::coroutine_handle<> next;    // the awaiter handed over, if any
+    std::uintptr_t stack_top = 0;    // shallowest frame address seen here (stacks grow down)
+};
+inline constexpr std::uintptr_t handoff_stack_budget = 128 * 1024;
+handoff_slot& this_thread_handoff() noexcept;  // thread-local, runtime.cpp
+
 // Resumes a coroutine waiting on a state, as a task on the state's executor.
 template <class T>
 struct future_awaiter : continuation, task_node {
@@ -267,10 +284,16 @@ struct future_awaiter : continuation, task_node {
 
     static void on_notify(continuation* c) noexcept {
         auto* self = static_cast<future_awaiter*>(c);
-        if (self->ex)
+        if (self->ex) {
+            handoff_slot& d = this_thread_handoff();
+            if (d.ex == self->ex && !d.next) {
+                d.next = self->h;
+                return;
+            }
             self->ex->schedule_next(self);
-        else
+        } else {
             self->h.resume();
+        }
     }
     static void on_run(task_node* t) noexcept { static_cast<future_awaiter*>(t)->h.resume(); }
 

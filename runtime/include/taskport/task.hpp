@@ -9,6 +9,7 @@
 #include <taskport/future.hpp>
 
 #include <coroutine>
+#include <cstdint>
 #include <exception>
 #include <utility>
 #include <variant>
@@ -40,7 +41,22 @@ struct promise_base {
         std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) noexcept {
             promise_base& p = h.promise();
             if (p.continuation) return p.continuation;
-            if (p.root) p.root->on_done();  // may destroy the frame
+            if (p.root) {
+                // A coroutine awaiting the root's future on this worker is handed back through
+                // the hand-off slot (future.hpp) and resumed from here.
+                handoff_slot& d = this_thread_handoff();
+                const auto sp = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
+                if (sp > d.stack_top) d.stack_top = sp;
+                executor* const outer_ex = d.ex;  // an enclosing completion's, restored below
+                const std::coroutine_handle<> outer_next = d.next;
+                d.ex = d.stack_top - sp < handoff_stack_budget ? current_executor() : nullptr;
+                d.next = {};
+                p.root->on_done();  // may destroy the frame: touch nothing of it below
+                const std::coroutine_handle<> next = d.next;
+                d.ex = outer_ex;
+                d.next = outer_next;
+                if (next) return next;
+            }
             return std::noop_coroutine();
         }
         void await_resume() const noexcept {}
