@@ -134,8 +134,10 @@ void report_callback_exception(std::exception_ptr e) noexcept;
 // Callback forms: a heap op that runs f(ec, bytes) as a task.
 template <class Base, class F>
 struct callback_op final : Base, taskport::detail::task_allocated {
+    // fn by value: async_read_some(buf, handler) with an lvalue handler copies it (an F&&
+    // parameter here, with F already decayed, accepted rvalues only and did not compile).
     template <class... A>
-    callback_op(F&& fn, A&&... a) : Base(std::forward<A>(a)...), f(std::move(fn)) {
+    callback_op(F fn, A&&... a) : Base(std::forward<A>(a)...), f(std::move(fn)) {
         this->run_fn = &callback_op::on_done;
     }
     static void on_done(taskport::detail::task_node* t) noexcept {
