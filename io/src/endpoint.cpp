@@ -42,6 +42,9 @@ const char* parse_into(std::string_view text, endpoint& out) noexcept {
     }
     if (p > 65535) return "port out of range (0-65535)";
     if (host.empty()) return "missing host";
+    // inet_pton reads a C string: an embedded NUL would cut the text short and accept
+    // "127.0.0.1\0junk" as 127.0.0.1.
+    if (host.find('\0') != std::string_view::npos) return "address contains a NUL character";
     if (host.size() >= 64) return "address too long";
     char buf[64];
     std::memcpy(buf, host.data(), host.size());
