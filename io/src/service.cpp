@@ -59,7 +59,6 @@ std::size_t pool_threads() {
 service::service(runtime& r)
     : rt(r), ex(r.executor()), cq(ex), pool(cq, pool_threads()) {
     io_backend want = backend_from_env(r.options().io);
-    ex.attach_source(&cq);
     react = std::make_unique<reactor>(cq, make_poller(want));
     if (want == io_backend::io_uring || want == io_backend::automatic) {
         uring = uring_backend::try_create(cq, uring_unavailable);
@@ -71,6 +70,9 @@ service::service(runtime& r)
     chosen = uring ? io_backend::io_uring
                    : (std::strcmp(react->poller_name(), "kqueue") == 0 ? io_backend::kqueue
                                                                       : io_backend::epoll);
+    // Last, once nothing above can throw: attached earlier, a failed construction (no such
+    // backend, io_uring refused) left the executor polling a destroyed queue.
+    ex.attach_source(&cq);
 }
 
 service::~service() { shutdown(); }
