@@ -45,7 +45,12 @@ public:
     // Any thread; never blocks for long, never allocates.
     void push(op_batch& b) noexcept {
         if (b.empty()) return;
-        if (orphaned_.load(std::memory_order_acquire)) {  // no workers any more: run here
+        // No workers any more (the runtime is gone), or none to count on: after the executor
+        // closed, only its own draining workers may queue (an outside thread's push could land
+        // after the last worker left and never run — an async_* started from outside after
+        // runtime::shutdown()). The I/O threads' final pushes come before it closes
+        // (runtime::shutdown stops the extension first). Run here, as for an orphan.
+        if (orphaned_.load(std::memory_order_acquire) || (ex_.closed() && !ex_.in_worker())) {
             for (task_node* t = b.first; t;) {
                 task_node* next = t->next;
                 t->next = nullptr;
