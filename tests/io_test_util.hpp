@@ -1,0 +1,190 @@
+// io_test_util.hpp — what the I/O tests (test_io_*.cpp) share on top of test_util.hpp: connected
+// stream pairs, plain blocking POSIX peers for the test thread, descriptor counting, byte spans,
+// and the check behind io_test_main.cpp that skips an io_uring run where io_uring is unavailable.
+//
+// Every I/O test executable runs once per backend (meson registers it as <name>-epoll and
+// <name>-io_uring with TASKPORT_IO_BACKEND set); the tests themselves never name a backend.
+#pragma once
+
+#include "test_util.hpp"
+
+#include <taskport/taskport.hpp>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstdlib>
+#include <cstring>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include <dirent.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace tp_test {
+
+namespace io = taskport::io;
+
+// Why this run cannot use the backend TASKPORT_IO_BACKEND asks for (empty: it can). Only an
+// io_uring request is ever excused, and only when the same probe succeeds on epoll — so a broken
+// reactor still fails the tests instead of skipping them.
+inline std::string io_backend_unavailable() {
+    const char* env = std::getenv("TASKPORT_IO_BACKEND");
+    if (!env || std::strcmp(env, "io_uring") != 0) return {};
+    auto probe = [](taskport::io_backend b) -> std::string {
+        try {
+            taskport::runtime_options o;
+            o.workers = 1;
+            o.io = b;
+            taskport::runtime rt(o);
+            auto l = io::tcp_listener::bind(rt, io::endpoint::loopback_v4(0));
+            return {};
+        } catch (const std::exception& e) {
+            return e.what();
+        }
+    };
+    std::string why = probe(taskport::io_backend::io_uring);
+    if (why.empty()) return {};
+    if (!probe(taskport::io_backend::epoll).empty()) return {};  // not io_uring's fault: run, fail
+    return why;
+}
+
+// Descriptors open in this process now (Linux: /proc/self/fd).
+inline long open_fds() {
+    DIR* d = ::opendir("/proc/self/fd");
+    if (!d) return -1;
+    long n = 0;
+    while (::readdir(d)) ++n;
+    ::closedir(d);
+    return n - 3;  // ".", ".." and the directory's own descriptor
+}
+
+inline std::span<const std::byte> bytes_of(std::string_view s) noexcept {
+    return std::as_bytes(std::span<const char>(s.data(), s.size()));
+}
+inline std::span<std::byte> bytes_of(std::string& s) noexcept {
+    return std::as_writable_bytes(std::span<char>(s.data(), s.size()));
+}
+inline std::string_view text_of(std::span<const std::byte> b) noexcept {
+    return {reinterpret_cast<const char*>(b.data()), b.size()};
+}
+
+// A deterministic, position-dependent pattern (so a dropped or duplicated chunk shows).
+inline std::vector<std::byte> pattern(std::size_t n, unsigned seed) {
+    std::vector<std::byte> v(n);
+    std::uint32_t x = seed * 2654435761u + 1;
+    for (std::size_t i = 0; i < n; ++i) {
+        x = x * 1664525u + 1013904223u;
+        v[i] = static_cast<std::byte>(x >> 24);
+    }
+    return v;
+}
+
+// Runs a coroutine to completion from the test thread; a hang fails the test run loudly.
+template <class T>
+T run(taskport::runtime& rt, taskport::task<T> t, const char* what = "block_on") {
+    watchdog w(what);
+    return rt.block_on(std::move(t));
+}
+
+struct stream_pair {
+    io::tcp_stream client;  // connected
+    io::tcp_stream server;  // accepted
+};
+
+// A connected pair over loopback (the kernel completes the handshake into the backlog, so connect
+// then accept in one coroutine does not deadlock).
+inline taskport::task<stream_pair> connect_pair(taskport::runtime& rt, io::tcp_listener& l) {
+    stream_pair p;
+    p.client = co_await io::tcp_stream::connect(rt, l.local_endpoint());
+    p.server = co_await l.accept();
+    co_return p;
+}
+inline stream_pair connect_pair(taskport::runtime& rt) {
+    auto l = io::tcp_listener::bind(rt, io::endpoint::loopback_v4(0));
+    return run(rt, connect_pair(rt, l), "connect_pair");
+}
+
+// ---- plain POSIX peers, driven by the test thread (blocking descriptors) ----
+
+inline void check_posix(bool ok, const char* what) {
+    if (!ok) throw std::system_error(errno, std::system_category(), what);
+}
+
+// A blocking TCP socket connected to ep (SOCK_CLOEXEC).
+inline int raw_connect(const io::endpoint& ep) {
+    int fd = ::socket(ep.data()->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    check_posix(fd >= 0, "socket");
+    if (::connect(fd, ep.data(), ep.size()) < 0) {
+        int e = errno;
+        ::close(fd);
+        throw std::system_error(e, std::system_category(), "connect");
+    }
+    return fd;
+}
+
+// Closing fd then sends RST instead of FIN.
+inline void set_linger0(int fd) {
+    ::linger lg{1, 0};
+    check_posix(::setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) == 0, "SO_LINGER");
+}
+
+inline void raw_send_all(int fd, std::span<const std::byte> b) {
+    while (!b.empty()) {
+        ssize_t n = ::send(fd, b.data(), b.size(), MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) continue;
+        check_posix(n >= 0, "send");
+        b = b.subspan(static_cast<std::size_t>(n));
+    }
+}
+
+// Owns a raw descriptor.
+class raw_fd {
+public:
+    raw_fd() noexcept = default;
+    explicit raw_fd(int fd) noexcept : fd_(fd) {}
+    raw_fd(raw_fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+    raw_fd& operator=(raw_fd&& o) noexcept {
+        reset(std::exchange(o.fd_, -1));
+        return *this;
+    }
+    ~raw_fd() { reset(); }
+    int get() const noexcept { return fd_; }
+    void reset(int fd = -1) noexcept {
+        if (fd_ >= 0) ::close(fd_);
+        fd_ = fd;
+    }
+
+private:
+    int fd_ = -1;
+};
+
+// The error code an exception_ptr carries (system_error), or a marker for anything else.
+inline std::error_code code_of(std::exception_ptr e) {
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::system_error& x) {
+        return x.code();
+    } catch (...) {
+        return std::make_error_code(std::errc::state_not_recoverable);
+    }
+}
+
+// A future's outcome as an error code: empty when it returned normally.
+template <class T>
+std::error_code outcome(taskport::future<T>& f) {
+    try {
+        f.get();
+        return {};
+    } catch (...) {
+        return code_of(std::current_exception());
+    }
+}
+
+inline const std::error_code aborted = taskport::io::operation_aborted();
+
+}  // namespace tp_test

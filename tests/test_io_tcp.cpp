@@ -1,0 +1,451 @@
+// test_io_tcp.cpp — TCP streams and listeners doing their ordinary work: echo round trips over
+// many connections (coroutines and the callback forms), end of stream, zero-length and huge
+// buffers, where callbacks run. The faults (refused, reset, broken pipe, EMFILE, closed sockets,
+// cancellation, shutdown) are in test_io_faults.cpp.
+#include <catch2/catch.hpp>
+
+#include "io_test_util.hpp"
+
+#include <array>
+#include <atomic>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace taskport;
+namespace io = taskport::io;
+using tp_test::bytes_of;
+
+namespace {
+
+// ---- coroutine echo ----
+
+task<void> echo_session(io::tcp_stream s) {
+    std::array<std::byte, 4096> buf;
+    for (;;) {
+        std::size_t n = co_await s.read_some(buf);
+        if (n == 0) break;  // the client shut its side: we are done (s closes on return)
+        std::size_t w = co_await s.write_all(std::span<const std::byte>(buf.data(), n));
+        if (w != n) throw std::logic_error("write_all wrote a part");
+    }
+}
+
+// Accepts exactly n connections, echoes each in its own task, returns when all are done.
+task<int> echo_server(runtime& rt, io::tcp_listener& l, int n) {
+    std::vector<future<void>> sessions;
+    for (int i = 0; i < n; ++i) sessions.push_back(rt.spawn(echo_session(co_await l.accept())));
+    for (auto& f : sessions) co_await std::move(f);
+    co_return n;
+}
+
+task<void> send_then_fin(io::tcp_stream& s, std::span<const std::byte> msg) {
+    // Odd-sized pieces, so the server sees many partial reads.
+    std::size_t off = 0, step = 1000 + msg.size() % 3000;
+    while (off < msg.size()) {
+        std::size_t k = std::min(step, msg.size() - off);
+        co_await s.write_all(msg.subspan(off, k));
+        off += k;
+    }
+    s.shutdown_write();
+}
+
+// Writes msg (in a second task, while this one reads), reads the echo to end of stream.
+task<std::vector<std::byte>> echo_client(runtime& rt, io::endpoint ep, std::vector<std::byte> msg) {
+    io::tcp_stream s = co_await io::tcp_stream::connect(rt, ep);
+    s.set_nodelay(true);
+    auto writer = rt.spawn(send_then_fin(s, msg));
+    std::vector<std::byte> got;
+    std::exception_ptr err;
+    try {
+        std::array<std::byte, 1500> buf;
+        for (;;) {
+            std::size_t n = co_await s.read_some(buf);
+            if (n == 0) break;
+            got.insert(got.end(), buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n));
+        }
+    } catch (...) {
+        err = std::current_exception();
+        s.cancel();  // do not leave the writer parked on a stream about to go away
+    }
+    try {
+        co_await std::move(writer);  // it uses s: wait for it before s goes
+    } catch (...) {
+        if (!err) err = std::current_exception();
+    }
+    if (err) std::rethrow_exception(err);
+    co_return got;
+}
+
+}  // namespace
+
+TEST_CASE("tcp: echo round trips over many concurrent connections (coroutines)", "[tcp]") {
+    runtime rt(tp_test::workers(2));
+    auto l = io::tcp_listener::bind(rt, io::endpoint::parse("127.0.0.1:0"));
+    const int n = static_cast<int>(tp_test::scaled(200)) + 8;
+    tp_test::watchdog wd("coroutine echo");
+
+    auto server = rt.spawn(echo_server(rt, l, n));
+    std::vector<std::vector<std::byte>> msgs;
+    std::vector<future<std::vector<std::byte>>> clients;
+    for (int i = 0; i < n; ++i) {
+        // 1 byte up to ~100 KiB: more than one socket buffer for the big ones.
+        std::size_t len = i % 7 == 0 ? 100'000 + static_cast<std::size_t>(i) : 1 + static_cast<std::size_t>(i) * 37 % 9000;
+        msgs.push_back(tp_test::pattern(len, static_cast<unsigned>(i)));
+        clients.push_back(rt.spawn(echo_client(rt, l.local_endpoint(), msgs.back())));
+    }
+    for (int i = 0; i < n; ++i) {
+        INFO("client " << i);
+        auto got = clients[i].get();
+        REQUIRE(got.size() == msgs[i].size());
+        CHECK(got == msgs[i]);
+    }
+    CHECK(server.get() == n);
+}
+
+namespace {
+
+// ---- callback echo: the server is written with async_accept / async_read_some /
+// async_write_all only; every callback checks it runs on one of the runtime's workers.
+
+struct cb_stats {
+    runtime* rt;
+    std::atomic<int> off_worker{0};     // callbacks that ran elsewhere: must stay 0
+    std::atomic<int> errors{0};
+    tp_test::counter_latch sessions_done;
+    void check_thread() {
+        if (!rt->executor().in_worker()) off_worker.fetch_add(1);
+    }
+};
+
+struct cb_session : std::enable_shared_from_this<cb_session> {
+    cb_session(io::tcp_stream st, cb_stats& s) : s(std::move(st)), stats(s) {}
+    io::tcp_stream s;
+    cb_stats& stats;
+    std::array<std::byte, 777> buf;
+
+    void read() {
+        s.async_read_some(buf, [self = shared_from_this()](std::error_code ec, std::size_t n) {
+            self->stats.check_thread();
+            if (ec) self->stats.errors.fetch_add(1);
+            if (ec || n == 0) {
+                self->stats.sessions_done.arrive();
+                return;
+            }
+            self->s.async_write_all(std::span<const std::byte>(self->buf.data(), n),
+                                    [self, n](std::error_code ec2, std::size_t m) {
+                                        self->stats.check_thread();
+                                        if (ec2 || m != n) {
+                                            self->stats.errors.fetch_add(1);
+                                            self->stats.sessions_done.arrive();
+                                            return;
+                                        }
+                                        self->read();
+                                    });
+        });
+    }
+};
+
+struct cb_acceptor {
+    io::tcp_listener& l;
+    cb_stats& stats;
+    std::atomic<int> remaining;
+    void next() {
+        l.async_accept([this](std::error_code ec, io::tcp_stream s) {
+            stats.check_thread();
+            if (ec) {
+                stats.errors.fetch_add(1);
+                return;
+            }
+            std::make_shared<cb_session>(std::move(s), stats)->read();
+            if (remaining.fetch_sub(1) > 1) next();
+        });
+    }
+};
+
+// A client written with callbacks too: write everything, shut down, read the echo to the end.
+struct cb_client : std::enable_shared_from_this<cb_client> {
+    cb_client(io::tcp_stream st, std::vector<std::byte> m, cb_stats& s)
+        : s(std::move(st)), msg(std::move(m)), stats(s) {}
+    io::tcp_stream s;
+    std::vector<std::byte> msg, got;
+    cb_stats& stats;
+    std::array<std::byte, 512> buf;
+    tp_test::counter_latch* done = nullptr;
+    std::atomic<int> finished{0};
+
+    void start() {
+        auto self = shared_from_this();
+        s.async_write_all(msg, [self](std::error_code ec, std::size_t n) {
+            self->stats.check_thread();
+            if (ec || n != self->msg.size()) self->stats.errors.fetch_add(1);
+            try {
+                self->s.shutdown_write();
+            } catch (...) {
+                self->stats.errors.fetch_add(1);
+            }
+        });
+        read();
+    }
+    void read() {
+        s.async_read_some(buf, [self = shared_from_this()](std::error_code ec, std::size_t n) {
+            self->stats.check_thread();
+            if (ec) self->stats.errors.fetch_add(1);
+            if (ec || n == 0) {
+                self->finished.fetch_add(1);
+                self->done->arrive();
+                return;
+            }
+            self->got.insert(self->got.end(), self->buf.begin(),
+                             self->buf.begin() + static_cast<std::ptrdiff_t>(n));
+            self->read();
+        });
+    }
+};
+
+}  // namespace
+
+TEST_CASE("tcp: echo round trips with the callback forms", "[tcp][callback]") {
+    runtime rt(tp_test::workers(2));
+    cb_stats stats;
+    stats.rt = &rt;
+    auto l = io::tcp_listener::bind(rt, io::endpoint::loopback_v4(0));
+    const int n = static_cast<int>(tp_test::scaled(100)) + 6;
+    cb_acceptor acc{l, stats, n};
+    acc.next();
+
+    tp_test::counter_latch clients_done;
+    std::vector<std::shared_ptr<cb_client>> clients;
+    std::vector<future<std::vector<std::byte>>> co_clients;
+    std::vector<std::vector<std::byte>> co_msgs;
+    for (int i = 0; i < n; ++i) {
+        auto msg = tp_test::pattern(1 + static_cast<std::size_t>(i) * 613 % 20000, static_cast<unsigned>(i));
+        if (i % 2 == 0) {  // half the clients are coroutines, half callbacks
+            co_msgs.push_back(msg);
+            co_clients.push_back(rt.spawn(echo_client(rt, l.local_endpoint(), std::move(msg))));
+        } else {
+            auto s = tp_test::run(rt, [](runtime& r, io::endpoint ep) -> task<io::tcp_stream> {
+                co_return co_await io::tcp_stream::connect(r, ep);
+            }(rt, l.local_endpoint()));
+            auto c = std::make_shared<cb_client>(std::move(s), std::move(msg), stats);
+            c->done = &clients_done;
+            clients.push_back(c);
+            c->start();
+        }
+    }
+    {
+        tp_test::watchdog wd("callback echo clients");
+        for (std::size_t i = 0; i < co_clients.size(); ++i) CHECK(co_clients[i].get() == co_msgs[i]);
+    }
+    REQUIRE(clients_done.wait_for(static_cast<long>(clients.size())));
+    REQUIRE(stats.sessions_done.wait_for(n));
+    for (auto& c : clients) {
+        CHECK(c->got == c->msg);
+        CHECK(c->finished.load() == 1);
+    }
+    rt.shutdown();
+    CHECK(stats.errors.load() == 0);
+    CHECK(stats.off_worker.load() == 0);
+    CHECK(clients_done.count() == static_cast<long>(clients.size()));  // each finished once
+    CHECK(stats.sessions_done.count() == n);
+}
+
+namespace {
+thread_local int inside_async_call = 0;  // > 0 while this thread is inside an async_* call
+}
+
+TEST_CASE("tcp: a callback never runs inside the call that started it", "[tcp][callback]") {
+    // Data is already there, so the read finishes during async_read_some itself; its callback
+    // must still be queued as a task (on a worker), not called from inside.
+    runtime rt(tp_test::workers(2));
+    auto p = tp_test::connect_pair(rt);
+    const int rounds = 200;
+    std::atomic<int> inline_calls{0}, off_worker{0}, bad{0};
+    tp_test::counter_latch done;
+    std::array<std::byte, 8> buf{};
+
+    auto one = [&](bool from_task) {
+        tp_test::raw_send_all(p.server.native_handle(), bytes_of("x"));
+        auto start = [&] {
+            ++inside_async_call;
+            p.client.async_read_some(buf, [&](std::error_code ec, std::size_t n) {
+                if (inside_async_call) inline_calls.fetch_add(1);
+                if (!rt.executor().in_worker()) off_worker.fetch_add(1);
+                if (ec || n != 1) bad.fetch_add(1);
+                done.arrive();
+            });
+            --inside_async_call;
+        };
+        if (from_task)
+            rt.spawn(start).get();
+        else
+            start();
+    };
+    tp_test::watchdog wd("inline callback check");
+    for (int i = 0; i < rounds; ++i) {
+        one(i % 2 == 0);
+        REQUIRE(done.wait_for(i + 1));
+    }
+    CHECK(inline_calls.load() == 0);
+    CHECK(off_worker.load() == 0);
+    CHECK(bad.load() == 0);
+}
+
+TEST_CASE("tcp: read_some returns 0 at end of stream, after the data, and again after", "[tcp]") {
+    runtime rt(tp_test::workers(2));
+    auto l = io::tcp_listener::bind(rt, io::endpoint::loopback_v4(0));
+    auto r = tp_test::run(rt, [](runtime& rt, io::tcp_listener& l) -> task<std::string> {
+        auto p = co_await tp_test::connect_pair(rt, l);
+        co_await p.client.write_all(bytes_of("hello"));
+        p.client.shutdown_write();  // FIN after the data
+
+        std::string got;
+        std::array<std::byte, 64> buf;
+        for (;;) {
+            std::size_t n = co_await p.server.read_some(buf);
+            if (n == 0) break;
+            got += tp_test::text_of(std::span(buf.data(), n));
+        }
+        // End of stream stays end of stream.
+        if (co_await p.server.read_some(buf) != 0) got += "<not EOF twice>";
+        // The other direction is still open: the server can answer after the client's FIN.
+        co_await p.server.write_all(bytes_of("bye"));
+        p.server.close();
+        std::string back;
+        for (;;) {
+            std::size_t n = co_await p.client.read_some(buf);
+            if (n == 0) break;
+            back += tp_test::text_of(std::span(buf.data(), n));
+        }
+        co_return got + "|" + back;
+    }(rt, l));
+    CHECK(r == "hello|bye");
+}
+
+TEST_CASE("tcp: a read parked before the peer closes returns 0", "[tcp]") {
+    runtime rt(tp_test::workers(2));
+    auto p = tp_test::connect_pair(rt);
+    std::atomic<bool> reading{false};
+    auto f = rt.spawn([&]() -> task<std::size_t> {
+        std::array<std::byte, 16> buf;
+        reading = true;
+        co_return co_await p.client.read_some(buf);
+    });
+    REQUIRE(tp_test::eventually([&] { return reading.load(); }));
+    p.server.close();
+    tp_test::watchdog wd("parked read at EOF");
+    CHECK(f.get() == 0);
+}
+
+TEST_CASE("tcp: zero-length buffers complete at once with 0 and consume nothing", "[tcp]") {
+    runtime rt(tp_test::workers(2));
+    auto p = tp_test::connect_pair(rt);
+    // Coroutine forms, with nothing to read (a real read would park forever here).
+    auto r = tp_test::run(rt, [](io::tcp_stream& c, io::tcp_stream& s) -> task<std::string> {
+        std::span<std::byte> none;
+        std::string out;
+        out += std::to_string(co_await c.read_some(none));
+        out += std::to_string(co_await c.write_all(std::span<const std::byte>()));
+        out += std::to_string(co_await c.write_some(std::span<const std::byte>()));
+        // Data waiting: an empty read still takes none of it.
+        co_await s.write_all(bytes_of("ab"));
+        out += std::to_string(co_await c.read_some(none));
+        std::array<std::byte, 8> buf;
+        std::size_t n = co_await c.read_some(buf);
+        out += "|" + std::string(tp_test::text_of(std::span(buf.data(), n)));
+        co_return out;
+    }(p.client, p.server));
+    CHECK(r == "0000|ab");
+
+    // Callback forms.
+    tp_test::counter_latch done;
+    std::atomic<int> bad{0};
+    auto check0 = [&](std::error_code ec, std::size_t n) {
+        if (ec || n != 0) bad.fetch_add(1);
+        done.arrive();
+    };
+    p.client.async_read_some(std::span<std::byte>(), check0);
+    p.client.async_write_some(std::span<const std::byte>(), check0);
+    p.client.async_write_all(std::span<const std::byte>(), check0);
+    REQUIRE(done.wait_for(3));
+    CHECK(bad.load() == 0);
+}
+
+TEST_CASE("tcp: a 64 MiB write_all reaches a reader intact", "[tcp][huge]") {
+    runtime rt(tp_test::workers(2));
+    auto p = tp_test::connect_pair(rt);
+    const std::size_t size = std::size_t{64} << 20;
+    const auto data = tp_test::pattern(size, 42);
+    std::vector<std::byte> got(size);
+    tp_test::watchdog wd("64 MiB transfer");
+
+    auto writer = rt.spawn([&]() -> task<std::size_t> {
+        std::size_t n = co_await p.client.write_all(data);
+        p.client.shutdown_write();
+        co_return n;
+    });
+    // The reader offers the whole remaining buffer each time (a huge read_some), so each call
+    // returns whatever has arrived.
+    auto reader = rt.spawn([&]() -> task<std::size_t> {
+        std::size_t total = 0, calls = 0;
+        for (;;) {
+            std::size_t n = co_await p.server.read_some(std::span(got).subspan(std::min(total, size)));
+            if (n == 0) break;
+            total += n;
+            ++calls;
+            if (total > size) break;
+        }
+        co_return total;
+    });
+    CHECK(writer.get() == size);
+    CHECK(reader.get() == size);
+    CHECK(std::memcmp(got.data(), data.data(), size) == 0);
+}
+
+TEST_CASE("tcp: write_some returns a part of a large buffer, and the rest follows", "[tcp]") {
+    runtime rt(tp_test::workers(2));
+    auto p = tp_test::connect_pair(rt);
+    const auto data = tp_test::pattern(std::size_t{16} << 20, 7);
+    tp_test::watchdog wd("write_some");
+    auto writer = rt.spawn([&]() -> task<int> {
+        std::size_t off = 0;
+        int calls = 0;
+        while (off < data.size()) {
+            std::size_t n = co_await p.client.write_some(std::span(data).subspan(off));
+            if (n == 0) throw std::logic_error("write_some returned 0 for a non-empty buffer");
+            off += n;
+            ++calls;
+        }
+        p.client.shutdown_write();
+        co_return calls;
+    });
+    auto reader = rt.spawn([&]() -> task<bool> {
+        std::vector<std::byte> got;
+        got.reserve(data.size());
+        std::vector<std::byte> buf(1 << 16);
+        for (;;) {
+            std::size_t n = co_await p.server.read_some(buf);
+            if (n == 0) break;
+            got.insert(got.end(), buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n));
+        }
+        co_return got == data;
+    });
+    // 16 MiB does not fit the loopback socket buffers, so one write_some cannot take it all.
+    CHECK(writer.get() > 1);
+    CHECK(reader.get());
+}
+
+TEST_CASE("tcp: endpoints of a connected pair agree; set_nodelay works", "[tcp]") {
+    runtime rt(tp_test::workers(1));
+    auto l = io::tcp_listener::bind(rt, io::endpoint::loopback_v4(0));
+    auto p = tp_test::run(rt, tp_test::connect_pair(rt, l));
+    CHECK(p.client.remote_endpoint() == l.local_endpoint());
+    CHECK(p.server.local_endpoint() == l.local_endpoint());
+    CHECK(p.server.remote_endpoint() == p.client.local_endpoint());
+    CHECK(p.client.is_open());
+    CHECK_NOTHROW(p.client.set_nodelay(true));
+    CHECK_NOTHROW(p.client.set_nodelay(false));
+    CHECK(p.client.native_handle() >= 0);
+}
