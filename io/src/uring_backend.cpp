@@ -38,7 +38,13 @@ namespace taskport::io::detail {
 
 namespace {
 
-constexpr unsigned ring_entries = 256;     // SQ size; the kernel makes the CQ twice as large
+// SQ size; the kernel makes the CQ twice as large. A build may shrink it (-DTASKPORT_URING_ENTRIES=1)
+// to drive the SQ-full and CQ-overflow paths in tests.
+#ifdef TASKPORT_URING_ENTRIES
+constexpr unsigned ring_entries = TASKPORT_URING_ENTRIES;
+#else
+constexpr unsigned ring_entries = 256;
+#endif
 constexpr unsigned batch_max = 256;        // CQEs taken per wake-up
 constexpr std::uint64_t tag_ignore = 1;    // ASYNC_CANCEL / NOP: the CQE completes nothing
 constexpr std::uint64_t tag_stop = 2;      // the NOP that stops the completion thread

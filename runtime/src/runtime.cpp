@@ -10,6 +10,12 @@ handoff_slot& this_thread_handoff() noexcept {
     __attribute__((tls_model("initial-exec"))) static thread_local handoff_slot slot;
     return slot;
 }
+// Defined whatever TASKPORT_RESUME_TRAMPOLINE is here: an application built without
+// optimisation or with sanitizers uses it from its own inline code (future.hpp).
+resume_loop& this_thread_resume_loop() noexcept {
+    __attribute__((tls_model("initial-exec"))) static thread_local resume_loop loop;
+    return loop;
+}
 }  // namespace detail
 
 runtime::runtime(runtime_options opts) : opts_(std::move(opts)) {

@@ -245,6 +245,71 @@ struct plain_state final : shared_state<T>, task_allocated {
 template <class T>
 future<T> make_future(shared_state<T>* s) noexcept;
 
+// Resuming coroutines on constant stack. Symmetric transfer (await_suspend returning the next
+// handle) uses constant stack only if the compiler makes the resume of that handle a tail call.
+// Clang guarantees that; GCC 12 does it at -O2 and above, but not at -O0/-O1 nor under
+// AddressSanitizer or ThreadSanitizer (their instrumentation runs after the call), and there a
+// chain of a million nested co_awaits overflowed the stack (tests/test_coroutine.cpp). With
+// TASKPORT_RESUME_TRAMPOLINE (on by default in those GCC builds; define it 1 to force it, e.g. at
+// -O1 without sanitizers, which no macro reveals) every resume taskport performs is a loop: a
+// transfer made by the coroutine the loop is running returns noop_coroutine() and leaves its
+// target in the loop's `next`, which the loop resumes as soon as the current resume returns.
+// A transfer from a coroutine the loop is not running (one resumed directly by other code) is
+// left to the compiler, exactly as without the trampoline, so mixing the two is safe.
+#ifndef TASKPORT_RESUME_TRAMPOLINE
+#if !defined(__clang__) && defined(__GNUC__) && \
+    (!defined(__OPTIMIZE__) || defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__))
+#define TASKPORT_RESUME_TRAMPOLINE 1
+#else
+#define TASKPORT_RESUME_TRAMPOLINE 0
+#endif
+#endif
+
+// One per thread. Only the thread itself touches it.
+struct resume_loop {
+    void* running = nullptr;  // what the innermost loop resumed, until it transfers elsewhere
+    void* next = nullptr;     // where it transferred to: the loop resumes that next
+};
+resume_loop& this_thread_resume_loop() noexcept;  // runtime.cpp
+
+// Resumes h, a suspended coroutine, and (with the trampoline) every coroutine it transfers to.
+inline void resume_coroutine(std::coroutine_handle<> h) noexcept {
+#if TASKPORT_RESUME_TRAMPOLINE
+    resume_loop& l = this_thread_resume_loop();
+    void* const outer_running = l.running;  // an enclosing loop's, restored below
+    void* const outer_next = l.next;
+    l.next = nullptr;
+    for (;;) {
+        l.running = h.address();
+        h.resume();  // h may be gone once this returns: only `next` is read after it
+        void* const n = l.next;
+        if (!n) break;
+        l.next = nullptr;
+        h = std::coroutine_handle<>::from_address(n);
+    }
+    l.running = outer_running;
+    l.next = outer_next;
+#else
+    h.resume();
+#endif
+}
+
+// From the await_suspend of coroutine `from`: continue with `to` (symmetric transfer).
+inline std::coroutine_handle<> transfer_to(std::coroutine_handle<> from,
+                                           std::coroutine_handle<> to) noexcept {
+#if TASKPORT_RESUME_TRAMPOLINE
+    resume_loop& l = this_thread_resume_loop();
+    if (l.running == from.address()) {
+        l.running = nullptr;  // `from` is suspending: nothing else may claim `next` now
+        l.next = to.address();
+        return std::noop_coroutine();
+    }
+#else
+    (void)from;
+#endif
+    return to;
+}
+
 template <class F, class T>
 struct then_result {
     using type = void;
@@ -292,10 +357,12 @@ struct future_awaiter : continuation, task_node {
             }
             self->ex->schedule_next(self);
         } else {
-            self->h.resume();
+            resume_coroutine(self->h);
         }
     }
-    static void on_run(task_node* t) noexcept { static_cast<future_awaiter*>(t)->h.resume(); }
+    static void on_run(task_node* t) noexcept {
+        resume_coroutine(static_cast<future_awaiter*>(t)->h);
+    }
 
     shared_state<T>* s;
     std::coroutine_handle<> h;

@@ -115,7 +115,7 @@ struct root_task final : shared_state<T>, task_node, root_hook, task_allocated {
         auto& p = self->h.promise();
         p.root = self;
         p.cancel_scope = self;
-        self->h.resume();  // `self` may be gone once this returns
+        resume_coroutine(self->h);  // `self` may be gone once this returns
     }
 
     void on_done() noexcept override {

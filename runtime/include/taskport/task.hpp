@@ -2,7 +2,8 @@
 //
 // A task<T> does nothing until awaited (or spawned). Awaiting one transfers control to it
 // symmetrically and it transfers back to its awaiter at the end, so a chain of a million awaits
-// uses constant stack. Cancellation: a spawned root task's future can be cancelled; every
+// uses constant stack (through transfer_to/resume_coroutine, future.hpp, also in the builds
+// where the compiler does not make the transfer a tail call). Cancellation: a spawned root task's future can be cancelled; every
 // co_await inside the task tree first checks that request and throws cancelled_error().
 #pragma once
 
@@ -40,7 +41,7 @@ struct promise_base {
         template <class P>
         std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) noexcept {
             promise_base& p = h.promise();
-            if (p.continuation) return p.continuation;
+            if (p.continuation) return transfer_to(h, p.continuation);
             if (p.root) {
                 // A coroutine awaiting the root's future on this worker is handed back through
                 // the hand-off slot (future.hpp) and resumed from here.
@@ -55,7 +56,7 @@ struct promise_base {
                 const std::coroutine_handle<> next = d.next;
                 d.ex = outer_ex;
                 d.next = outer_next;
-                if (next) return next;
+                if (next) return transfer_to(h, next);  // h: only its address
             }
             return std::noop_coroutine();
         }
@@ -143,7 +144,7 @@ public:
             h.promise().continuation = caller;
             if constexpr (std::is_base_of_v<detail::promise_base, P>)
                 h.promise().cancel_scope = caller.promise().cancel_scope;
-            return h;
+            return detail::transfer_to(caller, h);
         }
         T await_resume() { return h.promise().take(); }
     };
@@ -184,7 +185,9 @@ struct yield_awaiter : task_node {
         current_executor()->schedule_yield(this);
     }
     void await_resume() const noexcept {}
-    static void on_run(task_node* t) noexcept { static_cast<yield_awaiter*>(t)->h.resume(); }
+    static void on_run(task_node* t) noexcept {
+        resume_coroutine(static_cast<yield_awaiter*>(t)->h);
+    }
     std::coroutine_handle<> h;
 };
 }  // namespace detail
