@@ -9,6 +9,7 @@
 // woken by the future's completion through the same token.
 #pragma once
 
+#include <taskport/sched/futex.hpp>
 #include <taskport/sched/task_node.hpp>
 
 #include <atomic>
@@ -23,13 +24,13 @@ public:
     // Any thread.
     void unpark() noexcept {
         // release: what the unparker wrote before is visible to the woken worker.
-        if (token_.exchange(1, std::memory_order_release) == 0) token_.notify_one();
+        if (token_.exchange(1, std::memory_order_release) == 0) futex_wake_one(token_);
     }
 
     // Owner only.
     void park() noexcept {
         while (token_.exchange(0, std::memory_order_acquire) == 0)
-            token_.wait(0, std::memory_order_acquire);
+            futex_wait(token_, 0);
     }
 
 private:

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <taskport/sched/executor.hpp>
+#include <taskport/sched/futex.hpp>
 #include <taskport/sched/task_node.hpp>
 
 #include <atomic>
@@ -103,7 +104,7 @@ public:
             }
         }
         while (blocked_.load(std::memory_order_acquire) == 0)
-            blocked_.wait(0, std::memory_order_acquire);
+            futex_wait(blocked_, 0);
     }
 
     void wait() {
@@ -158,7 +159,7 @@ protected:
         std::uintptr_t prev = cont_.exchange(ready_tag, std::memory_order_acq_rel);
         if (prev == blocking_tag) {
             blocked_.store(1, std::memory_order_release);
-            blocked_.notify_all();
+            futex_wake_all(blocked_);
         } else if (prev > blocking_tag) {
             reinterpret_cast<continuation*>(prev)->notify();
         }

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <taskport/runtime.hpp>
+#include <taskport/sched/futex.hpp>
 #include <taskport/sched/wait_table.hpp>
 
 #include <algorithm>
@@ -27,10 +28,10 @@ struct thread_waiter final : continuation {
     static void on_notify(continuation* c) noexcept {
         auto* self = static_cast<thread_waiter*>(c);
         self->flag.store(1, std::memory_order_release);
-        self->flag.notify_one();
+        futex_wake_one(self->flag);
     }
     void wait() noexcept {
-        while (flag.load(std::memory_order_acquire) == 0) flag.wait(0, std::memory_order_acquire);
+        while (flag.load(std::memory_order_acquire) == 0) futex_wait(flag, 0);
         flag.store(0, std::memory_order_relaxed);
     }
     std::atomic<std::uint32_t> flag{0};

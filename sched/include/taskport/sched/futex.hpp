@@ -1,0 +1,20 @@
+// taskport/sched/futex.hpp — sleep on a 32-bit word until another thread changes it and wakes the sleeper.
+//
+// futex_wait(w, old) returns when w may no longer hold old (spurious returns allowed: callers
+// re-check); futex_wake_one/all(w) wake sleepers of w after the caller has changed it. Use these,
+// not std::atomic::wait/notify, anywhere in taskport.
+// Portable code uses std::atomic::wait/notify_one (a futex on Linux, __ulock on macOS);
+// futex_win.cpp uses WaitOnAddress, because libstdc++ 12's fallback for systems without a
+// futex (mingw-w64) loses wake-ups: a two-thread ping-pong on it hangs. meson picks the file.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+namespace taskport::detail {
+
+void futex_wait(std::atomic<std::uint32_t>& w, std::uint32_t old) noexcept;
+void futex_wake_one(std::atomic<std::uint32_t>& w) noexcept;
+void futex_wake_all(std::atomic<std::uint32_t>& w) noexcept;
+
+}  // namespace taskport::detail
