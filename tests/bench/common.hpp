@@ -50,8 +50,17 @@ inline double median(std::vector<double> v) {
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+// CPU time (user + system) of the whole process so far, in milliseconds.
+inline double process_cpu_ms() {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    auto ms = [](const timeval& tv) { return tv.tv_sec * 1e3 + tv.tv_usec / 1e3; };
+    return ms(ru.ru_utime) + ms(ru.ru_stime);
+}
+
 struct samples {
-    std::vector<double> a, b;  // a: taskport, b: peer
+    std::vector<double> a, b;          // a: taskport, b: peer: the figures the callables return
+    std::vector<double> a_cpu, b_cpu;  // process CPU time (all threads) per call, ms
 };
 
 // Runs `warm` unmeasured rounds of each side, then `n` measured rounds, alternating a/b (and
@@ -61,6 +70,13 @@ inline samples alternate(int n, const std::function<double()>& a, const std::fun
                          int warm = 1) {
     samples s;
     auto pause = [] { std::this_thread::sleep_for(std::chrono::milliseconds(20)); };
+    // CPU time beside the figure: on a loaded machine wall time swings with the neighbours, the
+    // work a side does much less (spinning counts as work here, on both sides).
+    auto run = [](const std::function<double()>& f, std::vector<double>& out, std::vector<double>& cpu) {
+        const double c0 = process_cpu_ms();
+        out.push_back(f());
+        cpu.push_back(process_cpu_ms() - c0);
+    };
     for (int i = 0; i < warm; ++i) {
         a();
         pause();
@@ -69,13 +85,13 @@ inline samples alternate(int n, const std::function<double()>& a, const std::fun
     }
     for (int i = 0; i < n; ++i) {
         if (i % 2 == 0) {
-            s.a.push_back(a());
+            run(a, s.a, s.a_cpu);
             pause();
-            s.b.push_back(b());
+            run(b, s.b, s.b_cpu);
         } else {
-            s.b.push_back(b());
+            run(b, s.b, s.b_cpu);
             pause();
-            s.a.push_back(a());
+            run(a, s.a, s.a_cpu);
         }
         pause();
     }
@@ -118,24 +134,18 @@ inline void row(const std::string& name, double tp, double peer, const char* uni
 
 inline void row_samples(const std::string& name, const samples& s, const char* unit, double goal = 0) {
     // The spread, for the reader to judge noise: min..max of each side.
-    char note[160];
+    char note[256];
     auto mm = [](const std::vector<double>& v) {
         return std::make_pair(*std::min_element(v.begin(), v.end()),
                               *std::max_element(v.begin(), v.end()));
     };
     auto [a0, a1] = mm(s.a);
     auto [b0, b1] = mm(s.b);
-    std::snprintf(note, sizeof note, "<!-- n=%zu taskport %.3f..%.3f peer %.3f..%.3f -->", s.a.size(),
-                  a0, a1, b0, b1);
+    std::snprintf(note, sizeof note,
+                  "<!-- n=%zu taskport %.3f..%.3f peer %.3f..%.3f; CPU ms per run (median) taskport %.1f "
+                  "peer %.1f -->",
+                  s.a.size(), a0, a1, b0, b1, median(s.a_cpu), median(s.b_cpu));
     row(name, median(s.a), median(s.b), unit, goal, note);
-}
-
-// CPU time (user + system) of the whole process so far, in milliseconds.
-inline double process_cpu_ms() {
-    rusage ru{};
-    getrusage(RUSAGE_SELF, &ru);
-    auto ms = [](const timeval& tv) { return tv.tv_sec * 1e3 + tv.tv_usec / 1e3; };
-    return ms(ru.ru_utime) + ms(ru.ru_stime);
 }
 
 // A field of /proc/self/status in kB (VmRSS, VmHWM), or -1.
