@@ -98,7 +98,7 @@ void reactor::detach(descriptor_state* st) noexcept {
     if (retired_.size() >= 64) poller_->wake();
 }
 
-bool reactor::start(descriptor_state* st, operation* op, int dir) noexcept {
+bool reactor::start(descriptor_state* st, operation* op, int dir, const std::uint32_t* seen) noexcept {
     op->kind = place_kind::descriptor;
     op->dir = static_cast<unsigned char>(dir);
     std::lock_guard<std::mutex> g(st->mu);
@@ -110,7 +110,12 @@ bool reactor::start(descriptor_state* st, operation* op, int dir) noexcept {
         op->ec = operation_aborted();
         return false;
     }
-    if (st->q[dir].empty() && op->perform(op)) return false;  // speculative, under the lock
+    // Speculative, under the lock — unless the caller's own attempt just failed and no event
+    // has been handled since: an edge that arrived after that attempt is handled after this
+    // lock is released (it then finds the op queued), or was handled before (ready_seq moved).
+    if (st->q[dir].empty() && !(seen && st->ready_seq[dir].load(std::memory_order_relaxed) == *seen) &&
+        op->perform(op))
+        return false;
     st->q[dir].push(op);
     st->queued[dir].fetch_add(1, std::memory_order_relaxed);
     op->place.store(st, std::memory_order_seq_cst);
@@ -267,6 +272,8 @@ void reactor::run() {
             if (st->closed) continue;
             for (int d = 0; d < 2; ++d) {
                 if (!(d == 0 ? evs[i].readable : evs[i].writable)) continue;
+                st->ready_seq[d].store(st->ready_seq[d].load(std::memory_order_relaxed) + 1,
+                                       std::memory_order_relaxed);  // writers hold st->mu
                 while (operation* op = st->q[d].head) {
                     if (!op->perform(op)) break;
                     st->q[d].pop();

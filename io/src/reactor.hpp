@@ -67,6 +67,10 @@ struct descriptor_state {
     int fd = -1;
     op_queue q[2];                          // guarded by mu: 0 read side, 1 write side
     std::atomic<std::uint32_t> queued[2]{};  // lengths of q, for the lock-free fast-path check
+    // Readiness events handled per side: bumped under mu by the readiness thread, read without
+    // the lock by the fast path, so that start() can tell whether an event came in since the
+    // caller's own failed attempt (see reactor::start).
+    std::atomic<std::uint32_t> ready_seq[2]{};
     bool closed = false;                    // guarded by mu
     descriptor_state* live_prev = nullptr;  // reactor's live list, guarded by reactor::mu_
     descriptor_state* live_next = nullptr;
@@ -86,7 +90,10 @@ public:
 
     // Starts op on st's queue `dir`. Returns true if the op is parked (it will complete
     // through the completion queue), false if it finished now (ec/bytes set; nothing queued).
-    bool start(descriptor_state* st, operation* op, int dir) noexcept;
+    // seen: the caller already tried the system call and it would block, having read
+    // st->ready_seq[dir] (acquire) just before; if no event has been handled since, the op is
+    // parked without trying again (one failed syscall instead of two per parked operation).
+    bool start(descriptor_state* st, operation* op, int dir, const std::uint32_t* seen = nullptr) noexcept;
     // Canceller side for descriptor ops (see operation.hpp).
     void cancel(operation* op, descriptor_state* st) noexcept;
 

@@ -110,9 +110,14 @@ bool socket_op::await_ready() noexcept {
         force_queue = true;
         return false;
     }
-    // Speculative attempt without the lock when nothing is queued in this direction.
-    if (sock->state()->queued[direction].load(std::memory_order_relaxed) == 0 && perform(this))
-        return true;
+    // Speculative attempt without the lock when nothing is queued in this direction. The
+    // readiness count is read first: start() skips a second attempt if no event came since.
+    descriptor_state* st = sock->state();
+    if (st->queued[direction].load(std::memory_order_relaxed) == 0) {
+        ready_seen = st->ready_seq[direction].load(std::memory_order_acquire);
+        if (perform(this)) return true;
+        tried = true;
+    }
     return false;
 }
 
@@ -123,7 +128,7 @@ bool socket_op::start() noexcept {
     }
     svc = sock->svc();
     if (!enter_scope()) return false;
-    if (svc->react->start(sock->state(), this, direction)) return true;
+    if (svc->react->start(sock->state(), this, direction, tried ? &ready_seen : nullptr)) return true;
     // Finished at once.
     if (force_queue) {  // budget spent: let others run before this task continues
         force_queue = false;

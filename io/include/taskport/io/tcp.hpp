@@ -16,6 +16,7 @@
 #include <taskport/io/endpoint.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <span>
 #include <system_error>
 #include <type_traits>
@@ -76,6 +77,8 @@ struct socket_op : coro_operation {
     socket_core* sock;
     int direction;
     bool force_queue = false;  // the coop budget ran out: deliver through the queue
+    bool tried = false;        // await_ready's attempt would block; ready_seen is valid
+    std::uint32_t ready_seen = 0;  // the descriptor's readiness count read before that attempt
 };
 
 struct read_op : socket_op {
