@@ -39,8 +39,10 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 namespace bench::echo {
@@ -220,6 +222,18 @@ public:
         for (auto& l : loops_)
             for (auto& c : l.conns)
                 if (c.fd >= 0) ::close(std::exchange(c.fd, -1));
+    }
+    // CPU time the client's threads have used so far, in milliseconds.
+    double cpu_ms() const {
+        double ms = 0;
+        for (auto& l : loops_) {
+            clockid_t id;
+            timespec ts{};
+            if (pthread_getcpuclockid(const_cast<std::thread&>(l.thread).native_handle(), &id) == 0 &&
+                clock_gettime(id, &ts) == 0)
+                ms += ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+        }
+        return ms;
     }
     std::uint64_t round_trips() const {
         std::uint64_t n = 0;

@@ -31,10 +31,13 @@ inline void row_rate(const std::string& name, const samples& s, const char* unit
     const double tp = median(s.a), peer = median(s.b), r = tp / peer;
     std::string goal_s = goal > 0 ? (">= " + fmt_ratio_down(goal)) : "report";
     std::string verdict = goal > 0 ? (r >= goal ? "met" : "MISSED") : "-";
-    char note[200];
-    std::snprintf(note, sizeof note, "<!-- n=%zu taskport %.0f..%.0f peer %.0f..%.0f -->", s.a.size(),
-                  *std::min_element(s.a.begin(), s.a.end()), *std::max_element(s.a.begin(), s.a.end()),
-                  *std::min_element(s.b.begin(), s.b.end()), *std::max_element(s.b.begin(), s.b.end()));
+    char note[256];
+    std::snprintf(note, sizeof note,
+                  "<!-- n=%zu taskport %.0f..%.0f peer %.0f..%.0f; CPU ms per run (median) taskport %.1f "
+                  "peer %.1f -->",
+                  s.a.size(), *std::min_element(s.a.begin(), s.a.end()),
+                  *std::max_element(s.a.begin(), s.a.end()), *std::min_element(s.b.begin(), s.b.end()),
+                  *std::max_element(s.b.begin(), s.b.end()), median(s.a_cpu), median(s.b_cpu));
     std::printf("| %s | %s | %s | %s | %s | %s | %s\n", name.c_str(), fmt(tp, unit).c_str(),
                 fmt(peer, unit).c_str(), fmt_ratio_down(r).c_str(), goal_s.c_str(), verdict.c_str(), note);
     std::fflush(stdout);
