@@ -1,0 +1,667 @@
+// taskport-fetch — many http:// downloads at once.
+//
+//   taskport-fetch [OPTIONS] [URL...]      (no URL: one per line from stdin; '#' starts a comment)
+//
+// How it runs, on taskport's public API only:
+//   - --concurrency lanes (coroutines) take the URLs in turn; each request is HTTP/1.1 GET,
+//     parsed with Debian's http-parser (Content-Length, chunked, or until close), following up
+//     to --max-redirects redirects (301, 302, 303, 307, 308);
+//   - connections are kept per host (host:port) and reused while the server keeps them alive:
+//     a lane takes an idle connection to the host if there is one, else resolves the name with
+//     io::resolve (once per host, then cached) and connects. A reused connection that the server
+//     closed before answering is replaced once, without counting as a retry;
+//   - --timeout bounds every single wait (connect, send, each read, each file write) through
+//     with_timeout, so a stalled server fails the attempt and a slow but moving download does not;
+//   - a failed attempt is retried --retries times, after --backoff seconds, doubling each time
+//     (sleep_for). Not retried: a bad or non-http URL, HTTP 4xx, too many redirects, a local file
+//     error. Any status other than 2xx at the end of the redirects is a failure;
+//   - the body goes to a hidden temporary file in --output-dir (".NAME.<pid>.<n>.part"), written with
+//     io::file::write_at, and is renamed to NAME only once it is complete, so a partial body is
+//     never left under the final name (the temporary file of a failed attempt is removed).
+// NAME is the URL's last path segment (query dropped; characters other than letters, digits
+// and ._-~+=,% become '_'; "index.html" when empty); a name used twice in one run gets ".1", ".2"... in
+// input order. Every failure is reported on stderr with its URL and reason; a summary follows
+// (succeeded, failed, bytes, time) on stdout; the exit status is 1 if any URL failed.
+#include <taskport/io/file.hpp>
+#include <taskport/io/resolve.hpp>
+#include <taskport/io/tcp.hpp>
+#include <taskport/io/timer.hpp>
+#include <taskport/taskport.hpp>
+
+#include "console.hpp"
+
+#include <CLI/CLI.hpp>
+#include <http_parser.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include <unistd.h>
+
+namespace io = taskport::io;
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr const char* prog = "taskport-fetch";
+
+// ---- URLs --------------------------------------------------------------------------------
+
+struct url_parts {
+    std::string host;         // without brackets
+    std::uint16_t port = 80;
+    std::string target;       // path and query: what goes on the request line
+    std::string path;         // path only
+    std::string key;          // "host:port": which connections may serve it
+    std::string host_header;  // "host" or "host:port", IPv6 in brackets
+};
+
+bool iequals(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+           });
+}
+
+// Fills u from an absolute http:// URL; otherwise returns why not.
+std::optional<std::string> parse_url(const std::string& url, url_parts& u) {
+    http_parser_url p;
+    http_parser_url_init(&p);
+    if (url.size() > 65535 || http_parser_parse_url(url.data(), url.size(), 0, &p) != 0)
+        return "not a valid URL";
+    auto field = [&](int f) -> std::string_view {
+        if (!(p.field_set & (1u << f))) return {};
+        return std::string_view(url).substr(p.field_data[f].off, p.field_data[f].len);
+    };
+    const std::string_view scheme = field(UF_SCHEMA);
+    if (scheme.empty()) return "not an absolute URL";
+    if (!iequals(scheme, "http")) return "unsupported scheme '" + std::string(scheme) + "' (only http:// is supported)";
+    u.host = std::string(field(UF_HOST));
+    if (u.host.empty()) return "no host in URL";
+    u.port = (p.field_set & (1u << UF_PORT)) ? p.port : 80;
+    if (u.port == 0) return "port 0 in URL";
+    u.path = std::string(field(UF_PATH));
+    if (u.path.empty()) u.path = "/";
+    u.target = u.path;
+    if (p.field_set & (1u << UF_QUERY)) u.target += "?" + std::string(field(UF_QUERY));
+    const bool v6 = u.host.find(':') != std::string::npos;
+    const std::string bracketed = v6 ? "[" + u.host + "]" : u.host;
+    u.host_header = u.port == 80 ? bracketed : bracketed + ":" + std::to_string(u.port);
+    u.key = bracketed + ":" + std::to_string(u.port);
+    return std::nullopt;
+}
+
+// RFC 3986 5.2.4: "/a/b/../c/./d" -> "/a/c/d".
+std::string remove_dot_segments(std::string_view in) {
+    std::string out;
+    while (!in.empty()) {
+        if (in.starts_with("../")) in.remove_prefix(3);
+        else if (in.starts_with("./")) in.remove_prefix(2);
+        else if (in.starts_with("/./")) in.remove_prefix(2);
+        else if (in == "/.") in = "/";
+        else if (in.starts_with("/../") || in == "/..") {
+            in = in.size() == 3 ? std::string_view("/") : in.substr(3);
+            const std::size_t cut = out.rfind('/');
+            out.resize(cut == std::string::npos ? 0 : cut);
+        } else if (in == "." || in == "..") {
+            break;
+        } else {
+            const std::size_t next = in.find('/', 1);
+            const std::size_t n = next == std::string_view::npos ? in.size() : next;
+            out += in.substr(0, n);
+            in.remove_prefix(n);
+        }
+    }
+    return out;
+}
+
+// A Location header's target, resolved against the URL that answered with it (RFC 3986 5.2).
+std::string resolve_location(const url_parts& b, const std::string& loc) {
+    const std::size_t colon = loc.find(':');
+    const std::size_t stop = loc.find_first_of("/?#");
+    if (colon != std::string::npos && (stop == std::string::npos || colon < stop)) return loc;  // has a scheme
+    if (loc.starts_with("//")) return "http:" + loc;
+    const std::string origin = "http://" + b.host_header;
+    if (loc.starts_with("/")) return origin + remove_dot_segments(loc);
+    if (loc.starts_with("?")) return origin + b.path + loc;
+    return origin + remove_dot_segments(b.path.substr(0, b.path.rfind('/') + 1) + loc);  // beside the base
+}
+
+// The file name a URL's body is saved under (see the file comment).
+std::string name_from_url(const std::string& url) {
+    url_parts u;
+    std::string seg;
+    if (!parse_url(url, u)) {
+        const std::size_t slash = u.path.rfind('/');
+        seg = u.path.substr(slash == std::string::npos ? 0 : slash + 1);
+    }
+    std::string name;
+    for (char c : seg) {
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                        std::strchr("._-~+=,%", c) != nullptr;
+        name += ok ? c : '_';
+    }
+    if (name.size() > 200) name.resize(200);
+    if (name.empty() || name == "." || name == "..") name = "index.html";
+    return name;
+}
+
+// ---- HTTP responses ----------------------------------------------------------------------
+
+// One response being parsed. The parser's callbacks only record; the coroutine does the I/O
+// (writing the body) between calls to feed().
+class response {
+public:
+    response() { reset(); }
+    response(const response&) = delete;  // the parser points back at its response
+    response& operator=(const response&) = delete;
+
+    void reset() {
+        http_parser_init(&parser_, HTTP_RESPONSE);
+        parser_.data = this;
+        field_.clear();
+        value_.clear();
+        location_.clear();
+        body_.clear();
+        in_value_ = headers_done_ = complete_ = keep_alive_ = false;
+    }
+
+    // Parses n bytes. Returns how many belong to this response (the rest would be a response
+    // nobody asked for), or throws std::runtime_error for a malformed one.
+    std::size_t feed(const char* data, std::size_t n) {
+        const std::size_t used = http_parser_execute(&parser_, &settings(), data, n);
+        const auto err = HTTP_PARSER_ERRNO(&parser_);
+        if (err == HPE_PAUSED) return used;  // complete: paused by on_message_complete
+        if (err != HPE_OK) throw std::runtime_error(std::string("malformed response: ") + http_errno_description(err));
+        if (parser_.upgrade) throw std::runtime_error("malformed response: unexpected protocol upgrade");
+        return used;
+    }
+    // The peer closed the connection: lets a body that runs until the close complete.
+    void feed_eof() {
+        http_parser_execute(&parser_, &settings(), nullptr, 0);
+        const auto err = HTTP_PARSER_ERRNO(&parser_);
+        if (err != HPE_OK && err != HPE_PAUSED) throw std::runtime_error("connection closed before the response was complete");
+        if (!complete_) throw std::runtime_error("connection closed before the response was complete");
+    }
+
+    bool headers_done() const noexcept { return headers_done_; }
+    bool complete() const noexcept { return complete_; }
+    unsigned status() const noexcept { return parser_.status_code; }
+    bool keep_alive() const noexcept { return keep_alive_; }
+    const std::string& location() const noexcept { return location_; }
+    std::string& body() noexcept { return body_; }  // body bytes parsed and not yet written
+
+private:
+    static const http_parser_settings& settings() {
+        static const http_parser_settings s = [] {
+            http_parser_settings st;
+            http_parser_settings_init(&st);
+            st.on_header_field = &on_header_field;
+            st.on_header_value = &on_header_value;
+            st.on_headers_complete = &on_headers_complete;
+            st.on_body = &on_body;
+            st.on_message_complete = &on_message_complete;
+            return st;
+        }();
+        return s;
+    }
+    static response& self(http_parser* p) { return *static_cast<response*>(p->data); }
+
+    // Header names and values may arrive in pieces; a name piece after a value starts a new header.
+    static int on_header_field(http_parser* p, const char* at, std::size_t n) {
+        response& r = self(p);
+        if (r.in_value_) {
+            r.end_header();
+            r.field_.clear();
+        }
+        r.in_value_ = false;
+        r.field_.append(at, n);
+        return 0;
+    }
+    static int on_header_value(http_parser* p, const char* at, std::size_t n) {
+        response& r = self(p);
+        if (!r.in_value_) r.value_.clear();
+        r.in_value_ = true;
+        r.value_.append(at, n);
+        return 0;
+    }
+    static int on_headers_complete(http_parser* p) {
+        response& r = self(p);
+        if (r.in_value_) r.end_header();
+        r.headers_done_ = true;
+        return 0;
+    }
+    static int on_body(http_parser* p, const char* at, std::size_t n) {
+        self(p).body_.append(at, n);
+        return 0;
+    }
+    static int on_message_complete(http_parser* p) {
+        response& r = self(p);
+        r.complete_ = true;
+        r.keep_alive_ = http_should_keep_alive(p) != 0;
+        http_parser_pause(p, 1);  // stop here: bytes after this response are not ours
+        return 0;
+    }
+    void end_header() {
+        if (iequals(field_, "location")) location_ = value_;
+    }
+
+    http_parser parser_;
+    std::string field_, value_, location_, body_;
+    bool in_value_ = false;
+    bool headers_done_ = false;
+    bool complete_ = false;
+    bool keep_alive_ = false;
+};
+
+// ---- the fetcher -------------------------------------------------------------------------
+
+struct job {
+    std::string url;
+    std::string name;  // final file name in the output folder
+};
+
+// Why an attempt failed, and whether trying again could help.
+struct failure {
+    std::string reason;
+    bool permanent = false;
+};
+
+struct options {
+    fs::path out_dir = ".";
+    std::size_t concurrency = 64;
+    double timeout = 30;
+    unsigned retries = 2;
+    double backoff = 0.5;
+    unsigned max_redirects = 5;
+};
+
+class fetcher {
+public:
+    fetcher(taskport::runtime& rt, samples::console& con, const options& o, std::vector<job>& jobs)
+        : rt_(rt), con_(con), opt_(o), jobs_(jobs) {}
+
+    taskport::task<void> run(bool bar) {
+        taskport::future<void> tick;
+        if (bar) tick = rt_.spawn(ticker());
+        std::vector<taskport::future<void>> lanes;
+        const std::size_t n = std::min(opt_.concurrency, std::max<std::size_t>(jobs_.size(), 1));
+        for (std::size_t k = 0; k < n; ++k) lanes.push_back(rt_.spawn(lane()));
+        std::exception_ptr err;
+        try {
+            co_await taskport::when_all(std::move(lanes));
+        } catch (...) {
+            err = std::current_exception();
+        }
+        if (tick.valid()) {
+            tick.cancel();
+            try {
+                co_await std::move(tick);
+            } catch (const std::system_error&) {
+                // the ticker stopped, as asked
+            }
+        }
+        if (err) std::rethrow_exception(err);
+    }
+
+    std::uint64_t succeeded() const noexcept { return ok_.load(); }
+    std::uint64_t failed() const noexcept { return failed_.load(); }
+    std::uint64_t connections() const noexcept { return connects_.load(); }
+
+private:
+    using clock = std::chrono::steady_clock;
+
+    taskport::task<void> ticker() {
+        for (;;) {
+            con_.draw();
+            co_await taskport::sleep_for(200ms);
+        }
+    }
+
+    taskport::task<void> lane() {
+        for (;;) {
+            const std::size_t i = next_.fetch_add(1, std::memory_order_relaxed);
+            if (i >= jobs_.size()) co_return;
+            co_await fetch(jobs_[i], i);
+            con_.add_item();
+        }
+    }
+
+    // One URL, with its retries.
+    taskport::task<void> fetch(const job& j, std::size_t index) {
+        failure last;
+        unsigned attempts = 0;
+        for (unsigned a = 0; a <= opt_.retries; ++a) {
+            if (a > 0) {
+                const double delay = opt_.backoff * std::ldexp(1.0, static_cast<int>(a) - 1);
+                co_await taskport::sleep_for(std::chrono::duration<double>(delay));
+            }
+            ++attempts;
+            std::optional<failure> f = co_await attempt(j, index);
+            if (!f) {
+                ok_.fetch_add(1, std::memory_order_relaxed);
+                co_return;
+            }
+            last = std::move(*f);
+            if (last.permanent) break;
+        }
+        failed_.fetch_add(1, std::memory_order_relaxed);
+        con_.err(std::string(prog) + ": " + j.url + ": " + last.reason +
+                 (attempts > 1 ? " (after " + std::to_string(attempts) + " attempts)" : "") + "\n");
+    }
+
+    template <class Op>
+    auto timed(Op&& op) {
+        return taskport::with_timeout(std::chrono::duration<double>(opt_.timeout), std::forward<Op>(op));
+    }
+    std::string timeout_text() const {
+        char s[32];
+        std::snprintf(s, sizeof s, "%g s", opt_.timeout);
+        return s;
+    }
+
+    // A connected stream to u's host: an idle kept-alive one if there is one (reused = true).
+    taskport::task<io::tcp_stream> connect(const url_parts& u, bool allow_reuse, bool& reused) {
+        reused = false;
+        if (allow_reuse) {
+            std::lock_guard<std::mutex> g(mu_);
+            auto it = idle_.find(u.key);
+            if (it != idle_.end() && !it->second.empty()) {
+                io::tcp_stream s = std::move(it->second.back());
+                it->second.pop_back();
+                reused = true;
+                co_return s;
+            }
+        }
+        std::vector<io::endpoint> addrs;
+        {
+            std::lock_guard<std::mutex> g(mu_);
+            auto it = resolved_.find(u.key);
+            if (it != resolved_.end()) addrs = it->second;
+        }
+        if (addrs.empty()) {
+            addrs = co_await timed(io::resolve(rt_, u.host, std::to_string(u.port)));
+            std::lock_guard<std::mutex> g(mu_);
+            resolved_[u.key] = addrs;
+        }
+        // Every address in turn; the last one's error stands for all.
+        std::exception_ptr last;
+        for (const io::endpoint& ep : addrs) {
+            try {
+                io::tcp_stream s = co_await timed(io::tcp_stream::connect(rt_, ep));
+                s.set_nodelay(true);
+                connects_.fetch_add(1, std::memory_order_relaxed);
+                co_return s;
+            } catch (const std::system_error&) {
+                last = std::current_exception();
+            }
+        }
+        std::rethrow_exception(last);
+    }
+
+    void keep(const std::string& key, io::tcp_stream s) {
+        std::lock_guard<std::mutex> g(mu_);
+        idle_[key].push_back(std::move(s));
+    }
+
+    // One attempt: the request and its redirects. nullopt on success (the file is in place).
+    taskport::task<std::optional<failure>> attempt(const job& j, std::size_t index) {
+        const fs::path final_path = opt_.out_dir / j.name;
+        const fs::path temp_path =
+            opt_.out_dir / ("." + j.name + "." + std::to_string(::getpid()) + "." + std::to_string(index) + ".part");
+        io::file out;
+        std::uint64_t written = 0;
+        std::optional<failure> result;
+        std::string url = j.url;
+        unsigned redirects = 0;
+        std::vector<char> buf(64 * 1024);
+        std::string request;
+
+        for (;;) {  // one pass per URL of the redirect chain
+            url_parts u;
+            if (auto why = parse_url(url, u)) {
+                result = failure{*why + (url == j.url ? "" : " (redirected to " + url + ")"), true};
+                break;
+            }
+            request = "GET " + u.target + " HTTP/1.1\r\nHost: " + u.host_header +
+                      "\r\nUser-Agent: taskport-fetch/0.1\r\nAccept: */*\r\nConnection: keep-alive\r\n\r\n";
+            response resp;
+            bool allow_reuse = true;
+            std::optional<failure> fail;
+            std::string step = "connect";
+            io::tcp_stream s;
+            bool extra = false;
+            for (;;) {  // a stale kept-alive connection is replaced once
+                bool reused = false, retry_fresh = false;
+                std::size_t received = 0;
+                extra = false;
+                fail.reset();
+                try {
+                    step = "connect";
+                    s = co_await connect(u, allow_reuse, reused);
+                    step = "send the request";
+                    co_await timed(s.write_all(std::as_bytes(std::span(request))));
+                    step = "read the response";
+                    while (!resp.complete()) {
+                        const std::size_t n = co_await timed(s.read_some(std::as_writable_bytes(std::span(buf))));
+                        received += n;
+                        std::size_t used = 0;
+                        if (n == 0) {
+                            if (reused && received == 0) {
+                                retry_fresh = true;
+                                break;
+                            }
+                            resp.feed_eof();
+                        } else {
+                            used = resp.feed(buf.data(), n);
+                        }
+                        if (resp.complete() && used < n) extra = true;  // not ours: the connection goes
+                        if (resp.headers_done() && resp.status() / 100 == 2 && !out.is_open()) {
+                            step = "create " + temp_path.string();
+                            out = co_await timed(io::file::open(rt_, temp_path,
+                                                                io::open_mode::write | io::open_mode::create |
+                                                                    io::open_mode::truncate));
+                            step = "read the response";
+                        }
+                        // Write what has gathered once it is worth a system call, and at the end.
+                        if (out.is_open() && (resp.body().size() >= 256 * 1024 || (resp.complete() && !resp.body().empty()))) {
+                            step = "write " + temp_path.string();
+                            co_await timed(out.write_at(written, std::as_bytes(std::span(resp.body()))));
+                            written += resp.body().size();
+                            con_.add_bytes(resp.body().size());
+                            resp.body().clear();
+                            step = "read the response";
+                        } else if (!out.is_open()) {
+                            resp.body().clear();  // a redirect's or an error's body: not kept
+                        }
+                    }
+                } catch (const std::system_error& e) {
+                    if (reused && received == 0 && e.code() != std::errc::timed_out) {
+                        retry_fresh = true;
+                    } else if (e.code() == std::errc::timed_out) {
+                        fail = failure{"timed out after " + timeout_text() + " (" + step + ")"};
+                    } else {
+                        fail = failure{step + ": " + e.code().message(), step.starts_with("create") || step.starts_with("write")};
+                    }
+                } catch (const std::runtime_error& e) {
+                    fail = failure{e.what()};
+                }
+                if (retry_fresh) {
+                    s.close();
+                    allow_reuse = false;
+                    resp.reset();
+                    continue;
+                }
+                break;
+            }
+            if (fail) {
+                s.close();
+                result = std::move(fail);
+                break;
+            }
+            // A whole response. Keep the connection if the server keeps it.
+            const unsigned status = resp.status();
+            const std::string location = resp.location();
+            if (resp.keep_alive() && !extra)
+                keep(u.key, std::move(s));
+            else
+                s.close();
+            if (status / 100 == 2) break;  // done: result stays empty
+            const bool redirect = status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+            if (redirect && !location.empty()) {
+                if (++redirects > opt_.max_redirects) {
+                    result = failure{"too many redirects (more than " + std::to_string(opt_.max_redirects) + ")", true};
+                    break;
+                }
+                url = resolve_location(u, location);
+                continue;
+            }
+            result = failure{"HTTP " + std::to_string(status) + " " + http_status_str(static_cast<http_status>(status)),
+                             status / 100 == 4};
+            break;
+        }
+
+        // Finish: the body goes under its name only when all of it is there.
+        // (A 2xx response opens the file as soon as its headers are in, so on success it exists.)
+        const bool had_file = out.is_open();
+        out.close();
+        std::error_code ec;
+        if (!result) {
+            fs::rename(temp_path, final_path, ec);
+            if (ec) result = failure{"cannot rename " + temp_path.string() + " to " + final_path.string() + ": " + ec.message(), true};
+            else bytes_.fetch_add(written, std::memory_order_relaxed);
+        }
+        if (result && had_file) fs::remove(temp_path, ec);
+        co_return result;
+    }
+
+    taskport::runtime& rt_;
+    samples::console& con_;
+    const options& opt_;
+    std::vector<job>& jobs_;
+    std::atomic<std::size_t> next_{0};
+    std::atomic<std::uint64_t> ok_{0}, failed_{0}, bytes_{0}, connects_{0};
+
+    std::mutex mu_;  // guards idle_ and resolved_
+    std::unordered_map<std::string, std::vector<io::tcp_stream>> idle_;
+    std::unordered_map<std::string, std::vector<io::endpoint>> resolved_;
+
+public:
+    std::uint64_t bytes() const noexcept { return bytes_.load(); }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"taskport-fetch: download http:// URLs concurrently (from the arguments, or one per line on "
+                 "stdin) into --output-dir. Exit status 1 if any URL failed."};
+    std::vector<std::string> urls;
+    options o;
+    std::string out_dir = ".";
+    std::size_t workers = 0;
+    bool quiet = false, progress = false, no_progress = false;
+    app.add_option("URL", urls, "http:// URLs (none: read them from stdin)");
+    app.add_option("-o,--output-dir", out_dir, "folder the files are written to (must exist)")->capture_default_str();
+    app.add_option("-c,--concurrency", o.concurrency, "requests in flight at once")
+        ->check(CLI::Range(1, 100000))
+        ->capture_default_str();
+    app.add_option("--timeout", o.timeout, "seconds any one step (connect, send, each read or write) may take")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    app.add_option("--retries", o.retries, "attempts after the first for a URL that failed")
+        ->check(CLI::Range(0, 100))
+        ->capture_default_str();
+    app.add_option("--backoff", o.backoff, "seconds before the first retry; doubles for each next one")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
+    app.add_option("--max-redirects", o.max_redirects, "redirects followed per URL")->capture_default_str();
+    app.add_option("-j,--workers", workers, "worker threads (0: one per hardware thread)");
+    app.add_flag("-q,--quiet", quiet, "no summary");
+    auto* p_on = app.add_flag("--progress", progress, "draw the progress bar even when stderr is not a terminal");
+    app.add_flag("--no-progress", no_progress, "never draw the progress bar")->excludes(p_on);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e) == 0 ? 0 : 2;
+    }
+    o.out_dir = out_dir;
+    std::error_code ec;
+    if (!fs::is_directory(o.out_dir, ec)) {
+        std::fprintf(stderr, "%s: %s: %s\n", prog, out_dir.c_str(),
+                     ec ? ec.message().c_str() : "not a folder");
+        return 2;
+    }
+    if (urls.empty()) {
+        std::string line;
+        while (std::getline(std::cin, line)) {
+            const std::size_t a = line.find_first_not_of(" \t\r");
+            if (a == std::string::npos || line[a] == '#') continue;
+            const std::size_t b = line.find_last_not_of(" \t\r");
+            urls.push_back(line.substr(a, b - a + 1));
+        }
+    }
+
+    // Names, decided up front in input order so that the same input always gives the same files.
+    std::vector<job> jobs;
+    std::unordered_set<std::string> taken;
+    std::unordered_map<std::string, unsigned> next_suffix;  // base name -> the next suffix to try
+    for (const std::string& u : urls) {
+        const std::string base = name_from_url(u);
+        std::string name = base;
+        while (taken.count(name)) name = base + "." + std::to_string(++next_suffix[base]);
+        taken.insert(name);
+        jobs.push_back({u, name});
+    }
+
+    const bool bar = !no_progress && (progress || samples::console::stderr_is_terminal());
+    samples::console con("URLs", bar);
+    con.set_totals(jobs.size(), 0);
+    taskport::runtime_options ro;
+    ro.workers = workers;
+    std::uint64_t ok = 0, failed = 0, bytes = 0, conns = 0;
+    double secs = 0;
+    {
+        taskport::runtime rt(ro);
+        fetcher f(rt, con, o, jobs);
+        con.start_clock();
+        rt.block_on(f.run(bar));
+        secs = con.elapsed();
+        ok = f.succeeded();
+        failed = f.failed();
+        bytes = f.bytes();
+        conns = f.connections();
+    }
+    con.finish();
+    if (!quiet) {
+        char line[256];
+        std::snprintf(line, sizeof line, "%s: %llu succeeded, %llu failed, %s in %.2f s (%s/s), %llu connection%s\n",
+                      prog, static_cast<unsigned long long>(ok), static_cast<unsigned long long>(failed),
+                      samples::human_bytes(static_cast<double>(bytes)).c_str(), secs,
+                      samples::human_bytes(static_cast<double>(bytes) / std::max(secs, 1e-6)).c_str(),
+                      static_cast<unsigned long long>(conns), conns == 1 ? "" : "s");
+        con.out(line);
+    }
+    std::fflush(stdout);
+    return failed ? 1 : 0;
+}

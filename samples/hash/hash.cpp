@@ -1,0 +1,667 @@
+// taskport-hash — the SHA-256 of every regular file under the given paths, in sha256sum's format.
+//
+//   taskport-hash [OPTIONS] PATH...      "<sha256>  <path>" per file, sorted by path
+//   taskport-hash -c [OPTIONS] [LIST...] check lists the way `sha256sum -c` does ("-": stdin)
+//
+// How it runs, on taskport's public API only:
+//   1. main walks the paths (readdir + fstatat) and sorts the files by path, byte by byte
+//      (the order of `LC_ALL=C sort`), so the output is the same on every run;
+//   2. 8 x --jobs lanes (coroutines) run on a runtime of --jobs workers. A lane takes the next
+//      file, opens it with io::file::open (the blocking pool), reserves its buffer from a byte
+//      budget (--max-memory: the limit on file bytes in flight, shared by all lanes), reads it
+//      with read_at (io_uring, else the blocking pool) — a large file in --chunk-size pieces,
+//      the next piece read while this one is hashed — and hashes on the worker with OpenSSL's
+//      EVP SHA-256;
+//   3. each line is printed as soon as every file before it in the order is done.
+// A lane reserves a file's whole buffer at once and holds nothing while it waits, so the budget
+// cannot deadlock; waiters are served first come, first served.
+//
+// Symbolic links are followed, as sha256sum follows the files it is given and `find -L` walks:
+// a link to a file is hashed under the link's path, a link to a folder is walked. A link that
+// leads back to a folder being walked (a loop) is reported with ELOOP and not walked again.
+// Every problem — a path that does not exist or vanished mid-walk, a dangling link, a folder or
+// file that cannot be read, a loop, a device, FIFO or socket (never opened: reading one could
+// block forever) — is reported on stderr with the path and the system's message; everything
+// else is still hashed, and the exit status is 1. Nothing is skipped silently.
+#include <taskport/io/file.hpp>
+#include <taskport/io/timer.hpp>
+#include <taskport/taskport.hpp>
+
+#include "console.hpp"
+
+#include <CLI/CLI.hpp>
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace io = taskport::io;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr const char* prog = "taskport-hash";
+
+// One file to hash (and, with -c, the digest it should have).
+struct item {
+    std::string path;
+    std::uint64_t size = 0;  // from the walk: for the progress bar only
+    std::string expect;      // -c: the listed digest, lower case
+    std::string hex;         // the digest, once hashed
+    std::error_code error;   // why it could not be hashed
+    bool done = false;       // guarded by engine::print_mu
+};
+
+std::string os_message(int err) { return std::error_code(err, std::system_category()).message(); }
+
+// ---- walking -----------------------------------------------------------------------------
+
+class walker {
+public:
+    walker(samples::console& con, std::vector<item>& out) : con_(con), out_(out) {}
+
+    void root(const std::string& path) {
+        struct stat st {};
+        if (::stat(path.c_str(), &st) != 0) {
+            const int err = errno;
+            struct stat lst {};
+            report(path, err, ::lstat(path.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode));
+            return;
+        }
+        std::vector<dir_id> stack;
+        visit(path, st, stack);
+    }
+
+    bool failed() const noexcept { return failed_; }
+
+private:
+    struct dir_id {
+        dev_t dev;
+        ino_t ino;
+        std::string path;
+    };
+
+    void visit(const std::string& path, const struct stat& st, std::vector<dir_id>& stack) {
+        if (S_ISREG(st.st_mode)) {
+            item it;
+            it.path = path;
+            it.size = static_cast<std::uint64_t>(st.st_size);
+            out_.push_back(std::move(it));
+        } else if (S_ISDIR(st.st_mode)) {
+            for (const dir_id& d : stack) {
+                if (d.dev == st.st_dev && d.ino == st.st_ino) {
+                    fail(path + ": " + os_message(ELOOP) + " (leads back to " + d.path + "): not walked again");
+                    return;
+                }
+            }
+            stack.push_back({st.st_dev, st.st_ino, path});
+            walk_dir(path, stack);
+            stack.pop_back();
+        } else {
+            const char* what = S_ISFIFO(st.st_mode)   ? "a FIFO"
+                               : S_ISSOCK(st.st_mode) ? "a socket"
+                               : S_ISCHR(st.st_mode)  ? "a character device"
+                               : S_ISBLK(st.st_mode)  ? "a block device"
+                                                      : "of an unknown type";
+            fail(path + ": not a regular file (" + what + "): not hashed");
+        }
+    }
+
+    void walk_dir(const std::string& path, std::vector<dir_id>& stack) {
+        DIR* d = ::opendir(path.c_str());
+        if (!d) {
+            report(path, errno, false);
+            return;
+        }
+        // Stat everything first and close the folder before going down, so the depth of the
+        // tree never costs more than one descriptor.
+        struct entry {
+            std::string name;
+            struct stat st;
+            int err;           // fstatat's errno, 0 when st is valid
+            bool dangling;     // err is about a symbolic link's target
+        };
+        std::vector<entry> entries;
+        const int dfd = ::dirfd(d);
+        for (;;) {
+            errno = 0;
+            const dirent* de = ::readdir(d);
+            if (!de) {
+                if (errno != 0) report(path, errno, false);
+                break;
+            }
+            if (std::strcmp(de->d_name, ".") == 0 || std::strcmp(de->d_name, "..") == 0) continue;
+            entry e{de->d_name, {}, 0, false};
+            if (::fstatat(dfd, de->d_name, &e.st, 0) != 0) {
+                e.err = errno;
+                struct stat lst {};
+                e.dangling = ::fstatat(dfd, de->d_name, &lst, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(lst.st_mode);
+            }
+            entries.push_back(std::move(e));
+        }
+        ::closedir(d);
+        const std::string prefix = path.ends_with('/') ? path : path + '/';
+        for (const entry& e : entries) {
+            const std::string child = prefix + e.name;
+            if (e.err != 0)
+                report(child, e.err, e.dangling);
+            else
+                visit(child, e.st, stack);
+        }
+    }
+
+    void report(const std::string& path, int err, bool dangling_link) {
+        fail(path + ": " + os_message(err) + (dangling_link && err == ENOENT ? " (dangling symbolic link)" : ""));
+    }
+    void fail(const std::string& msg) {
+        failed_ = true;
+        con_.err(std::string(prog) + ": " + msg + "\n");
+    }
+
+    samples::console& con_;
+    std::vector<item>& out_;
+    bool failed_ = false;
+};
+
+// ---- sha256sum's line format -------------------------------------------------------------
+
+// sha256sum writes a name holding '\\', '\n' or '\r' escaped, and marks the line with a
+// leading backslash; -c's OK/FAILED lines are escaped only when the name holds a newline.
+bool has_any(std::string_view s, std::string_view chars) { return s.find_first_of(chars) != s.npos; }
+std::string escape_name(std::string_view s) {
+    std::string r;
+    r.reserve(s.size() + 8);
+    for (char c : s) {
+        if (c == '\\') r += "\\\\";
+        else if (c == '\n') r += "\\n";
+        else if (c == '\r') r += "\\r";
+        else r += c;
+    }
+    return r;
+}
+bool unescape_name(std::string_view s, std::string& out) {
+    out.clear();
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] != '\\') {
+            out += s[i];
+            continue;
+        }
+        if (++i == s.size()) return false;
+        if (s[i] == '\\') out += '\\';
+        else if (s[i] == 'n') out += '\n';
+        else if (s[i] == 'r') out += '\r';
+        else return false;
+    }
+    return true;
+}
+
+bool is_hex64(std::string_view s) {
+    return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
+               return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+           });
+}
+std::string lower(std::string_view s) {
+    std::string r(s);
+    for (char& c : r)
+        if (c >= 'A' && c <= 'F') c = static_cast<char>(c - 'A' + 'a');
+    return r;
+}
+
+enum class line_kind { entry, skip, bad };
+
+// One line of a checksum list: "<hex>  <name>", "<hex> *<name>" or "SHA256 (<name>) = <hex>",
+// optionally escaped (leading backslash). Comments (#) and blank lines are skipped.
+line_kind parse_line(std::string_view line, std::string& hex, std::string& name) {
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+    if (line.empty() || line.front() == '#') return line_kind::skip;
+    const bool escaped = line.front() == '\\';
+    if (escaped) line.remove_prefix(1);
+    std::string_view raw;
+    if (line.starts_with("SHA256 (")) {
+        const std::size_t close = line.rfind(") = ");
+        if (close == line.npos || close < 8) return line_kind::bad;
+        raw = line.substr(8, close - 8);
+        hex = std::string(line.substr(close + 4));
+        if (!is_hex64(hex)) return line_kind::bad;
+    } else {
+        if (line.size() < 66 || !is_hex64(line.substr(0, 64)) || line[64] != ' ') return line_kind::bad;
+        hex = std::string(line.substr(0, 64));
+        raw = line.substr(65);
+        if (!raw.empty() && (raw.front() == ' ' || raw.front() == '*')) raw.remove_prefix(1);
+    }
+    if (raw.empty()) return line_kind::bad;
+    if (escaped) {
+        if (!unescape_name(raw, name)) return line_kind::bad;
+    } else {
+        name = std::string(raw);
+    }
+    hex = lower(hex);
+    return line_kind::entry;
+}
+
+// ---- hashing -----------------------------------------------------------------------------
+
+// One EVP context per lane, reused from file to file.
+class hasher {
+public:
+    explicit hasher(const EVP_MD* md) : md_(md), ctx_(EVP_MD_CTX_new()) {
+        if (!ctx_) throw std::bad_alloc();
+    }
+    ~hasher() { EVP_MD_CTX_free(ctx_); }
+    hasher(const hasher&) = delete;
+    hasher& operator=(const hasher&) = delete;
+
+    void init() { check(EVP_DigestInit_ex(ctx_, md_, nullptr)); }
+    void update(std::span<const std::byte> b) {
+        if (!b.empty()) check(EVP_DigestUpdate(ctx_, b.data(), b.size()));
+    }
+    std::string final_hex() {
+        unsigned char d[EVP_MAX_MD_SIZE];
+        unsigned int n = 0;
+        check(EVP_DigestFinal_ex(ctx_, d, &n));
+        static const char digits[] = "0123456789abcdef";
+        std::string s(2 * n, '0');
+        for (unsigned i = 0; i < n; ++i) {
+            s[2 * i] = digits[d[i] >> 4];
+            s[2 * i + 1] = digits[d[i] & 15];
+        }
+        return s;
+    }
+
+private:
+    static void check(int ok) {
+        if (ok != 1) throw std::runtime_error("OpenSSL's SHA-256 failed");
+    }
+    const EVP_MD* md_;
+    EVP_MD_CTX* ctx_;
+};
+
+// A limit on bytes in flight. acquire(n) is ready once n bytes are free; waiters are served in
+// arrival order (a large request is not starved by small ones behind it).
+class byte_budget {
+public:
+    explicit byte_budget(std::uint64_t limit) : limit_(limit), free_(limit) {}
+    std::uint64_t limit() const noexcept { return limit_; }
+
+    taskport::future<void> acquire(std::uint64_t n) {
+        std::lock_guard<std::mutex> g(mu_);
+        if (waiters_.empty() && free_ >= n) {
+            free_ -= n;
+            return taskport::make_ready_future<void>();
+        }
+        waiters_.push_back({n, taskport::promise<void>()});
+        return waiters_.back().p.get_future();
+    }
+
+    void release(std::uint64_t n) {
+        std::vector<taskport::promise<void>> wake;
+        {
+            std::lock_guard<std::mutex> g(mu_);
+            free_ += n;
+            while (!waiters_.empty() && waiters_.front().n <= free_) {
+                free_ -= waiters_.front().n;
+                wake.push_back(std::move(waiters_.front().p));
+                waiters_.pop_front();
+            }
+        }
+        for (auto& p : wake) p.set_value();  // outside the lock: continuations may run inline
+    }
+
+private:
+    struct waiter {
+        std::uint64_t n;
+        taskport::promise<void> p;
+    };
+    const std::uint64_t limit_;
+    std::mutex mu_;
+    std::uint64_t free_;  // guarded by mu_
+    std::deque<waiter> waiters_;
+};
+
+struct engine {
+    engine(taskport::runtime& r, samples::console& c, std::vector<item>& it, const EVP_MD* m, std::uint64_t ch,
+           std::uint64_t max_memory, bool check, bool q)
+        : rt(r), con(c), items(it), md(m), chunk(ch), budget(max_memory), check_mode(check), quiet(q) {}
+
+    taskport::runtime& rt;
+    samples::console& con;
+    std::vector<item>& items;
+    const EVP_MD* md;
+    std::uint64_t chunk;
+    byte_budget budget;
+    bool check_mode;
+    bool quiet;
+
+    std::atomic<std::size_t> next{0};  // the next item a lane takes
+
+    std::mutex print_mu;
+    std::size_t next_print = 0;  // guarded by print_mu: items before it are printed
+    std::uint64_t failed = 0, unreadable = 0, mismatched = 0;  // guarded by print_mu
+
+    // Item i is done: print every finished item from next_print on, in order.
+    void finished(std::size_t i) {
+        con.add_item();
+        std::lock_guard<std::mutex> g(print_mu);
+        items[i].done = true;
+        std::string out;
+        while (next_print < items.size() && items[next_print].done) {
+            emit(items[next_print], out);
+            items[next_print] = item{};  // frees the strings; the slot is never read again
+            items[next_print].done = true;
+            ++next_print;
+        }
+        if (!out.empty()) con.out(out);
+    }
+
+    void emit(const item& it, std::string& out) {
+        if (it.error) {
+            if (!out.empty()) {  // what is due on stdout goes first: the two streams stay in order
+                con.out(out);
+                out.clear();
+            }
+            con.err(std::string(prog) + ": " + it.path + ": " + it.error.message() + "\n");
+            ++failed;
+            if (check_mode) {
+                ++unreadable;
+                append_check_line(out, it.path, "FAILED open or read");
+            }
+            return;
+        }
+        if (!check_mode) {
+            if (has_any(it.path, "\\\n\r")) {
+                out += '\\';
+                out += it.hex;
+                out += "  ";
+                out += escape_name(it.path);
+            } else {
+                out += it.hex;
+                out += "  ";
+                out += it.path;
+            }
+            out += '\n';
+        } else if (it.hex != it.expect) {
+            ++failed;
+            ++mismatched;
+            append_check_line(out, it.path, "FAILED");
+        } else if (!quiet) {
+            append_check_line(out, it.path, "OK");
+        }
+    }
+
+    static void append_check_line(std::string& out, const std::string& path, const char* verdict) {
+        if (path.find('\n') != path.npos) {
+            out += '\\';
+            out += escape_name(path);
+        } else {
+            out += path;
+        }
+        out += ": ";
+        out += verdict;
+        out += '\n';
+    }
+};
+
+// Reads buf at off as a task of its own, so the next piece is read while this one is hashed.
+taskport::future<std::size_t> read_ahead(engine& e, io::file& f, std::uint64_t off, std::span<std::byte> buf) {
+    return e.rt.spawn([&f, off, buf]() -> taskport::task<std::size_t> { co_return co_await f.read_at(off, buf); });
+}
+
+taskport::task<void> hash_one(engine& e, hasher& h, item& it) {
+    std::uint64_t reserved = 0;
+    try {
+        io::file f = co_await io::file::open(e.rt, it.path, io::open_mode::read);
+        const std::uint64_t size = f.size();
+        const bool large = size >= e.chunk;
+        // A small file: its size + 1, so one read both fills and finds the end. A large one:
+        // two pieces, one being read while the other is hashed.
+        const std::uint64_t want = std::min(e.budget.limit(), large ? 2 * e.chunk : size + 1);
+        co_await e.budget.acquire(want);
+        reserved = want;
+        std::unique_ptr<std::byte[]> buf(new std::byte[reserved]);
+        h.init();
+        std::uint64_t off = 0;
+        if (!large || reserved < 2 * e.chunk) {
+            const std::span<std::byte> piece(buf.get(), reserved);
+            for (;;) {
+                const std::size_t n = co_await f.read_at(off, piece);
+                h.update(piece.first(n));
+                e.con.add_bytes(n);
+                off += n;
+                if (n < piece.size()) break;  // the end (read_at is short only at the end)
+            }
+        } else {
+            std::span<std::byte> cur(buf.get(), e.chunk), other(buf.get() + e.chunk, e.chunk);
+            taskport::future<std::size_t> pending = read_ahead(e, f, off, cur);
+            for (;;) {
+                const std::size_t n = co_await std::move(pending);  // at most one read in flight
+                const bool more = n == cur.size();
+                if (more) pending = read_ahead(e, f, off + n, other);
+                h.update(cur.first(n));
+                e.con.add_bytes(n);
+                off += n;
+                if (!more) break;
+                std::swap(cur, other);
+            }
+        }
+        it.hex = h.final_hex();
+    } catch (const std::system_error& ex) {
+        it.error = ex.code();
+    }
+    if (reserved) e.budget.release(reserved);
+}
+
+taskport::task<void> lane(engine& e) {
+    hasher h(e.md);
+    for (;;) {
+        const std::size_t i = e.next.fetch_add(1, std::memory_order_relaxed);
+        if (i >= e.items.size()) co_return;
+        co_await hash_one(e, h, e.items[i]);
+        e.finished(i);
+    }
+}
+
+taskport::task<void> ticker(samples::console& con) {
+    for (;;) {
+        con.draw();
+        co_await taskport::sleep_for(200ms);
+    }
+}
+
+taskport::task<void> run_all(engine& e, std::size_t lanes, bool bar) {
+    taskport::future<void> tick;
+    if (bar) tick = e.rt.spawn(ticker(e.con));
+    std::vector<taskport::future<void>> running;
+    for (std::size_t k = 0; k < lanes; ++k) running.push_back(e.rt.spawn(lane(e)));
+    std::exception_ptr err;
+    try {
+        co_await taskport::when_all(std::move(running));
+    } catch (...) {
+        err = std::current_exception();
+    }
+    if (tick.valid()) {
+        tick.cancel();
+        try {
+            co_await std::move(tick);
+        } catch (const std::system_error&) {
+            // operation_aborted / cancelled: the ticker stopped, as asked
+        }
+    }
+    if (err) std::rethrow_exception(err);
+}
+
+// Reads the lists of -c; returns false when a list cannot be read.
+bool read_lists(const std::vector<std::string>& lists, std::vector<item>& items, std::uint64_t& bad_lines,
+                samples::console& con) {
+    bool ok = true;
+    for (const std::string& list : lists) {
+        std::ifstream file;
+        std::istream* in = &std::cin;
+        if (list != "-") {
+            file.open(list, std::ios::binary);
+            if (!file) {
+                con.err(std::string(prog) + ": " + list + ": " + os_message(errno) + "\n");
+                ok = false;
+                continue;
+            }
+            in = &file;
+        }
+        std::string line, hex, name;
+        std::size_t found = 0;
+        while (std::getline(*in, line)) {
+            switch (parse_line(line, hex, name)) {
+                case line_kind::skip: break;
+                case line_kind::bad: ++bad_lines; break;
+                case line_kind::entry: {
+                    item it;
+                    it.path = name;
+                    it.expect = hex;
+                    struct stat st {};
+                    if (::stat(name.c_str(), &st) == 0 && S_ISREG(st.st_mode))
+                        it.size = static_cast<std::uint64_t>(st.st_size);
+                    items.push_back(std::move(it));
+                    ++found;
+                    break;
+                }
+            }
+        }
+        if (in->bad()) {
+            con.err(std::string(prog) + ": " + list + ": read error\n");
+            ok = false;
+        } else if (found == 0) {
+            con.err(std::string(prog) + ": " + list + ": no properly formatted checksum lines found\n");
+            ok = false;
+        }
+    }
+    return ok;
+}
+
+std::string plural(std::uint64_t n, const char* one, const char* many) {
+    return std::to_string(n) + " " + (n == 1 ? one : many);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"taskport-hash: SHA-256 of every regular file under PATHs, in sha256sum's format, sorted by "
+                 "path; or, with -c, check lists of sums the way `sha256sum -c` does. Symbolic links are "
+                 "followed (loops are reported). Exit status 1 if any file could not be hashed or checked."};
+    std::vector<std::string> paths;
+    bool check = false, quiet = false, progress = false, no_progress = false;
+    std::size_t jobs = std::max(1u, std::thread::hardware_concurrency());
+    std::uint64_t max_memory = 64ull << 20, chunk = 1ull << 20;
+    app.add_option("PATH", paths, "files and folders to hash (with -c: lists to check, '-' for stdin)");
+    app.add_flag("-c,--check", check, "read SHA-256 sums from the lists and check them");
+    app.add_flag("--quiet", quiet, "with -c: print no OK lines");
+    app.add_option("-j,--jobs", jobs, "worker threads hashing in parallel (8 files in flight per worker)")
+        ->check(CLI::Range(1, 1024))
+        ->capture_default_str();
+    app.add_option("--max-memory", max_memory, "limit on file bytes in flight (K, M, G suffixes)")
+        ->transform(CLI::AsSizeValue(false))
+        ->check(CLI::Range(std::uint64_t{4096}, std::uint64_t{1} << 40))
+        ->capture_default_str();
+    app.add_option("--chunk-size", chunk, "read size for large files (K, M suffixes)")
+        ->transform(CLI::AsSizeValue(false))
+        ->check(CLI::Range(std::uint64_t{4096}, std::uint64_t{1} << 30))
+        ->capture_default_str();
+    auto* p_on = app.add_flag("--progress", progress, "draw the progress bar even when stderr is not a terminal");
+    app.add_flag("--no-progress", no_progress, "never draw the progress bar")->excludes(p_on);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e) == 0 ? 0 : 2;
+    }
+    if (!check && paths.empty()) {
+        std::fprintf(stderr, "%s: no PATH given (try --help)\n", prog);
+        return 2;
+    }
+    if (check && paths.empty()) paths.push_back("-");
+    if (quiet && !check) {
+        std::fprintf(stderr, "%s: --quiet is for -c only\n", prog);
+        return 2;
+    }
+
+    static char outbuf[1 << 16];
+    if (::isatty(STDOUT_FILENO) != 1) std::setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
+    const bool bar = !no_progress && (progress || samples::console::stderr_is_terminal());
+    samples::console con("files", bar);
+
+    std::vector<item> items;
+    bool failed = false;
+    std::uint64_t bad_lines = 0;
+    if (check) {
+        failed = !read_lists(paths, items, bad_lines, con);
+    } else {
+        walker w(con, items);
+        for (const std::string& p : paths) w.root(p);
+        failed = w.failed();
+        std::stable_sort(items.begin(), items.end(), [](const item& a, const item& b) { return a.path < b.path; });
+    }
+    std::uint64_t total_bytes = 0;
+    for (const item& it : items) total_bytes += it.size;
+    con.set_totals(items.size(), total_bytes);
+
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+    EVP_MD* fetched = EVP_MD_fetch(nullptr, "SHA256", nullptr);  // once, not per file
+    const EVP_MD* md = fetched;
+#else
+    const EVP_MD* md = EVP_sha256();
+#endif
+    if (!md) {
+        std::fprintf(stderr, "%s: OpenSSL has no SHA-256\n", prog);
+        return 1;
+    }
+
+    taskport::runtime_options opts;
+    opts.workers = jobs;
+    std::uint64_t hash_failed = 0, unreadable = 0, mismatched = 0;
+    {
+        taskport::runtime rt(opts);
+        engine e(rt, con, items, md, chunk, max_memory, check, quiet);
+        con.start_clock();
+        rt.block_on(run_all(e, std::min<std::size_t>(8 * jobs, std::max<std::size_t>(items.size(), 1)), bar));
+        hash_failed = e.failed;
+        unreadable = e.unreadable;
+        mismatched = e.mismatched;
+    }
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+    EVP_MD_free(fetched);
+#endif
+    con.finish();
+    if (check) {
+        std::string warn;
+        if (bad_lines) warn += std::string(prog) + ": WARNING: " + plural(bad_lines, "line is", "lines are") + " improperly formatted\n";
+        if (unreadable) warn += std::string(prog) + ": WARNING: " + plural(unreadable, "listed file", "listed files") + " could not be read\n";
+        if (mismatched) warn += std::string(prog) + ": WARNING: " + plural(mismatched, "computed checksum", "computed checksums") + " did NOT match\n";
+        if (!warn.empty()) con.err(warn);
+    }
+    std::fflush(stdout);
+    if (std::ferror(stdout)) {
+        std::fprintf(stderr, "%s: write error: %s\n", prog, os_message(errno).c_str());
+        return 1;
+    }
+    return failed || hash_failed ? 1 : 0;
+}

@@ -1,0 +1,226 @@
+#!/usr/bin/env python3
+"""fetch_server.py — a small HTTP/1.1 server for taskport-fetch's tests, with faults on demand.
+
+Written on raw sockets (not http.server) so that it can send exactly the bytes a test needs:
+keep-alive with Content-Length, chunked bodies, bodies that run until close, redirects, and
+the faults a downloader must survive. Routes (GET only):
+
+  /                      "root page\\n"
+  /data/SIZE/NAME        SIZE bytes, deterministic for NAME (data(NAME, SIZE)), Content-Length
+  /chunked/SIZE/NAME     the same bytes, Transfer-Encoding: chunked, chunks of varied sizes
+  /eof/SIZE/NAME         the same bytes, no length: the body ends when the server closes
+  /redirect/N/SIZE/NAME  302 to ../../N-1/SIZE/NAME (relative), N=0: to /data/SIZE/NAME
+  /loop                  302 to itself, forever
+  /status/CODE/NAME      that status code, a short body
+  /flaky/KEY/N/SIZE/NAME 503 for the first N requests with this KEY, then /data/SIZE/NAME
+  /stall-headers/NAME    accepts the request, never answers
+  /stall-body/NAME       headers and half the body (Content-Length 2000), then nothing
+  /reset/NAME            headers and part of the body, then a TCP reset
+  /short/NAME            Content-Length 1000, 10 bytes, then a clean close
+  /malformed/NAME        a status line, then a header line without a colon
+  /close-after/SIZE/NAME /data's answer without "Connection: close", then closes anyway
+
+Use it in-process (FaultServer(...).start(); .port; .stop()) or standalone:
+  python3 fetch_server.py [--port N]      prints "port N" once it listens, serves until killed.
+"""
+import random
+import socket
+import socketserver
+import struct
+import sys
+import threading
+
+
+def data(name, size):
+    """The body /data/SIZE/NAME serves."""
+    return random.Random(name).randbytes(size)
+
+
+class _Handler(socketserver.BaseRequestHandler):
+    def setup(self):
+        self.server.owner._count_connection()
+        self.buf = b""
+
+    def _read_request(self):
+        """The next request's target, or None at end of stream / shutdown."""
+        sock = self.request
+        sock.settimeout(0.2)
+        while b"\r\n\r\n" not in self.buf:
+            if self.server.owner.stopping.is_set():
+                return None
+            try:
+                chunk = sock.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                return None
+            if not chunk:
+                return None
+            self.buf += chunk
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        line = head.split(b"\r\n", 1)[0].decode("latin-1")
+        parts = line.split(" ")
+        return parts[1] if len(parts) >= 2 else "/"
+
+    def _send(self, data_bytes):
+        self.request.sendall(data_bytes)
+
+    def _wait_for_close(self):
+        """Holds the connection open without answering until the client goes (or shutdown)."""
+        sock = self.request
+        sock.settimeout(0.2)
+        while not self.server.owner.stopping.is_set():
+            try:
+                if not sock.recv(65536):
+                    return
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+
+    def _reply(self, code, reason, body, extra=b"", close=False):
+        head = b"HTTP/1.1 %d %s\r\nContent-Length: %d\r\n" % (code, reason.encode(), len(body))
+        if close:
+            head += b"Connection: close\r\n"
+        self._send(head + extra + b"\r\n" + body)
+
+    def handle(self):
+        owner = self.server.owner
+        while True:
+            target = self._read_request()
+            if target is None:
+                return
+            owner._count_request(target)
+            if not self._serve(target.split("?", 1)[0].strip("/").split("/")):
+                return
+
+    def _serve(self, p):
+        """Answers one request; False when the connection is to be closed."""
+        owner = self.server.owner
+        kind = p[0] if p else ""
+        if kind == "":
+            self._reply(200, "OK", b"root page\n")
+            return True
+        if kind == "data" and len(p) == 3:
+            self._reply(200, "OK", data(p[2], int(p[1])))
+            return True
+        if kind == "chunked" and len(p) == 3:
+            body = data(p[2], int(p[1]))
+            out = [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"]
+            i, step = 0, 1
+            while i < len(body):
+                piece = body[i:i + step]
+                out.append(b"%x\r\n" % len(piece) + piece + b"\r\n")
+                i += len(piece)
+                step = step * 3 + 7
+            out.append(b"0\r\n\r\n")
+            self._send(b"".join(out))
+            return True
+        if kind == "eof" and len(p) == 3:
+            self._send(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + data(p[2], int(p[1])))
+            return False
+        if kind == "redirect" and len(p) == 4:
+            n = int(p[1])
+            # Relative with dot segments (RFC 3986 5.2), then absolute-path at the end.
+            loc = "../../%d/%s/%s" % (n - 1, p[2], p[3]) if n > 0 else "/data/%s/%s" % (p[2], p[3])
+            self._reply(302, "Found", b"moved", b"Location: " + loc.encode() + b"\r\n")
+            return True
+        if kind == "loop":
+            self._reply(302, "Found", b"", b"Location: /loop\r\n")
+            return True
+        if kind == "status" and len(p) == 3:
+            code = int(p[1])
+            self._reply(code, "Status", b"status %d\n" % code)
+            return True
+        if kind == "flaky" and len(p) == 5:
+            if owner._take_failure(p[1], int(p[2])):
+                self._reply(503, "Service Unavailable", b"try later\n")
+            else:
+                self._reply(200, "OK", data(p[4], int(p[3])))
+            return True
+        if kind == "stall-headers":
+            self._wait_for_close()
+            return False
+        if kind == "stall-body":
+            self._send(b"HTTP/1.1 200 OK\r\nContent-Length: 2000\r\n\r\n" + b"x" * 1000)
+            self._wait_for_close()
+            return False
+        if kind == "reset":
+            self._send(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"r" * 5000)
+            self.request.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.request.close()
+            return False
+        if kind == "short":
+            self._send(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + b"s" * 10)
+            return False
+        if kind == "malformed":
+            self._send(b"HTTP/1.1 200 OK\r\nThis line has no colon\r\nContent-Length: 5\r\n\r\nhello")
+            return False
+        if kind == "close-after" and len(p) == 3:
+            self._reply(200, "OK", data(p[2], int(p[1])))
+            return False  # closed although the reply promised keep-alive
+        self._reply(404, "Not Found", b"no such route\n")
+        return True
+
+
+class _TCPServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 1024
+
+
+class FaultServer:
+    def __init__(self, host="127.0.0.1", port=0):
+        self.stopping = threading.Event()
+        self._lock = threading.Lock()
+        self.connections = 0
+        self.requests = {}
+        self._failures = {}
+        self._srv = _TCPServer((host, port), _Handler)
+        self._srv.owner = self
+        self.port = self._srv.server_address[1]
+        self._thread = threading.Thread(target=self._srv.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self.stopping.set()
+        self._srv.shutdown()
+        self._srv.server_close()
+
+    def reset_counts(self):
+        with self._lock:
+            self.connections = 0
+            self.requests = {}
+
+    def _count_connection(self):
+        with self._lock:
+            self.connections += 1
+
+    def _count_request(self, target):
+        with self._lock:
+            self.requests[target] = self.requests.get(target, 0) + 1
+
+    def _take_failure(self, key, n):
+        with self._lock:
+            done = self._failures.get(key, 0)
+            self._failures[key] = done + 1
+            return done < n
+
+
+def main():
+    port = 0
+    if len(sys.argv) == 3 and sys.argv[1] == "--port":
+        port = int(sys.argv[2])
+    srv = FaultServer(port=port).start()
+    print("port %d" % srv.port, flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        srv.stop()
+
+
+if __name__ == "__main__":
+    main()

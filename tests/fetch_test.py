@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""fetch_test.py — taskport-fetch against a real HTTP server on loopback (fetch_server.py).
+
+   fetch_test.py TASKPORT_FETCH
+
+The server runs in this process, listening before the tool starts, so nothing waits for it.
+Every case checks the bytes written, the exit status, the message naming the URL and the reason,
+and that no partial body is left under a final name (nor a temporary file anywhere). No case
+asserts on time; the subprocess deadline only fails a hung run.
+"""
+import os
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fetch_server import FaultServer, data  # noqa: E402
+
+TOOL = sys.argv[1]
+DEADLINE = 120  # seconds: a hung run only
+
+
+class Failed(Exception):
+    pass
+
+
+def check(cond, what):
+    if not cond:
+        raise Failed(what)
+
+
+def run(args, out_dir, stdin=None):
+    p = subprocess.run([TOOL, "-o", out_dir, "--no-progress"] + args, input=stdin, capture_output=True,
+                       text=True, timeout=DEADLINE)
+    return p.returncode, p.stdout, p.stderr
+
+
+def files(out_dir):
+    return sorted(os.listdir(out_dir))
+
+
+def read(out_dir, name):
+    with open(os.path.join(out_dir, name), "rb") as f:
+        return f.read()
+
+
+def no_temp_files(out_dir):
+    left = [n for n in files(out_dir) if n.endswith(".part")]
+    check(not left, "temporary files left behind: %s" % left)
+
+
+def case_keep_alive_many(srv, base, out):
+    """Content-Length bodies of many sizes over reused connections; names from the URL."""
+    sizes = [0, 1, 100, 4096, 65535, 65536, 65537, 300000, 1 << 20] + list(range(10, 5000, 137))
+    urls = ["%s/data/%d/f%d.bin" % (base, n, i) for i, n in enumerate(sizes)]
+    stdin = "# a comment, then a blank line\n\n" + "\n".join("  " + u + " " for u in urls) + "\n"
+    srv.reset_counts()
+    rc, so, se = run(["--concurrency", "4"], out, stdin)
+    check(rc == 0, "exit status %d, stderr: %s" % (rc, se))
+    check(se == "", "unexpected stderr: %r" % se)
+    for i, n in enumerate(sizes):
+        check(read(out, "f%d.bin" % i) == data("f%d.bin" % i, n), "f%d.bin: wrong bytes" % i)
+    check("%d succeeded, 0 failed" % len(sizes) in so, "summary: %r" % so)
+    # 4 lanes, each keeping its connection: at most 4 connections for all the requests.
+    check(srv.connections <= 4, "%d connections for %d requests with --concurrency 4" % (srv.connections, len(sizes)))
+    no_temp_files(out)
+
+
+def case_chunked_and_eof(srv, base, out):
+    """Chunked bodies and bodies delimited by the server closing."""
+    urls = ["%s/chunked/%d/c%d" % (base, n, n) for n in (0, 1, 5000, 200000)]
+    urls += ["%s/eof/%d/e%d" % (base, n, n) for n in (0, 7, 300000)]
+    rc, so, se = run(urls, out)
+    check(rc == 0, "exit status %d, stderr: %s" % (rc, se))
+    for n in (0, 1, 5000, 200000):
+        check(read(out, "c%d" % n) == data("c%d" % n, n), "chunked %d: wrong bytes" % n)
+    for n in (0, 7, 300000):
+        check(read(out, "e%d" % n) == data("e%d" % n, n), "until-close %d: wrong bytes" % n)
+    no_temp_files(out)
+
+
+def case_redirects(srv, base, out):
+    """Relative redirects are followed (the name comes from the first URL); a loop is bounded."""
+    rc, so, se = run(["--max-redirects", "5", "%s/redirect/3/777/r3" % base, "%s/loop" % base], out)
+    check(rc == 1, "exit status %d" % rc)
+    check(read(out, "r3") == data("r3", 777), "redirected body: wrong bytes")
+    check("%s/loop: too many redirects" % base in se, "loop not reported: %r" % se)
+    check("loop" not in files(out), "a file for the redirect loop")
+    rc, so, se = run(["--max-redirects", "2", "%s/redirect/3/10/r3b" % base], out)
+    check(rc == 1 and "too many redirects" in se, "3 redirects passed --max-redirects 2: %d %r" % (rc, se))
+    no_temp_files(out)
+
+
+def case_http_errors(srv, base, out):
+    """Non-2xx is a failure; 4xx is not retried, 5xx is, and a flaky server is retried to success."""
+    srv.reset_counts()
+    rc, so, se = run(["--retries", "2", "--backoff", "0.01", "%s/status/404/gone" % base,
+                      "%s/status/500/broken" % base, "%s/flaky/k1/2/1234/flaky.bin" % base], out)
+    check(rc == 1, "exit status %d" % rc)
+    check("%s/status/404/gone: HTTP 404 Not Found\n" % base in se, "404 not reported: %r" % se)
+    check("%s/status/500/broken: HTTP 500 Internal Server Error (after 3 attempts)" % base in se,
+          "500 not reported with its attempts: %r" % se)
+    check(srv.requests.get("/status/404/gone") == 1, "404 retried: %s" % srv.requests)
+    check(srv.requests.get("/status/500/broken") == 3, "500 not retried twice: %s" % srv.requests)
+    check(read(out, "flaky.bin") == data("flaky.bin", 1234), "flaky body: wrong bytes")
+    check("gone" not in files(out) and "broken" not in files(out), "a file for a failed URL: %s" % files(out))
+    check("1 succeeded, 2 failed" in so, "summary: %r" % so)
+    no_temp_files(out)
+
+
+def case_faults(srv, base, out):
+    """Stall (before and during the body), reset, short body, malformed headers: each fails with its
+    reason, and a file already under the final name from an earlier run is left as it was."""
+    with open(os.path.join(out, "n3"), "wb") as f:
+        f.write(b"old contents")
+    names = {"stall-headers/n1": "timed out", "stall-body/n2": "timed out", "reset/n3": "reset by peer",
+             "short/n4": "connection closed before the response was complete",
+             "malformed/n5": "malformed response"}
+    urls = ["%s/%s" % (base, k) for k in names]
+    rc, so, se = run(["--timeout", "0.5", "--retries", "1", "--backoff", "0", "--concurrency", "8"] + urls, out)
+    check(rc == 1, "exit status %d" % rc)
+    for k, reason in names.items():
+        lines = [l for l in se.splitlines() if l.startswith("taskport-fetch: %s/%s: " % (base, k))]
+        check(len(lines) == 1, "%s: not reported once: %r" % (k, se))
+        check(reason in lines[0] and "(after 2 attempts)" in lines[0], "%s: wrong reason: %r" % (k, lines[0]))
+    check(files(out) == ["n3"], "files left: %s" % files(out))
+    check(read(out, "n3") == b"old contents", "the earlier n3 was overwritten")
+    check("0 succeeded, 5 failed" in so, "summary: %r" % so)
+
+
+def case_stale_keep_alive(srv, base, out):
+    """A server that closes a connection it said it would keep: the next request on it is sent
+    again on a fresh connection, not counted as a failed attempt."""
+    urls = ["%s/close-after/%d/k%d" % (base, 1000 + i, i) for i in range(20)]
+    rc, so, se = run(["--concurrency", "1", "--retries", "0"] + urls, out)
+    check(rc == 0, "exit status %d, stderr: %s" % (rc, se))
+    for i in range(20):
+        check(read(out, "k%d" % i) == data("k%d" % i, 1000 + i), "k%d: wrong bytes" % i)
+
+
+def case_names_and_bad_urls(srv, base, out):
+    """Same last segment twice: NAME and NAME.1; an empty one: index.html; bad URLs fail alone."""
+    urls = ["%s/data/10/same" % base, "%s/data/20/same?x=1" % base, "%s/" % base,
+            "https://example.invalid/x", "not a url", "http://no-such-host.invalid/x"]
+    rc, so, se = run(["--retries", "0"] + urls, out)
+    check(rc == 1, "exit status %d" % rc)
+    check(read(out, "same") == data("same", 10) and read(out, "same.1") == data("same", 20), "same/same.1")
+    check(read(out, "index.html") == b"root page\n", "index.html")
+    check("https://example.invalid/x: unsupported scheme 'https'" in se, "https: %r" % se)
+    check("not a url: not a valid URL" in se or "not a url: not an absolute URL" in se, "bad url: %r" % se)
+    check("http://no-such-host.invalid/x: " in se, "unresolvable host not reported: %r" % se)
+    no_temp_files(out)
+
+
+def case_bad_output_dir(srv, base, out):
+    rc, so, se = run(["%s/data/1/x" % base], os.path.join(out, "missing"))
+    check(rc == 2 and "missing" in se, "missing output folder: %d %r" % (rc, se))
+
+
+CASES = [case_keep_alive_many, case_chunked_and_eof, case_redirects, case_http_errors, case_faults,
+         case_stale_keep_alive, case_names_and_bad_urls, case_bad_output_dir]
+
+
+def main():
+    srv = FaultServer().start()
+    base = "http://127.0.0.1:%d" % srv.port
+    failed = 0
+    try:
+        for case in CASES:
+            with tempfile.TemporaryDirectory(prefix="taskport-fetch-test.") as out:
+                try:
+                    case(srv, base, out)
+                    print("PASS %s" % case.__name__)
+                except (Failed, OSError) as e:
+                    failed += 1
+                    print("FAIL %s: %s" % (case.__name__, e))
+                except subprocess.TimeoutExpired:
+                    failed += 1
+                    print("FAIL %s: taskport-fetch still running after %d s" % (case.__name__, DEADLINE))
+    finally:
+        srv.stop()
+    print("%d of %d cases failed" % (failed, len(CASES)) if failed else "all %d cases passed" % len(CASES))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
