@@ -16,6 +16,10 @@
 // operation in flight never reads or writes a descriptor number that a later open() reused.
 // The buffer must outlive the operation.
 //
+// Cancelling (future::cancel, with_timeout) aborts a transfer between its steps or while its
+// step waits (queued on the pool, or cancellable in io_uring); a step already under way finishes
+// first. Either way the operation completes exactly once.
+//
 // Positions are the point: a FIFO, socket or terminal opens, but read_at/write_at on it fail
 // with invalid_seek (ESPIPE), as pread does — with io_uring too, so both backends agree.
 #pragma once
@@ -60,13 +64,13 @@ namespace detail {
 
 // The open descriptor, shared by a file and its operations in flight (see the file comment).
 struct file_core {
-    file_core(service* s, int f, bool seek, std::string p) noexcept
+    file_core(service* s, native_file f, bool seek, std::string p) noexcept
         : svc(s), fd(f), seekable(seek), path(std::move(p)) {}
     void add_ref() noexcept { refs.fetch_add(1, std::memory_order_relaxed); }
     void release() noexcept;  // the last one closes fd
 
     service* svc;
-    int fd;
+    native_file fd;  // int; a HANDLE on Windows
     bool seekable;                      // false: a FIFO, socket or terminal (no positions)
     std::string path;                   // for error messages
     std::atomic<std::uint32_t> refs{1};  // the file's hold + one per operation object
@@ -101,6 +105,7 @@ struct file_rw_op : coro_operation {
         return bytes;
     }
 
+    bool read_cached() noexcept;     // the fast path of a read (file.cpp)
     bool start() noexcept;           // true if under way; false if it finished at once
     void start_detached() noexcept;  // callback forms: the completion always runs as a task
     [[noreturn]] void fail() const;
@@ -142,7 +147,7 @@ struct file_open_op : coro_operation {
 
     std::filesystem::path path;
     int flags;
-    int new_fd = -1;  // opened but not yet handed out (closed by the destructor)
+    native_file new_fd = invalid_file;  // opened but not yet handed out (closed by the destructor)
     bool seekable = true;
 };
 
@@ -173,6 +178,8 @@ struct file_callback_op final : file_rw_op, taskport::detail::task_allocated {
 
 class file {
 public:
+    using native_handle_type = detail::native_file;  // int; a HANDLE on Windows
+
     file() noexcept = default;
     file(file&& o) noexcept : core_(std::exchange(o.core_, nullptr)) {}
     file& operator=(file&& o) noexcept {
@@ -225,7 +232,7 @@ public:
     // Lets go of the descriptor (closed once no operation uses it). Idempotent.
     void close() noexcept;
     bool is_open() const noexcept { return core_ != nullptr; }
-    int native_handle() const noexcept { return core_ ? core_->fd : -1; }
+    native_handle_type native_handle() const noexcept { return core_ ? core_->fd : detail::invalid_file; }
 
 private:
     friend struct detail::file_open_op;
