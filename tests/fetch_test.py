@@ -16,7 +16,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fetch_server import FaultServer, data  # noqa: E402
 
-TOOL = sys.argv[1]
+TOOL = os.path.abspath(sys.argv[1])
 DEADLINE = 120  # seconds: a hung run only
 
 

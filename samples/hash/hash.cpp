@@ -163,6 +163,8 @@ private:
             entries.push_back(std::move(e));
         }
         ::closedir(d);
+        // In name order, so that the walk's messages come out the same way every time.
+        std::sort(entries.begin(), entries.end(), [](const entry& a, const entry& b) { return a.name < b.name; });
         const std::string prefix = path.ends_with('/') ? path : path + '/';
         for (const entry& e : entries) {
             const std::string child = prefix + e.name;
@@ -530,11 +532,11 @@ bool read_lists(const std::vector<std::string>& lists, std::vector<item>& items,
             in = &file;
         }
         std::string line, hex, name;
-        std::size_t found = 0;
+        std::size_t found = 0, bad = 0;
         while (std::getline(*in, line)) {
             switch (parse_line(line, hex, name)) {
                 case line_kind::skip: break;
-                case line_kind::bad: ++bad_lines; break;
+                case line_kind::bad: ++bad; break;
                 case line_kind::entry: {
                     item it;
                     it.path = name;
@@ -554,6 +556,8 @@ bool read_lists(const std::vector<std::string>& lists, std::vector<item>& items,
         } else if (found == 0) {
             con.err(std::string(prog) + ": " + list + ": no properly formatted checksum lines found\n");
             ok = false;
+        } else {
+            bad_lines += bad;  // as sha256sum: no warning about the lines of a list found useless
         }
     }
     return ok;
