@@ -516,3 +516,71 @@ TEST_CASE("file: io_uring stress — many pending reads cancelled from other thr
         }
     }
 }
+
+// ---- the page-cache fast path (reads copy what is cached on the worker, preadv2 RWF_NOWAIT) ----
+// Every test above reads files it has just written, which the fast path serves; here it is off,
+// so the same reads go through io_uring or the blocking pool.
+
+namespace {
+struct fast_path_off {
+    fast_path_off() { io::detail::set_file_fast_path(false); }
+    ~fast_path_off() { io::detail::set_file_fast_path(true); }
+};
+}  // namespace
+
+TEST_CASE("file: with the fast path off, reads go through the backend: bytes, end of file, cancel races") {
+    fast_path_off off;
+    runtime rt(tp_test::workers(2));
+    temp_dir dir;
+    const std::size_t piece = 64 * 1024;
+    const auto data = pattern(piece * 8 + 100, 10);
+    write_plain(dir / "b", data);
+    io::file f = run(rt, open_file(rt, dir / "b", io::open_mode::read));
+
+    std::vector<std::byte> all(data.size() + 50);
+    REQUIRE(run(rt, read_at(f, 0, all)) == data.size());  // stops at end of file
+    REQUIRE(std::memcmp(all.data(), data.data(), data.size()) == 0);
+    REQUIRE(run(rt, read_at(f, data.size(), all)) == 0);
+
+    const int n = static_cast<int>(tp_test::scaled(200));
+    std::vector<std::vector<std::byte>> bufs(n, std::vector<std::byte>(piece));
+    std::vector<future<std::size_t>> futs;
+    for (int i = 0; i < n; ++i) futs.push_back(rt.spawn(read_at(f, (i % 8) * piece, bufs[i])));
+    for (int i = 0; i < n; i += 2) futs[i].cancel();
+    tp_test::watchdog w("cancelled file reads, fast path off");
+    int completed = 0, cancelled = 0;
+    for (int i = 0; i < n; ++i) {
+        std::error_code ec = tp_test::outcome(futs[i]);
+        if (!ec) {
+            ++completed;
+            REQUIRE(std::memcmp(bufs[i].data(), data.data() + (i % 8) * piece, piece) == 0);
+        } else {
+            REQUIRE(ec == std::errc::operation_canceled);
+            ++cancelled;
+        }
+    }
+    REQUIRE(completed + cancelled == n);
+    REQUIRE(completed >= n / 2);  // only the even ones were cancelled
+}
+
+TEST_CASE("file: the fast path and the backend agree on a file read in odd-sized pieces") {
+    runtime rt(tp_test::workers(2));
+    temp_dir dir;
+    const auto data = pattern(1'000'003, 11);
+    write_plain(dir / "o", data);
+    io::file f = run(rt, open_file(rt, dir / "o", io::open_mode::read));
+    for (bool fast : {true, false}) {
+        io::detail::set_file_fast_path(fast);
+        std::vector<std::byte> back(data.size()), piece(40'961);
+        std::uint64_t off = 0;
+        for (;;) {
+            const std::size_t k = run(rt, read_at(f, off, piece));
+            std::memcpy(back.data() + off, piece.data(), k);
+            off += k;
+            if (k < piece.size()) break;
+        }
+        io::detail::set_file_fast_path(true);
+        REQUIRE(off == data.size());
+        REQUIRE(back == data);
+    }
+}

@@ -1,5 +1,7 @@
-// file.cpp — io::file: each read/write step goes to io_uring when the service has it, else to
-// the blocking pool (pread/pwrite on a pool thread); open always goes to the pool. A short
+// file.cpp — io::file: a read first copies what the page cache holds, on the calling worker
+// (preadv2 RWF_NOWAIT: the fast path, as for sockets); each read step beyond that, and each
+// write, goes to io_uring when the service has it, else to the blocking pool (pread/pwrite on a
+// pool thread); open always goes to the pool. A short
 // transfer is continued by on_step on a worker, so with_timeout and future::cancel see one
 // operation throughout, parked in whichever place its current step is.
 #include <taskport/io/file.hpp>
@@ -7,7 +9,10 @@
 
 #include "service.hpp"
 
+#include <atomic>
 #include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -15,6 +20,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 namespace taskport::io {
@@ -45,7 +51,23 @@ int open_flags(open_mode m) {
 
 std::string in_quotes(const std::string& s) { return "\"" + s + "\""; }
 
+// set_file_fast_path: -1 until first read from the environment, then 0 (off) or 1 (on).
+std::atomic<int> fast_path{-1};
+
+bool fast_path_on() noexcept {
+    int v = fast_path.load(std::memory_order_relaxed);
+    if (v < 0) {
+        const char* e = std::getenv("TASKPORT_FILE_FAST_PATH");
+        v = e && std::strcmp(e, "0") == 0 ? 0 : 1;
+        int unread = -1;  // a concurrent set_file_fast_path() wins
+        if (!fast_path.compare_exchange_strong(unread, v, std::memory_order_relaxed)) v = unread;
+    }
+    return v != 0;
+}
+
 }  // namespace
+
+void set_file_fast_path(bool on) noexcept { fast_path.store(on ? 1 : 0, std::memory_order_relaxed); }
 
 void file_core::release() noexcept {
     if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
@@ -75,8 +97,40 @@ bool file_rw_op::await_ready() noexcept {
             ec = std::make_error_code(std::errc::invalid_argument);
             return true;
         }
+        if (action == file_op_kind::read && read_cached()) return true;
     }
     return false;
+}
+
+// The fast path of a read, as for sockets: copy what the page cache already holds, here and
+// now, with preadv2(RWF_NOWAIT), which never waits for the device. True when that finished the
+// read (buffer full, end of file, or an error); false when the rest must go to io_uring or the
+// pool (not cached, or RWF_NOWAIT unsupported there): `done` then says how much was copied. Bound
+// by the same cooperative budget as socket fast paths, so a task reading a cached file still
+// lets others run.
+bool file_rw_op::read_cached() noexcept {
+#if defined(RWF_NOWAIT)
+    if (!fast_path_on() || !take_inline_budget()) return false;
+    while (done < len) {
+        iovec v{buf + done, len - done};
+        ssize_t r = ::preadv2(core->fd, &v, 1, static_cast<off_t>(offset + done), RWF_NOWAIT);
+        if (r > 0) {
+            done += static_cast<std::size_t>(r);
+            continue;
+        }
+        if (r == 0) break;  // end of file
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EOPNOTSUPP || errno == EINVAL || errno == ENOSYS) return false;
+        ec = last_error();
+        bytes = done;
+        return true;
+    }
+    ec.clear();
+    bytes = done;
+    return true;
+#else
+    return false;
+#endif
 }
 
 bool file_rw_op::start() noexcept {

@@ -153,6 +153,12 @@ struct file_open_op : coro_operation {
 
 void report_callback_exception(std::exception_ptr e) noexcept;  // tcp.cpp
 
+// Reads first try to copy what the page cache holds, on the calling worker (file.cpp's
+// read_cached). Off: every read goes to io_uring or the blocking pool — for tests of those paths
+// and for benchmarks of the backends themselves. Initially on unless the environment has
+// TASKPORT_FILE_FAST_PATH=0. Process-wide; any thread.
+void set_file_fast_path(bool on) noexcept;
+
 template <class F>
 struct file_callback_op final : file_rw_op, taskport::detail::task_allocated {
     file_callback_op(F&& fn, file_core* c, file_op_kind k, std::byte* b, std::size_t n, std::uint64_t off)
