@@ -1,0 +1,198 @@
+#!/usr/bin/env python3
+"""fetch_bench.py — taskport-fetch against `xargs -P64 curl`, both downloading from a local nginx.
+
+   fetch_bench.py TASKPORT_FETCH [--small 2000] [--large 20] [--large-mib 32] [--reps 3]
+                  [--nginx /usr/sbin/nginx]
+
+Serves SMALL files of 1..32 KiB and LARGE files of LARGE_MIB MiB (random bytes) from nginx,
+started here as a non-daemon on a free loopback port with a temporary config (keep-alive on,
+sendfile, no access log), and waits for its port to accept (deadline 30 s). The URL list is the
+files in a fixed shuffled order. Each side downloads all of it into an empty folder; one untimed
+warm-up run each, then REPS runs each, alternating. Printed per side: median wall time and
+median CPU time of the client (user + system of it and its children; nginx's is not counted on
+either side). ratio = taskport / peer (below 1: taskport is faster). After every run each
+downloaded file is compared with the served one, byte for byte.
+
+Peers: the issue's `xargs -P64 curl` as usually written, one URL per curl process (-n 1, a new
+connection per file), and `xargs -P64 -n 32 curl`, whose processes each reuse one connection for
+32 URLs (the fairer peer, since taskport-fetch reuses connections too).
+"""
+import argparse
+import filecmp
+import os
+import random
+import resource
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+NGINX_CONF = """
+daemon off;
+master_process on;
+worker_processes 2;
+{user}
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_timeout 65;
+    keepalive_requests 100000;
+    default_type application/octet-stream;
+    client_body_temp_path {tmp}/client_body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        root {www};
+    }}
+}}
+"""
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_for_port(port, proc, deadline_s=30):
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            return False
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            time.sleep(0.05)  # polling the port, with a deadline: nothing to wait on otherwise
+    return False
+
+
+def timed(cmd, stdin_path, shell=False):
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    with open(stdin_path, "rb") as f:
+        p = subprocess.run(cmd, shell=shell, stdin=f, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if p.returncode != 0:
+        sys.exit("fetch_bench: %s failed (%d): %s" % (cmd, p.returncode, p.stderr.decode(errors="replace")[-2000:]))
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def verify(www, names, out):
+    got = sorted(os.listdir(out))
+    if got != sorted(n for _, n in names):
+        sys.exit("fetch_bench: %s holds %d files, expected %d" % (out, len(got), len(names)))
+    for rel, n in names:
+        if not filecmp.cmp(os.path.join(www, rel), os.path.join(out, n), shallow=False):
+            sys.exit("fetch_bench: %s differs from the served file" % n)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("tool")
+    ap.add_argument("--small", type=int, default=2000)
+    ap.add_argument("--large", type=int, default=20)
+    ap.add_argument("--large-mib", type=int, default=32)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--nginx", default=shutil.which("nginx") or "/usr/sbin/nginx")
+    a = ap.parse_args()
+    if not os.access(a.nginx, os.X_OK) or not shutil.which("curl"):
+        print("fetch_bench: needs nginx and curl (apt-get install nginx curl)", file=sys.stderr)
+        return 77
+
+    tmp = tempfile.mkdtemp(prefix="taskport-fetch-bench.")
+    os.chmod(tmp, 0o755)  # nginx's workers may run as another user
+    www = os.path.join(tmp, "www")
+    nginx = None
+    try:
+        r = random.Random(5)
+        names = []  # (path under www, file name)
+        os.makedirs(os.path.join(www, "s"))
+        os.makedirs(os.path.join(www, "l"))
+        for i in range(a.small):
+            n = "s%05d.bin" % i
+            with open(os.path.join(www, "s", n), "wb") as f:
+                f.write(r.randbytes(r.randint(1024, 32768)))
+            names.append(("s/" + n, n))
+        for i in range(a.large):
+            n = "l%03d.bin" % i
+            with open(os.path.join(www, "l", n), "wb") as f:
+                for _ in range(a.large_mib):
+                    f.write(os.urandom(1 << 20))
+            names.append(("l/" + n, n))
+        for d, _, fs in os.walk(tmp):
+            os.chmod(d, 0o755)
+        r.shuffle(names)
+
+        port = free_port()
+        conf = os.path.join(tmp, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(NGINX_CONF.format(tmp=tmp, port=port, www=www, user="user root;" if os.geteuid() == 0 else ""))
+        nginx = subprocess.Popen([a.nginx, "-p", tmp, "-e", os.path.join(tmp, "error.log"), "-c", conf],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if not wait_for_port(port, nginx):
+            err = open(os.path.join(tmp, "error.log")).read() if os.path.exists(os.path.join(tmp, "error.log")) else ""
+            sys.exit("fetch_bench: nginx did not start: %s %s" % (nginx.stderr.read().decode() if nginx.poll() is not None else "", err))
+
+        urls = os.path.join(tmp, "urls.txt")
+        with open(urls, "w") as f:
+            for rel, _ in names:
+                f.write("http://127.0.0.1:%d/%s\n" % (port, rel))
+        out = os.path.join(tmp, "out")
+        sides = [
+            ("taskport-fetch -c 64", [os.path.abspath(a.tool), "--no-progress", "-q", "-c", "64", "-o", out], False),
+            ("xargs -P64 -n 1 curl", "xargs -P64 -n 1 curl -sSf --output-dir %s --remote-name-all" % out, True),
+            ("xargs -P64 -n 32 curl", "xargs -P64 -n 32 curl -sSf --output-dir %s --remote-name-all" % out, True),
+        ]
+        results = {name: ([], []) for name, _, _ in sides}
+        for rep in range(a.reps + 1):  # rep 0: warm-up, not counted
+            for name, cmd, shell in sides:
+                shutil.rmtree(out, ignore_errors=True)
+                os.mkdir(out)
+                wall, cpu = timed(cmd, urls, shell)
+                verify(www, names, out)
+                if rep > 0:
+                    results[name][0].append(wall)
+                    results[name][1].append(cpu)
+        total = sum(os.path.getsize(os.path.join(www, rel)) for rel, _ in names)
+        print("fetch: %d files (%d of 1-32 KiB, %d of %d MiB), %.2f GiB from nginx on loopback, %d CPUs, "
+              "median of %d runs each (load average %.1f)" %
+              (len(names), a.small, a.large, a.large_mib, total / 2**30, os.cpu_count() or 1, a.reps,
+               os.getloadavg()[0]))
+        print("every file identical to the served one: yes")
+        print("| benchmark | taskport | peer | ratio | goal | verdict |")
+        print("| --- | --- | --- | --- | --- | --- |")
+        tw, tc = (statistics.median(x) for x in results[sides[0][0]])
+        for name, _, _ in sides[1:]:
+            pw, pc = (statistics.median(x) for x in results[name])
+            for what, t, p in (("wall s", tw, pw), ("client CPU s", tc, pc)):
+                ratio = t / p
+                print("| fetch vs %s, %s | %.3f | %.3f | %.3f | < 1 | %s |" %
+                      (name, what, t, p, ratio, "faster" if ratio < 1 else "SLOWER"))
+    finally:
+        if nginx is not None and nginx.poll() is None:
+            nginx.terminate()  # SIGTERM: nginx's fast shutdown
+            try:
+                nginx.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                nginx.kill()
+                nginx.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
