@@ -14,6 +14,9 @@ packages=(
   catch2                                # tests (v2, catch2/catch.hpp)
   libbenchmark-dev                      # benchmarks (tests/bench)
   cmake                                 # the CMake consumer check (tests/cmake_consumer)
+  libssl-dev                            # taskport-hash: OpenSSL's EVP SHA-256 (optional at build time)
+  libcli11-dev                          # taskport-hash, taskport-fetch: command lines (optional)
+  libhttp-parser-dev                    # taskport-fetch: HTTP/1.1 responses (optional)
   "$@"
 )
 
