@@ -37,16 +37,17 @@ struct combinator : shared_state<R>, task_allocated {
         slot() noexcept : continuation(&slot::on_notify) {}
         static void on_notify(continuation* c) noexcept {
             auto* s = static_cast<slot*>(c);
-            s->owner->input_ready(s->index);
+            // Cast here, not in the constructor: the Derived object is complete only by now.
+            static_cast<Derived*>(s->owner)->input_ready(s->index);
         }
-        Derived* owner = nullptr;
+        combinator* owner = nullptr;
         std::size_t index = 0;
     };
 
     combinator(std::size_t n, executor* ex)
         : shared_state<R>(ex, static_cast<std::uint32_t>(n + 1)), slots(new slot[n]), remaining(n) {
         for (std::size_t i = 0; i < n; ++i) {
-            slots[i].owner = static_cast<Derived*>(this);
+            slots[i].owner = this;
             slots[i].index = i;
         }
     }
