@@ -1,14 +1,11 @@
-// endpoint.cpp — parsing and printing socket addresses (POSIX).
+// endpoint.cpp — parsing and printing socket addresses (POSIX and Windows).
 #include <taskport/io/endpoint.hpp>
+
+#include "socket_types.hpp"
 
 #include <cstring>
 #include <stdexcept>
 #include <string>
-
-#include <arpa/inet.h>
-#include <net/if.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 namespace taskport::io {
 
@@ -49,6 +46,7 @@ const char* parse_into(std::string_view text, endpoint& out) noexcept {
     char buf[64];
     std::memcpy(buf, host.data(), host.size());
     buf[host.size()] = '\0';
+    detail::net_init();
     std::memset(out.data(), 0, endpoint::capacity());
     auto* v4 = reinterpret_cast<sockaddr_in*>(out.data());
     if (::inet_pton(AF_INET, buf, &v4->sin_addr) == 1) {
@@ -154,6 +152,7 @@ void endpoint::port(std::uint16_t p) noexcept {
 }
 
 std::string endpoint::address() const {
+    detail::net_init();
     char buf[INET6_ADDRSTRLEN + 16] = {};
     if (is_v4()) {
         ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(storage_)->sin_addr, buf, sizeof buf);

@@ -1,16 +1,15 @@
-// resolve.cpp — io::resolve: getaddrinfo on the blocking pool (POSIX).
+// resolve.cpp — io::resolve: getaddrinfo on the blocking pool (POSIX and Windows).
 #include <taskport/io/resolve.hpp>
 #include <taskport/runtime.hpp>
 
 #include "service.hpp"
+#include "socket_types.hpp"
 
 #include <algorithm>
 #include <cerrno>
 #include <new>
 #include <string>
 
-#include <netdb.h>
-#include <sys/socket.h>
 
 namespace taskport::io {
 
@@ -55,11 +54,17 @@ bool resolve_op::perform_resolve(operation* o) noexcept {
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
     addrinfo* list = nullptr;
+    net_init();
     int rc = ::getaddrinfo(op->host.empty() ? nullptr : op->host.c_str(),
                            op->service_name.empty() ? nullptr : op->service_name.c_str(), &hints, &list);
     if (rc != 0) {
-        op->ec = rc == EAI_SYSTEM ? std::error_code(errno, std::system_category())
-                                  : std::error_code(rc, gai_category());
+#ifdef EAI_SYSTEM
+        if (rc == EAI_SYSTEM) {
+            op->ec = std::error_code(errno, std::system_category());
+            return true;
+        }
+#endif
+        op->ec = std::error_code(rc, gai_category());
         return true;
     }
     op->ec.clear();

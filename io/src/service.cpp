@@ -41,9 +41,6 @@ std::unique_ptr<poller> make_poller(io_backend b) {
                                     "taskport: io backend kqueue is not available in this build");
         return p;
     }
-    if (b == io_backend::iocp)
-        throw std::system_error(std::make_error_code(std::errc::function_not_supported),
-                                "taskport: io backend iocp exists on Windows only");
     if (auto p = make_epoll_poller()) return p;
     if (auto p = make_kqueue_poller()) return p;
     throw std::system_error(std::make_error_code(std::errc::function_not_supported),
@@ -59,17 +56,27 @@ std::size_t pool_threads() {
 service::service(runtime& r)
     : rt(r), ex(r.executor()), cq(ex), pool(cq, pool_threads()) {
     io_backend want = backend_from_env(r.options().io);
-    react = std::make_unique<reactor>(cq, make_poller(want));
-    if (want == io_backend::io_uring || want == io_backend::automatic) {
-        uring = uring_backend::try_create(cq, uring_unavailable);
-        if (!uring && want == io_backend::io_uring)
-            throw std::system_error(uring_unavailable,
-                                    "taskport: TASKPORT_IO_BACKEND/io_backend asks for io_uring, "
-                                    "which is not available");
+    if (want == io_backend::iocp || want == io_backend::automatic) {
+        std::error_code why;
+        iocp = iocp_backend::try_create(cq, why);
+        if (!iocp && want == io_backend::iocp)
+            throw std::system_error(why, "taskport: io backend iocp is not available (Windows only)");
     }
-    chosen = uring ? io_backend::io_uring
-                   : (std::strcmp(react->poller_name(), "kqueue") == 0 ? io_backend::kqueue
-                                                                      : io_backend::epoll);
+    if (iocp) {
+        chosen = io_backend::iocp;
+    } else {
+        react = std::make_unique<reactor>(cq, make_poller(want));
+        if (want == io_backend::io_uring || want == io_backend::automatic) {
+            uring = uring_backend::try_create(cq, uring_unavailable);
+            if (!uring && want == io_backend::io_uring)
+                throw std::system_error(uring_unavailable,
+                                        "taskport: TASKPORT_IO_BACKEND/io_backend asks for io_uring, "
+                                        "which is not available");
+        }
+        chosen = uring ? io_backend::io_uring
+                       : (std::strcmp(react->poller_name(), "kqueue") == 0 ? io_backend::kqueue
+                                                                          : io_backend::epoll);
+    }
     // Last, once nothing above can throw: attached earlier, a failed construction (no such
     // backend, io_uring refused) left the executor polling a destroyed queue.
     ex.attach_source(&cq);
@@ -84,7 +91,8 @@ void service::fill_stats(runtime_stats& s) const {
 }
 
 void service::shutdown() noexcept {
-    react->shutdown();
+    if (react) react->shutdown();
+    if (iocp) iocp->shutdown();
     if (uring) uring->shutdown();
     pool.shutdown();
 }
@@ -114,7 +122,13 @@ void cancel(operation* op) noexcept {
         case place_kind::descriptor:
             op->svc->react->cancel(op, static_cast<descriptor_state*>(p));
             break;
-        case place_kind::timer: op->svc->react->cancel_timer(op); break;
+        case place_kind::timer:
+            if (op->svc->iocp)
+                op->svc->iocp->cancel_timer(op);
+            else
+                op->svc->react->cancel_timer(op);
+            break;
+        case place_kind::iocp: op->svc->iocp->cancel(op); break;
         case place_kind::pool: op->svc->pool.cancel(op); break;
         case place_kind::uring:
             if (op->svc->uring) op->svc->uring->cancel(op);
@@ -127,7 +141,10 @@ void operation::on_cancel_hook(cancel_hook* h) noexcept { cancel(static_cast<ope
 
 void start_timer(service& svc, operation* op, std::chrono::steady_clock::time_point when) noexcept {
     op->svc = &svc;
-    svc.react->add_timer(op, when);
+    if (svc.iocp)
+        svc.iocp->add_timer(op, when);
+    else
+        svc.react->add_timer(op, when);
 }
 
 void throw_if(const std::error_code& ec, const char* what) {

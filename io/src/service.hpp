@@ -12,6 +12,7 @@
 
 #include "blocking_pool.hpp"
 #include "completion_queue.hpp"
+#include "iocp_backend.hpp"
 #include "reactor.hpp"
 #include "uring_backend.hpp"
 
@@ -42,7 +43,8 @@ public:
     runtime& rt;
     taskport::detail::executor& ex;
     completion_queue cq;
-    std::unique_ptr<reactor> react;
+    std::unique_ptr<reactor> react;        // readiness backends (epoll, kqueue); null with iocp
+    std::unique_ptr<iocp_backend> iocp;    // Windows: the completion port, for sockets, files, timers
     blocking_pool pool;
     std::unique_ptr<uring_backend> uring;  // null: files go through the blocking pool
     io_backend chosen = io_backend::epoll;

@@ -72,6 +72,7 @@ struct file_core {
     service* svc;
     native_file fd;  // int; a HANDLE on Windows
     bool seekable;                      // false: a FIFO, socket or terminal (no positions)
+    bool append = false;                // open_mode::append (Windows: writes are sent to the end)
     std::string path;                   // for error messages
     std::atomic<std::uint32_t> refs{1};  // the file's hold + one per operation object
 };

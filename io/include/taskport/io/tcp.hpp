@@ -33,15 +33,15 @@ namespace detail {
 class socket_core {
 public:
     socket_core() noexcept = default;
-    socket_core(service* s, int fd);  // registers fd (non-blocking); closes it and throws on error
+    socket_core(service* s, native_socket fd);  // registers fd (non-blocking); closes it and throws on error
     socket_core(socket_core&& o) noexcept
-        : svc_(std::exchange(o.svc_, nullptr)), st_(std::exchange(o.st_, nullptr)), fd_(std::exchange(o.fd_, -1)) {}
+        : svc_(std::exchange(o.svc_, nullptr)), st_(std::exchange(o.st_, nullptr)), fd_(std::exchange(o.fd_, invalid_socket)) {}
     socket_core& operator=(socket_core&& o) noexcept {
         if (this != &o) {
             close();
             svc_ = std::exchange(o.svc_, nullptr);
             st_ = std::exchange(o.st_, nullptr);
-            fd_ = std::exchange(o.fd_, -1);
+            fd_ = std::exchange(o.fd_, invalid_socket);
         }
         return *this;
     }
@@ -49,15 +49,15 @@ public:
 
     void close() noexcept;
     void cancel() noexcept;
-    bool is_open() const noexcept { return fd_ >= 0; }
-    int fd() const noexcept { return fd_; }
+    bool is_open() const noexcept { return fd_ != invalid_socket; }
+    native_socket fd() const noexcept { return fd_; }
     service* svc() const noexcept { return svc_; }
     descriptor_state* state() const noexcept { return st_; }
 
 private:
     service* svc_ = nullptr;
     descriptor_state* st_ = nullptr;
-    int fd_ = -1;
+    native_socket fd_ = invalid_socket;
 };
 
 // Common shape of the socket awaiters: fast path in await_ready, park in await_suspend.
@@ -105,12 +105,13 @@ struct write_op : socket_op {
 
 struct accept_op : socket_op {
     explicit accept_op(socket_core* s) noexcept : socket_op(s, &perform_accept, 0) {}
-    accept_op(accept_op&& o) noexcept : socket_op(std::move(o)), new_fd(std::exchange(o.new_fd, -1)) {}
+    accept_op(accept_op&& o) noexcept : socket_op(std::move(o)), new_fd(std::exchange(o.new_fd, invalid_socket)) {}
     ~accept_op();
     tcp_stream await_resume();
     static bool perform_accept(operation* op) noexcept;
-    int new_fd = -1;
+    native_socket new_fd = invalid_socket;
     endpoint peer;
+    [[no_unique_address]] accept_storage addrs;  // Windows: AcceptEx's address buffer
 };
 
 struct connect_op : socket_op {
@@ -171,6 +172,8 @@ struct callback_op final : Base, taskport::detail::task_allocated {
 
 class tcp_stream {
 public:
+    using native_handle_type = detail::native_socket;  // int; SOCKET on Windows
+
     tcp_stream() noexcept = default;
     explicit tcp_stream(detail::socket_core&& c) noexcept : core_(std::move(c)) {}
 
@@ -206,7 +209,7 @@ public:
     bool is_open() const noexcept { return core_.is_open(); }
     endpoint local_endpoint() const;
     endpoint remote_endpoint() const;
-    int native_handle() const noexcept { return core_.fd(); }
+    native_handle_type native_handle() const noexcept { return core_.fd(); }
 
 private:
     detail::socket_core core_;
@@ -214,6 +217,8 @@ private:
 
 class tcp_listener {
 public:
+    using native_handle_type = detail::native_socket;
+
     tcp_listener() noexcept = default;
 
     // socket + SO_REUSEADDR + bind + listen. Throws std::system_error (address in use, ...).
@@ -229,7 +234,7 @@ public:
     void close() noexcept { core_.close(); }
     void cancel() noexcept { core_.cancel(); }
     bool is_open() const noexcept { return core_.is_open(); }
-    int native_handle() const noexcept { return core_.fd(); }
+    native_handle_type native_handle() const noexcept { return core_.fd(); }
 
 private:
     detail::socket_core core_;

@@ -87,6 +87,8 @@ struct receive_callback_op final : receive_from_op, taskport::detail::task_alloc
 
 class udp_socket {
 public:
+    using native_handle_type = detail::native_socket;  // int; SOCKET on Windows
+
     udp_socket() noexcept = default;
 
     // A socket of ep's family bound to ep (port 0: the system picks one; see local_endpoint).
@@ -117,7 +119,7 @@ public:
     void close() noexcept { core_.close(); }
     void cancel() noexcept { core_.cancel(); }  // aborts pending operations, stays open
     bool is_open() const noexcept { return core_.is_open(); }
-    int native_handle() const noexcept { return core_.fd(); }
+    native_handle_type native_handle() const noexcept { return core_.fd(); }
 
 private:
     detail::socket_core core_;

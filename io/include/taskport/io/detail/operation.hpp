@@ -16,6 +16,7 @@
 #pragma once
 
 #include <taskport/future.hpp>
+#include <taskport/io/detail/config.hpp>
 #include <taskport/sched/task_node.hpp>
 #include <taskport/task.hpp>
 
@@ -44,7 +45,7 @@ namespace taskport::io::detail {
 class service;
 struct descriptor_state;
 
-enum class place_kind : unsigned char { none, descriptor, timer, pool, uring };
+enum class place_kind : unsigned char { none, descriptor, timer, pool, uring, iocp };
 
 struct operation : taskport::detail::task_node, taskport::detail::cancel_hook {
     // Readiness backends: one non-blocking attempt. True when finished (ec/bytes set); false
@@ -72,6 +73,7 @@ struct operation : taskport::detail::task_node, taskport::detail::cancel_hook {
     std::chrono::steady_clock::time_point deadline{};  // timers
     void* user = nullptr;                    // free for the op's owner (with_timeout)
     taskport::detail::state_base* scope = nullptr;     // spawned task whose cancel() applies
+    [[no_unique_address]] platform_op_storage plat;    // Windows: the OVERLAPPED (config.hpp)
 
     // Registers this op as its task's pending operation. False if the task was already
     // cancelled: then ec is operation_aborted and the op must not start.

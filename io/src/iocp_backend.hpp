@@ -1,0 +1,79 @@
+// iocp_backend.hpp — the Windows I/O completion port: the completion thread, overlapped
+// operations, cancellation, and timers (iocp_backend.cpp; iocp_none.cpp elsewhere).
+//
+// One thread dequeues with GetQueuedCompletionStatusEx, up to 256 entries a call, finishes each
+// operation, expires due timers, and hands the whole batch to the completion queue with one push
+// — what the epoll and io_uring threads do on Linux. Its wait's timeout is the nearest timer's
+// deadline; PostQueuedCompletionStatus wakes it (a new earliest timer, shutdown).
+//
+// An overlapped operation is parked in the backend (op->place == backend, kind iocp) from just
+// before its system call until its completion has been taken. A striped lock (by the op's
+// address) settles the races: the starter holds it across the call, so a completion dequeued
+// before the call has even returned (the early-completion race) waits for the starter to let go;
+// a canceller holds it across CancelIoEx, so the op cannot complete and be freed meanwhile. The
+// op then completes exactly once, through the port: with its result, or with operation_aborted
+// when the cancel won. With FILE_SKIP_COMPLETION_PORT_ON_SUCCESS (used when every installed
+// protocol provider hands out real handles) a call that succeeds at once queues no packet, and
+// the starter finishes the op itself.
+#pragma once
+
+#include "completion_queue.hpp"
+
+#include <taskport/io/detail/operation.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <system_error>
+
+namespace taskport::io::detail {
+
+// Starts one step of an overlapped operation (a WSARecv, a ReadFile...) with op's OVERLAPPED,
+// on the backend's behalf and under op's lock. Returns 0 when the call succeeded at once
+// (op->plat.transferred set), ERROR_IO_PENDING (997) when it is under way, iocp_done_now when
+// the step finished without any system call (a zero-length read...), else the Win32/WSA error
+// the call failed with at once.
+using iocp_issue_fn = int (*)(operation* op) noexcept;
+inline constexpr int iocp_pending = 997;  // ERROR_IO_PENDING == WSA_IO_PENDING
+inline constexpr int iocp_done_now = -1;
+
+// For overlapped operations op->perform has this meaning: a step finished with
+// op->plat.error (0 or a Win32/WSA code) and op->plat.transferred bytes; fold that into
+// op->ec/op->bytes and return true when the operation is finished, false to run the issue
+// function again for another step (the rest of a write_all). It runs under op's lock, on the
+// completion thread or on the starting thread. A final ERROR_OPERATION_ABORTED becomes
+// operation_aborted() afterwards.
+
+class iocp_backend {
+public:
+    // Null, with `why`, where there is no completion port (every system but Windows).
+    static std::unique_ptr<iocp_backend> try_create(completion_queue& cq, std::error_code& why);
+    virtual ~iocp_backend() = default;
+
+    // Associates a socket or file handle with the port, once per handle, before its first
+    // operation. Throws std::system_error (operation_aborted after shutdown).
+    virtual void associate(std::uintptr_t handle) = 0;
+    // Before the handle is closed: shutdown no longer needs to cancel its operations.
+    virtual void forget(std::uintptr_t handle) noexcept = 0;
+
+    // Starts op (op->svc, op->perform set) on handle: true if it is parked (its completion will
+    // go through the completion queue), false if it finished now (ec/bytes set, nothing queued).
+    virtual bool start(operation* op, std::uintptr_t handle, iocp_issue_fn issue) noexcept = 0;
+    // Canceller side (any thread): CancelIoEx if op is still parked.
+    virtual void cancel(operation* op) noexcept = 0;
+
+    virtual void add_timer(operation* op, std::chrono::steady_clock::time_point when) noexcept = 0;
+    virtual void cancel_timer(operation* op) noexcept = 0;
+
+    // Refuses new operations and timers (operation_aborted), cancels every parked operation and
+    // waits until the port has returned each one, aborts the timers, joins the thread.
+    virtual void shutdown() noexcept = 0;
+};
+
+// A Win32 or Winsock error code as a std::error_code whose message is the system's and which
+// compares equal to the matching std::errc (WSAECONNREFUSED == std::errc::connection_refused),
+// which libstdc++ 12's system_category does not do for Winsock codes. ERROR_OPERATION_ABORTED
+// becomes operation_aborted(). Windows only (iocp_error.cpp).
+std::error_code win32_error(int code) noexcept;
+
+}  // namespace taskport::io::detail

@@ -1,0 +1,495 @@
+// iocp_socket.cpp — TCP and UDP sockets on the I/O completion port (Windows): overlapped
+// WSARecv, WSASend, AcceptEx, ConnectEx, WSARecvFrom, WSASendTo.
+//
+// The awaiters of tcp.hpp/udp.hpp are the same as on POSIX; here an operation has no
+// speculative attempt before it parks: it starts its overlapped call at once, and with
+// FILE_SKIP_COMPLETION_PORT_ON_SUCCESS a call that succeeds at once finishes it on the spot
+// (the same fast path). Each op's perform function is its completion step (iocp_backend.hpp).
+// Closing a socket cancels its operations (CancelIoEx, then closesocket): they complete with
+// operation_aborted through the port.
+#include <taskport/io/tcp.hpp>
+#include <taskport/io/udp.hpp>
+#include <taskport/runtime.hpp>
+
+#include "service.hpp"
+#include "socket_types.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <exception>
+
+namespace taskport::io {
+namespace detail {
+
+namespace {
+
+OVERLAPPED* overlapped_of(operation* op) noexcept { return reinterpret_cast<OVERLAPPED*>(op->plat.overlapped); }
+SOCKET socket_of(operation* op) noexcept { return static_cast<SOCKET>(op->plat.handle); }
+
+// One WSARecv/WSASend moves at most this much (ULONG lengths); write_all continues.
+constexpr std::size_t max_step = std::size_t{1} << 30;
+ULONG step_len(std::size_t n) noexcept { return static_cast<ULONG>(std::min(n, max_step)); }
+
+// What an iocp_issue_fn returns for a WSA call's result.
+int wsa_result(int r, DWORD n, operation* op) noexcept {
+    if (r == 0) {
+        op->plat.transferred = n;
+        return 0;
+    }
+    return ::WSAGetLastError();  // WSA_IO_PENDING is iocp_pending
+}
+
+// A completed step's error comes as a Win32 code (from its NTSTATUS); give it the Winsock code
+// the synchronous call would have returned.
+int to_wsa(int e) noexcept {
+    switch (e) {
+        case ERROR_NETNAME_DELETED: return WSAECONNRESET;
+        case ERROR_CONNECTION_REFUSED:
+        case ERROR_PORT_UNREACHABLE: return WSAECONNREFUSED;
+        case ERROR_CONNECTION_ABORTED:
+        case ERROR_REQUEST_ABORTED: return WSAECONNABORTED;
+        case ERROR_NETWORK_UNREACHABLE: return WSAENETUNREACH;
+        case ERROR_HOST_UNREACHABLE: return WSAEHOSTUNREACH;
+        case ERROR_SEM_TIMEOUT: return WSAETIMEDOUT;
+        case ERROR_MORE_DATA: return WSAEMSGSIZE;
+        case ERROR_INVALID_NETNAME: return WSAEADDRNOTAVAIL;
+        case ERROR_GRACEFUL_DISCONNECT: return WSAESHUTDOWN;
+        default: return e;
+    }
+}
+std::error_code socket_error(int e) noexcept { return win32_error(to_wsa(e)); }
+std::error_code last_socket_error() noexcept { return win32_error(::WSAGetLastError()); }
+
+// AcceptEx, ConnectEx and GetAcceptExSockaddrs, looked up once per process.
+struct extensions {
+    LPFN_ACCEPTEX accept_ex = nullptr;
+    LPFN_CONNECTEX connect_ex = nullptr;
+    LPFN_GETACCEPTEXSOCKADDRS get_addrs = nullptr;
+};
+
+const extensions& ext() noexcept {
+    static const extensions x = [] {
+        extensions e;
+        net_init();
+        SOCKET s = ::WSASocketW(AF_INET, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_OVERLAPPED);
+        if (s == INVALID_SOCKET) return e;
+        auto load = [s](GUID id, auto& fn) {
+            DWORD n = 0;
+            if (::WSAIoctl(s, SIO_GET_EXTENSION_FUNCTION_POINTER, &id, sizeof id, &fn, sizeof fn, &n, nullptr,
+                           nullptr) != 0)
+                fn = nullptr;
+        };
+        load(GUID(WSAID_ACCEPTEX), e.accept_ex);
+        load(GUID(WSAID_CONNECTEX), e.connect_ex);
+        load(GUID(WSAID_GETACCEPTEXSOCKADDRS), e.get_addrs);
+        ::closesocket(s);
+        return e;
+    }();
+    return x;
+}
+
+constexpr DWORD accept_addr_len = sizeof(sockaddr_in6) + 16;
+static_assert(2 * accept_addr_len <= sizeof(accept_storage::buf), "config.hpp: AcceptEx buffer too small");
+
+SOCKET open_socket(int family, int type, int protocol, std::error_code& ec) noexcept {
+    net_init();
+    SOCKET s = ::WSASocketW(family, type, protocol, nullptr, 0, WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
+    if (s == INVALID_SOCKET) ec = last_socket_error();
+    return s;
+}
+
+thread_local unsigned inline_budget = 128;
+
+// ---- the system calls, one step each (iocp_issue_fn) ----
+
+int issue_recv(operation* o) noexcept {
+    auto* op = static_cast<read_op*>(o);
+    // A zero-byte WSARecv would wait for data to arrive; POSIX returns 0 at once.
+    if (op->buf.empty()) return iocp_done_now;
+    WSABUF b{step_len(op->buf.size()), reinterpret_cast<char*>(op->buf.data())};
+    DWORD n = 0;
+    op->plat.flags = 0;
+    return wsa_result(::WSARecv(socket_of(op), &b, 1, &n, &op->plat.flags, overlapped_of(op), nullptr), n, op);
+}
+
+int issue_send(operation* o) noexcept {
+    auto* op = static_cast<write_op*>(o);
+    WSABUF b{step_len(op->buf.size() - op->bytes), reinterpret_cast<char*>(const_cast<std::byte*>(op->buf.data() + op->bytes))};
+    DWORD n = 0;
+    return wsa_result(::WSASend(socket_of(op), &b, 1, &n, 0, overlapped_of(op), nullptr), n, op);
+}
+
+int issue_accept(operation* o) noexcept {
+    auto* op = static_cast<accept_op*>(o);
+    const extensions& x = ext();
+    if (!x.accept_ex || !x.get_addrs) return WSAEOPNOTSUPP;
+    SOCKET l = socket_of(op);
+    sockaddr_storage ss{};
+    int len = sizeof ss;
+    if (::getsockname(l, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return ::WSAGetLastError();
+    std::error_code ec;
+    SOCKET s = open_socket(ss.ss_family, SOCK_STREAM, IPPROTO_TCP, ec);
+    if (s == INVALID_SOCKET) return ::WSAGetLastError();  // WSAEMFILE, WSAENOBUFS...
+    op->new_fd = s;
+    DWORD n = 0;
+    if (x.accept_ex(l, s, op->addrs.buf, 0, accept_addr_len, accept_addr_len, &n, overlapped_of(op))) return 0;
+    return ::WSAGetLastError();
+}
+
+int issue_connect(operation* o) noexcept {
+    auto* op = static_cast<connect_op*>(o);
+    const extensions& x = ext();
+    if (!x.connect_ex) return WSAEOPNOTSUPP;
+    DWORD n = 0;
+    if (x.connect_ex(socket_of(op), op->target.data(), static_cast<int>(op->target.size()), nullptr, 0, &n,
+                     overlapped_of(op)))
+        return 0;
+    return ::WSAGetLastError();
+}
+
+int issue_send_to(operation* o) noexcept {
+    auto* op = static_cast<send_to_op*>(o);
+    WSABUF b{step_len(op->buf.size()), reinterpret_cast<char*>(const_cast<std::byte*>(op->buf.data()))};
+    DWORD n = 0;
+    return wsa_result(::WSASendTo(socket_of(op), &b, 1, &n, 0, op->target.data(),
+                                  static_cast<int>(op->target.size()), overlapped_of(op), nullptr),
+                      n, op);
+}
+
+int issue_receive_from(operation* o) noexcept {
+    auto* op = static_cast<receive_from_op*>(o);
+    WSABUF b{step_len(op->buf.size()), reinterpret_cast<char*>(op->buf.data())};
+    DWORD n = 0;
+    op->plat.flags = 0;
+    op->plat.addr_len = static_cast<int>(endpoint::capacity());
+    int r = wsa_result(::WSARecvFrom(socket_of(op), &b, 1, &n, &op->plat.flags, op->from.data(),
+                                     &op->plat.addr_len, overlapped_of(op), nullptr),
+                       n, op);
+    // A datagram longer than buf fails the call with WSAEMSGSIZE, but its status is a warning
+    // (STATUS_BUFFER_OVERFLOW), not an error: the port still gets a packet, even in skip mode.
+    // Finishing it here too would complete the op twice.
+    return r == WSAEMSGSIZE ? iocp_pending : r;
+}
+
+iocp_issue_fn issue_for(operation::perform_fn p) noexcept {
+    if (p == &read_op::perform_read) return &issue_recv;
+    if (p == &write_op::perform_write) return &issue_send;
+    if (p == &accept_op::perform_accept) return &issue_accept;
+    if (p == &connect_op::perform_connect) return &issue_connect;
+    if (p == &send_to_op::perform_send) return &issue_send_to;
+    return &issue_receive_from;
+}
+
+}  // namespace
+
+bool take_inline_budget() noexcept {
+    if (inline_budget == 0) {
+        inline_budget = 128;
+        return false;
+    }
+    --inline_budget;
+    return true;
+}
+
+void report_callback_exception(std::exception_ptr e) noexcept {
+    auto* ex = taskport::detail::current_executor();
+    if (ex && ex->owner()) {
+        static_cast<runtime*>(ex->owner())->report_unhandled(e);
+        return;
+    }
+    std::fputs("taskport: exception escaped an I/O callback\n", stderr);
+}
+
+// ---- socket_core ----
+
+socket_core::socket_core(service* s, native_socket fd) : svc_(s), fd_(fd) {
+    try {
+        s->iocp->associate(fd);
+    } catch (...) {
+        ::closesocket(fd);
+        fd_ = invalid_socket;
+        svc_ = nullptr;
+        throw;
+    }
+    s->add_ref();  // the service outlives every open socket, even past its runtime
+}
+
+void socket_core::close() noexcept {
+    if (fd_ == invalid_socket) return;
+    svc_->iocp->forget(fd_);
+    // Cancel first: every pending operation then completes with operation_aborted, whatever
+    // status closesocket alone would have given it.
+    ::CancelIoEx(reinterpret_cast<HANDLE>(fd_), nullptr);
+    ::closesocket(fd_);
+    fd_ = invalid_socket;
+    st_ = nullptr;
+    std::exchange(svc_, nullptr)->release();
+}
+
+void socket_core::cancel() noexcept {
+    if (fd_ != invalid_socket) ::CancelIoEx(reinterpret_cast<HANDLE>(fd_), nullptr);
+}
+
+// ---- the common awaiter path ----
+
+bool socket_op::await_ready() noexcept {
+    if (!sock->is_open()) {
+        ec = std::make_error_code(std::errc::bad_file_descriptor);
+        return true;
+    }
+    svc = sock->svc();
+    if (!take_inline_budget()) force_queue = true;
+    return false;  // the attempt is the overlapped call itself, in start()
+}
+
+bool socket_op::start() noexcept {
+    if (!sock->is_open()) {  // closed between await_ready and here, or a moved-from stream
+        ec = std::make_error_code(std::errc::bad_file_descriptor);
+        return false;
+    }
+    svc = sock->svc();
+    if (!enter_scope()) return false;
+    if (svc->iocp->start(this, sock->fd(), issue_for(perform))) return true;
+    // Finished at once.
+    if (force_queue) {  // budget spent: let others run before this task continues
+        force_queue = false;
+        complete(this);
+        return true;
+    }
+    leave_scope();
+    return false;
+}
+
+void start_detached(socket_op* op, service* svc) noexcept {
+    if (!svc) {
+        if (auto* ex = taskport::detail::current_executor())
+            ex->schedule_accepted(op);
+        else
+            op->run();
+        return;
+    }
+    op->svc = svc;
+    if (!svc->iocp->start(op, op->sock->fd(), issue_for(op->perform))) complete(op);
+}
+
+// ---- completion steps (perform) ----
+
+bool read_op::perform_read(operation* o) noexcept {
+    auto* op = static_cast<read_op*>(o);
+    const int e = op->plat.error;
+    op->ec = e ? socket_error(e) : std::error_code();
+    op->bytes = e ? 0 : op->plat.transferred;
+    return true;
+}
+
+bool write_op::perform_write(operation* o) noexcept {
+    auto* op = static_cast<write_op*>(o);
+    if (const int e = op->plat.error) {
+        op->ec = socket_error(e);
+        return true;
+    }
+    op->ec.clear();
+    op->bytes += op->plat.transferred;
+    if (!op->all || op->bytes >= op->buf.size()) return true;
+    if (op->plat.transferred == 0) {  // nothing moved and no error: do not loop
+        op->ec = std::make_error_code(std::errc::io_error);
+        return true;
+    }
+    return false;  // the rest of write_all
+}
+
+bool accept_op::perform_accept(operation* o) noexcept {
+    auto* op = static_cast<accept_op*>(o);
+    if (const int e = op->plat.error) {
+        if (op->new_fd != invalid_socket) ::closesocket(std::exchange(op->new_fd, invalid_socket));
+        const int w = to_wsa(e);
+        // The peer gave up before we took the connection: wait for the next one, as POSIX
+        // accept does with ECONNABORTED.
+        if (w == WSAECONNRESET || w == WSAECONNABORTED) return false;
+        op->ec = socket_error(e);  // WSAEMFILE, ...: reported; the listener stays usable
+        return true;
+    }
+    SOCKET l = socket_of(op);
+    ::setsockopt(op->new_fd, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, reinterpret_cast<const char*>(&l), sizeof l);
+    sockaddr* local = nullptr;
+    sockaddr* remote = nullptr;
+    int local_len = 0, remote_len = 0;
+    ext().get_addrs(op->addrs.buf, 0, accept_addr_len, accept_addr_len, &local, &local_len, &remote, &remote_len);
+    std::error_code ignore;
+    if (remote) op->peer = endpoint::from_sockaddr(remote, static_cast<std::uint32_t>(remote_len), ignore);
+    op->ec.clear();
+    return true;
+}
+
+bool connect_op::perform_connect(operation* o) noexcept {
+    auto* op = static_cast<connect_op*>(o);
+    if (const int e = op->plat.error) {
+        op->ec = socket_error(e);
+        return true;
+    }
+    ::setsockopt(socket_of(op), SOL_SOCKET, SO_UPDATE_CONNECT_CONTEXT, nullptr, 0);
+    op->ec.clear();
+    return true;
+}
+
+bool send_to_op::perform_send(operation* o) noexcept {
+    auto* op = static_cast<send_to_op*>(o);
+    const int e = op->plat.error;
+    op->ec = e ? socket_error(e) : std::error_code();
+    op->bytes = e ? 0 : op->plat.transferred;
+    return true;
+}
+
+bool receive_from_op::perform_receive(operation* o) noexcept {
+    auto* op = static_cast<receive_from_op*>(o);
+    const int e = op->plat.error;
+    if (e && to_wsa(e) == WSAEMSGSIZE) {  // longer than buf: cut, as recvfrom does on POSIX
+        op->ec.clear();
+        op->bytes = op->buf.size();
+        return true;
+    }
+    op->ec = e ? socket_error(e) : std::error_code();
+    op->bytes = e ? 0 : op->plat.transferred;
+    return true;
+}
+
+// ---- accept ----
+
+accept_op::~accept_op() {
+    if (new_fd != invalid_socket) ::closesocket(new_fd);  // accepted but never handed out
+}
+
+tcp_stream accept_op::await_resume() {
+    throw_if(ec, "taskport::io::tcp_listener::accept");
+    native_socket fd = std::exchange(new_fd, invalid_socket);
+    return tcp_stream(socket_core(svc, fd));
+}
+
+// ---- connect ----
+
+connect_op::connect_op(service* s, const endpoint& ep) noexcept
+    : socket_op(&own, &perform_connect, 1), target(ep) {
+    svc = s;
+}
+
+connect_op::connect_op(connect_op&& o) noexcept
+    : socket_op(std::move(o)), own(std::move(o.own)), target(o.target), started(o.started) {
+    sock = &own;
+}
+
+bool connect_op::await_ready() noexcept {
+    std::error_code e;
+    SOCKET fd = open_socket(target.data()->sa_family, SOCK_STREAM, IPPROTO_TCP, e);
+    if (fd == INVALID_SOCKET) {
+        ec = e;
+        return true;
+    }
+    try {
+        own = socket_core(svc, fd);
+    } catch (const std::system_error& x) {
+        ec = x.code();
+        return true;
+    }
+    // ConnectEx wants a bound socket.
+    const endpoint any = target.is_v4() ? endpoint::any_v4(0) : endpoint::any_v6(0);
+    if (::bind(fd, any.data(), static_cast<int>(any.size())) != 0) {
+        ec = last_socket_error();
+        return true;
+    }
+    started = true;
+    return false;
+}
+
+tcp_stream connect_op::await_resume() {
+    if (ec) {
+        own.close();
+        throw std::system_error(ec, "taskport::io::tcp_stream::connect to " + target.to_string());
+    }
+    return tcp_stream(std::move(own));
+}
+
+}  // namespace detail
+
+// ---- tcp_stream / tcp_listener ----
+
+detail::connect_op tcp_stream::connect(runtime& rt, const endpoint& ep) {
+    return detail::connect_op(&detail::service_of(rt), ep);
+}
+
+void tcp_stream::set_nodelay(bool on) {
+    BOOL v = on ? TRUE : FALSE;
+    if (!is_open()) throw std::system_error(std::make_error_code(std::errc::bad_file_descriptor), "set_nodelay");
+    if (::setsockopt(core_.fd(), IPPROTO_TCP, TCP_NODELAY, reinterpret_cast<const char*>(&v), sizeof v) != 0)
+        throw std::system_error(detail::last_socket_error(), "taskport::io::tcp_stream::set_nodelay");
+}
+
+void tcp_stream::shutdown_write() {
+    if (!is_open()) throw std::system_error(std::make_error_code(std::errc::bad_file_descriptor), "shutdown_write");
+    if (::shutdown(core_.fd(), SD_SEND) != 0)
+        throw std::system_error(detail::last_socket_error(), "taskport::io::tcp_stream::shutdown_write");
+}
+
+namespace {
+endpoint name_of(detail::native_socket fd, bool peer, const char* what) {
+    if (fd == detail::invalid_socket)
+        throw std::system_error(std::make_error_code(std::errc::bad_file_descriptor), what);
+    sockaddr_storage ss{};
+    int len = sizeof ss;
+    int r = peer ? ::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len)
+                 : ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+    if (r != 0) throw std::system_error(detail::last_socket_error(), what);
+    std::error_code ec;
+    endpoint e = endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), static_cast<std::uint32_t>(len), ec);
+    if (ec) throw std::system_error(ec, what);
+    return e;
+}
+}  // namespace
+
+endpoint tcp_stream::local_endpoint() const { return name_of(core_.fd(), false, "taskport::io::tcp_stream::local_endpoint"); }
+endpoint tcp_stream::remote_endpoint() const { return name_of(core_.fd(), true, "taskport::io::tcp_stream::remote_endpoint"); }
+endpoint tcp_listener::local_endpoint() const { return name_of(core_.fd(), false, "taskport::io::tcp_listener::local_endpoint"); }
+endpoint udp_socket::local_endpoint() const { return name_of(core_.fd(), false, "taskport::io::udp_socket::local_endpoint"); }
+
+tcp_listener tcp_listener::bind(runtime& rt, const endpoint& ep, int backlog) {
+    detail::service& svc = detail::service_of(rt);
+    std::error_code ec;
+    SOCKET fd = detail::open_socket(ep.data()->sa_family, SOCK_STREAM, IPPROTO_TCP, ec);
+    if (fd == INVALID_SOCKET) throw std::system_error(ec, "taskport::io::tcp_listener::bind: socket");
+    // No SO_REUSEADDR: on Windows it would let a second listener take the same port. Binding
+    // over connections in TIME_WAIT, what it is for on POSIX, is allowed here without it.
+    if (::bind(fd, ep.data(), static_cast<int>(ep.size())) != 0) {
+        auto e = detail::last_socket_error();
+        ::closesocket(fd);
+        throw std::system_error(e, "taskport::io::tcp_listener::bind " + ep.to_string());
+    }
+    if (::listen(fd, backlog) != 0) {
+        auto e = detail::last_socket_error();
+        ::closesocket(fd);
+        throw std::system_error(e, "taskport::io::tcp_listener::bind: listen");
+    }
+    tcp_listener l;
+    l.core_ = detail::socket_core(&svc, fd);
+    return l;
+}
+
+udp_socket udp_socket::bind(runtime& rt, const endpoint& ep) {
+    detail::service& svc = detail::service_of(rt);
+    std::error_code ec;
+    SOCKET fd = detail::open_socket(ep.data()->sa_family, SOCK_DGRAM, IPPROTO_UDP, ec);
+    if (fd == INVALID_SOCKET) throw std::system_error(ec, "taskport::io::udp_socket::bind: socket");
+    // An ICMP "port unreachable" for an earlier send_to would otherwise fail the next
+    // receive_from with WSAECONNRESET; POSIX reports nothing on an unconnected socket.
+    BOOL off = FALSE;
+    DWORD n = 0;
+    ::WSAIoctl(fd, SIO_UDP_CONNRESET, &off, sizeof off, nullptr, 0, &n, nullptr, nullptr);
+    if (::bind(fd, ep.data(), static_cast<int>(ep.size())) != 0) {
+        auto e = detail::last_socket_error();
+        ::closesocket(fd);
+        throw std::system_error(e, "taskport::io::udp_socket::bind " + ep.to_string());
+    }
+    udp_socket s;
+    s.core_ = detail::socket_core(&svc, fd);
+    return s;
+}
+
+}  // namespace taskport::io

@@ -1,0 +1,41 @@
+// socket_types.hpp — the system's socket headers, for the io/ sources that are shared between
+// POSIX and Windows (endpoint.cpp, resolve.cpp). Which set is decided by config.hpp.
+#pragma once
+
+#include <taskport/io/detail/config.hpp>
+
+#if TASKPORT_IO_WINDOWS
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#ifndef NOMINMAX
+#define NOMINMAX
+#endif
+#include <winsock2.h>
+#include <ws2tcpip.h>
+#include <iphlpapi.h>  // if_nametoindex
+#include <mswsock.h>
+#include <windows.h>
+#else
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#endif
+
+namespace taskport::io::detail {
+
+// Winsock wants WSAStartup before its first call in a process (once; never undone, so sockets
+// may outlive every runtime). Nothing to do elsewhere.
+inline void net_init() noexcept {
+#if TASKPORT_IO_WINDOWS
+    static const int started = [] {
+        WSADATA d;
+        return ::WSAStartup(MAKEWORD(2, 2), &d);
+    }();
+    (void)started;
+#endif
+}
+
+}  // namespace taskport::io::detail
