@@ -51,7 +51,7 @@ int main(int argc, char** argv) {
     const std::size_t few = argc > 1 ? std::strtoul(argv[1], nullptr, 10) : 10;
     const std::size_t many = argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 5000;
     const std::size_t rounds = argc > 3 ? std::strtoul(argv[3], nullptr, 10) : 20000;
-    const int r = bench::reps(3);
+    const int r = bench::reps(5);
     const rlim_t limit = bench::raise_nofile();
     if (limit < 2 * many + 100) {
         std::fprintf(stderr, "bench_parked_latency: needs %zu descriptors, RLIMIT_NOFILE allows %llu\n",
