@@ -227,7 +227,7 @@ TEST_CASE("future: a promise set from an outside thread wakes a waiting task") {
     // A task on a worker waits (get() on a worker helps, then parks) for a value an outside
     // thread provides; the worker's wake-up must not be lost. Repeated so the worker is caught
     // both before and after it parks.
-    const int rounds = static_cast<int>(tp_test::scaled(3000));
+    const int rounds = static_cast<int>(tp_test::scaled(1500));
     for (std::size_t w : {1u, 2u}) {
         runtime rt(tp_test::workers(w));
         tp_test::watchdog dog("promise from outside");

@@ -66,7 +66,7 @@ struct pool_probe {
 TEST_CASE("parking: an outside thread posts one task and waits for it, over and over") {
     // Between iterations the poster blocks, so workers run out of work and park; every next
     // post must wake one. A lost wake-up leaves the task queued forever and the wait times out.
-    const int rounds = static_cast<int>(tp_test::scaled(5000));
+    const int rounds = static_cast<int>(tp_test::scaled(2000));
     for (std::size_t w : {1u, 2u, 4u}) {
         pool_probe probe;
         runtime rt(tp_test::workers(w));
@@ -91,7 +91,7 @@ TEST_CASE("parking: an outside thread posts one task and waits for it, over and 
 }
 
 TEST_CASE("parking: spawn().get() from outside, over and over, with two posting threads") {
-    const int rounds = static_cast<int>(tp_test::scaled(3000));
+    const int rounds = static_cast<int>(tp_test::scaled(1500));
     for (std::size_t w : {1u, 2u, 4u}) {
         runtime rt(tp_test::workers(w));
         tp_test::watchdog dog("spawn/get loop");
@@ -109,7 +109,7 @@ TEST_CASE("parking: spawn().get() from outside, over and over, with two posting 
 TEST_CASE("parking: work pushed by a busy worker wakes a parked one") {
     // Task A pushes B onto its own deque, then blocks its thread (not through taskport, so it
     // cannot run B itself) until B has run: only the other, parked, worker can run B.
-    const int rounds = static_cast<int>(tp_test::scaled(2000));
+    const int rounds = static_cast<int>(tp_test::scaled(1000));
     pool_probe probe;
     runtime rt(tp_test::workers(2));
     probe.capture();
@@ -132,7 +132,7 @@ TEST_CASE("parking: work pushed by a busy worker wakes a parked one") {
 TEST_CASE("parking: a continuation in a busy worker's LIFO slot wakes a parked one") {
     // Completing a promise on a worker puts its continuation in that worker's LIFO slot; the
     // worker then blocks, so a parked worker must be woken and steal the slot.
-    const int rounds = static_cast<int>(tp_test::scaled(2000));
+    const int rounds = static_cast<int>(tp_test::scaled(1000));
     pool_probe probe;
     runtime rt(tp_test::workers(2));
     probe.capture();
@@ -155,7 +155,7 @@ TEST_CASE("parking: a continuation in a busy worker's LIFO slot wakes a parked o
 
 TEST_CASE("parking: a worker waiting on a future is woken by an outside completion") {
     // help_until parks the worker when it has nothing else to do; the completion must unpark it.
-    const int rounds = static_cast<int>(tp_test::scaled(3000));
+    const int rounds = static_cast<int>(tp_test::scaled(1500));
     for (std::size_t w : {1u, 2u}) {
         pool_probe probe;
         runtime rt(tp_test::workers(w));

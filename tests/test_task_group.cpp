@@ -73,7 +73,7 @@ TEST_CASE("task_group: reuse after wait, many rounds, same group and fresh group
     // A group reused (or a fresh one at the same address) right after wait() returns: the
     // previous round's last task may still be waking waiters by that address when the next
     // round's waiter registers. That stale wake-up must not cost the next round its real one.
-    const int rounds = static_cast<int>(tp_test::scaled(20000));
+    const int rounds = static_cast<int>(tp_test::scaled(10000));
     for (std::size_t w : {1u, 2u, 4u}) {
         runtime rt(tp_test::workers(w));
         tp_test::watchdog dog("task_group reuse");
