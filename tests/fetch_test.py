@@ -9,6 +9,7 @@ and that no partial body is left under a final name (nor a temporary file anywhe
 asserts on time; the subprocess deadline only fails a hung run.
 """
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -29,10 +30,11 @@ def check(cond, what):
         raise Failed(what)
 
 
-def run(args, out_dir, stdin=None):
-    p = subprocess.run([TOOL, "-o", out_dir, "--no-progress"] + args, input=stdin, capture_output=True,
-                       text=True, timeout=DEADLINE)
-    return p.returncode, p.stdout, p.stderr
+def run(args, out_dir, stdin=None, progress=False):
+    p = subprocess.run([TOOL, "-o", out_dir, "--progress" if progress else "--no-progress"] + args,
+                       input=stdin.encode() if stdin is not None else None, capture_output=True, timeout=DEADLINE)
+    # Decoded by hand: text mode would turn the progress bar's CRs into newlines.
+    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
 
 
 def files(out_dir):
@@ -152,13 +154,23 @@ def case_names_and_bad_urls(srv, base, out):
     no_temp_files(out)
 
 
+def case_progress(srv, base, out):
+    """--progress draws the bar on stderr (as on a terminal) and erases it before the summary."""
+    urls = ["%s/data/%d/p%d" % (base, 1000 * i, i) for i in range(30)]
+    rc, so, se = run(["--concurrency", "3"] + urls, out, progress=True)
+    check(rc == 0 and "30 succeeded" in so, "exit status %d, %r" % (rc, so))
+    frame = r"\r\[[#.]{24}\] \d+/30 URLs [^\r]*\x1b\[K"
+    check(re.search(frame, se), "no progress frame in %r" % se[:300])
+    check(re.sub(frame, "", se) == "\r\x1b[K", "stderr besides the frames: %r" % re.sub(frame, "", se)[:300])
+
+
 def case_bad_output_dir(srv, base, out):
     rc, so, se = run(["%s/data/1/x" % base], os.path.join(out, "missing"))
     check(rc == 2 and "missing" in se, "missing output folder: %d %r" % (rc, se))
 
 
 CASES = [case_keep_alive_many, case_chunked_and_eof, case_redirects, case_http_errors, case_faults,
-         case_stale_keep_alive, case_names_and_bad_urls, case_bad_output_dir]
+         case_stale_keep_alive, case_names_and_bad_urls, case_progress, case_bad_output_dir]
 
 
 def main():

@@ -14,6 +14,7 @@ The deadline on each run only fails a hung run; nothing here depends on timing.
 import hashlib
 import os
 import random
+import re
 import shutil
 import socket
 import stat
@@ -36,8 +37,8 @@ def check(cond, what):
         raise Failed(what)
 
 
-def run(args, cwd=None, stdin=None, as_nobody=False):
-    cmd = [TOOL, "--no-progress"] + args
+def run(args, cwd=None, stdin=None, as_nobody=False, progress=False):
+    cmd = [TOOL, "--progress" if progress else "--no-progress"] + args
     if as_nobody:
         cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] + cmd
     p = subprocess.run(cmd, cwd=cwd, input=stdin, capture_output=True, timeout=DEADLINE, env=ENV)
@@ -245,6 +246,17 @@ def case_files_vanish(tmp):
     return "%d of %d files hashed, %d vanished ones reported" % (out.count(b"\n"), len(contents), len(err.splitlines()))
 
 
+def case_progress(tmp):
+    """--progress draws the bar on stderr (as on a terminal) and erases it; stdout is unchanged."""
+    make_tree(os.path.join(tmp, "t"))
+    rc, out, err = run(["-j", "2", "--chunk-size", "4096", "t"], cwd=tmp, progress=True)
+    check(rc == 0 and out == reference("t", tmp), "output with --progress: %d" % rc)
+    frames = re.findall(r"\r\[[#.]{24}\] \d+/\d+ files [^\r]*\x1b\[K", err)
+    check(frames, "no progress frame in %r" % err[:300])
+    rest = re.sub(r"\r\[[#.]{24}\] \d+/\d+ files [^\r]*\x1b\[K", "", err)
+    check(rest == "\r\x1b[K", "stderr besides the frames: %r" % rest[:300])
+
+
 def case_usage(tmp):
     rc, out, err = run([], cwd=tmp)
     check(rc == 2 and "no PATH" in err, "no PATH: %d %r" % (rc, err))
@@ -255,7 +267,7 @@ def case_usage(tmp):
     check(rc == 0 and out == b"" and err == "", "empty folder: %d %r %r" % (rc, out, err))
 
 
-CASES = [case_matches_sha256sum, case_check_mode, case_errors, case_files_vanish, case_usage]
+CASES = [case_matches_sha256sum, case_check_mode, case_errors, case_files_vanish, case_progress, case_usage]
 
 
 def main():
