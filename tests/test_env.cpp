@@ -14,23 +14,28 @@ using namespace taskport;
 
 namespace {
 
+// Sets (or, with null, removes) TASKPORT_WORKERS. Windows has no setenv: _putenv("NAME=") removes.
+void set_workers_env(const char* value) {
+#if defined(_WIN32)
+    std::string kv = std::string("TASKPORT_WORKERS=") + (value ? value : "");
+    ::_putenv(kv.c_str());
+#else
+    if (value)
+        ::setenv("TASKPORT_WORKERS", value, 1);
+    else
+        ::unsetenv("TASKPORT_WORKERS");
+#endif
+}
+
 struct env_guard {
     explicit env_guard(const char* value) {
         if (const char* old = std::getenv("TASKPORT_WORKERS")) {
             had = true;
             saved = old;
         }
-        if (value)
-            ::setenv("TASKPORT_WORKERS", value, 1);
-        else
-            ::unsetenv("TASKPORT_WORKERS");
+        set_workers_env(value);
     }
-    ~env_guard() {
-        if (had)
-            ::setenv("TASKPORT_WORKERS", saved.c_str(), 1);
-        else
-            ::unsetenv("TASKPORT_WORKERS");
-    }
+    ~env_guard() { set_workers_env(had ? saved.c_str() : nullptr); }
     bool had = false;
     std::string saved;
 };

@@ -4,8 +4,12 @@
 
 #include "io_test_util.hpp"
 
+#if defined(_WIN32)
+#include <iphlpapi.h>  // if_nametoindex (winsock2.h comes with io_test_util.hpp)
+#else
 #include <net/if.h>
 #include <netinet/in.h>
+#endif
 
 #include <string>
 

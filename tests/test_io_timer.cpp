@@ -218,6 +218,8 @@ TEST_CASE("timer: with_timeout does not fire when the operation finishes first",
         CHECK(f.get() == 4);
     }
     SECTION("the operation fails on its own: its error, not timed_out") {
+        if (tp_test::under_wine())
+            TP_SKIP("Wine 8 closes a socket with FIN even after SO_LINGER {1, 0}: no reset to see");
         tp_test::set_linger0(p.server.native_handle());
         p.server.close();
         auto ec = tp_test::run(rt, [](io::tcp_stream& s) -> task<std::error_code> {

@@ -71,7 +71,10 @@ bool finish_rw(operation* o) noexcept {
         op->bytes = 0;
         return true;
     }
-    op->ec = e ? win32_error(e) : std::error_code();
+    // A read on a handle opened for writing only, or the reverse: POSIX says EBADF.
+    op->ec = e == ERROR_ACCESS_DENIED ? std::make_error_code(std::errc::bad_file_descriptor)
+             : e                      ? win32_error(e)
+                                      : std::error_code();
     op->bytes = e ? 0 : op->plat.transferred;
     return true;
 }
@@ -86,6 +89,13 @@ void file_core::release() noexcept {
         delete this;
     }
 }
+
+// No fast path of its own on Windows: a cached ReadFile already finishes inside the call (skip
+// mode), though its result still travels through the completion queue. The switch is kept so
+// tests and benchmarks can call it on every system.
+void set_file_fast_path(bool) noexcept {}
+
+bool file_rw_op::read_cached() noexcept { return false; }
 
 // ---- read_at / write_at / sync ----
 

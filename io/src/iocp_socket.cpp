@@ -26,9 +26,13 @@ namespace {
 OVERLAPPED* overlapped_of(operation* op) noexcept { return reinterpret_cast<OVERLAPPED*>(op->plat.overlapped); }
 SOCKET socket_of(operation* op) noexcept { return static_cast<SOCKET>(op->plat.handle); }
 
-// One WSARecv/WSASend moves at most this much (ULONG lengths); write_all continues.
+// One WSARecv or WSASend moves at most max_step (ULONG lengths); write_all continues past it.
+// write_some sends at most max_send, and returns that piece, as a POSIX send returns what fitted
+// the socket buffer (an overlapped send would otherwise take any size whole). write_all sends
+// its whole buffer in one call, so that it is never between two calls when the socket closes.
 constexpr std::size_t max_step = std::size_t{1} << 30;
-ULONG step_len(std::size_t n) noexcept { return static_cast<ULONG>(std::min(n, max_step)); }
+constexpr std::size_t max_send = std::size_t{1} << 20;
+ULONG step_len(std::size_t n, std::size_t max = max_step) noexcept { return static_cast<ULONG>(std::min(n, max)); }
 
 // What an iocp_issue_fn returns for a WSA call's result.
 int wsa_result(int r, DWORD n, operation* op) noexcept {
@@ -57,7 +61,12 @@ int to_wsa(int e) noexcept {
         default: return e;
     }
 }
-std::error_code socket_error(int e) noexcept { return win32_error(to_wsa(e)); }
+std::error_code socket_error(int e) noexcept {
+    // Our sockets are valid until close(): a call that finds none lost a race with close() (the
+    // next step of a write_all, or a start): that operation was aborted by the close.
+    if (e == WSAENOTSOCK || e == ERROR_INVALID_HANDLE) return operation_aborted();
+    return win32_error(to_wsa(e));
+}
 std::error_code last_socket_error() noexcept { return win32_error(::WSAGetLastError()); }
 
 // AcceptEx, ConnectEx and GetAcceptExSockaddrs, looked up once per process.
@@ -114,7 +123,7 @@ int issue_recv(operation* o) noexcept {
 
 int issue_send(operation* o) noexcept {
     auto* op = static_cast<write_op*>(o);
-    WSABUF b{step_len(op->buf.size() - op->bytes), reinterpret_cast<char*>(const_cast<std::byte*>(op->buf.data() + op->bytes))};
+    WSABUF b{step_len(op->buf.size() - op->bytes, op->all ? max_step : max_send), reinterpret_cast<char*>(const_cast<std::byte*>(op->buf.data() + op->bytes))};
     DWORD n = 0;
     return wsa_result(::WSASend(socket_of(op), &b, 1, &n, 0, overlapped_of(op), nullptr), n, op);
 }

@@ -18,7 +18,7 @@ namespace {
 class gai_category_impl final : public std::error_category {
 public:
     const char* name() const noexcept override { return "taskport.getaddrinfo"; }
-    std::string message(int code) const override { return ::gai_strerror(code); }
+    std::string message(int code) const override { return detail::gai_message(code); }
     std::error_condition default_error_condition(int code) const noexcept override {
         if (code == EAI_MEMORY) return std::errc::not_enough_memory;
         return {code, *this};

@@ -4,6 +4,9 @@
 
 #include <taskport/io/detail/config.hpp>
 
+#include <string>
+#include <system_error>
+
 #if TASKPORT_IO_WINDOWS
 #ifndef WIN32_LEAN_AND_MEAN
 #define WIN32_LEAN_AND_MEAN
@@ -35,6 +38,16 @@ inline void net_init() noexcept {
         return ::WSAStartup(MAKEWORD(2, 2), &d);
     }();
     (void)started;
+#endif
+}
+
+// The text of a getaddrinfo error (an EAI_* code; on Windows a Winsock code, whose text is the
+// system's: mingw's gai_strerror returns an empty string).
+inline std::string gai_message(int code) {
+#if TASKPORT_IO_WINDOWS
+    return std::system_category().message(code);
+#else
+    return ::gai_strerror(code);
 #endif
 }
 

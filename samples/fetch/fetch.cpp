@@ -43,7 +43,6 @@
 #include <cstring>
 #include <filesystem>
 #include <iostream>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -382,7 +381,7 @@ private:
     }
 
     // A connected stream to u's host: an idle kept-alive one if there is one (reused = true).
-    taskport::task<io::tcp_stream> connect(const url_parts& u, bool allow_reuse, bool& reused) {
+    taskport::task<io::tcp_stream> connect(const url_parts& u, bool allow_reuse, bool& reused, std::string& step) {
         reused = false;
         if (allow_reuse) {
             std::lock_guard<std::mutex> g(mu_);
@@ -401,7 +400,9 @@ private:
             if (it != resolved_.end()) addrs = it->second;
         }
         if (addrs.empty()) {
+            step = "resolve " + u.host;
             addrs = co_await timed(io::resolve(rt_, u.host, std::to_string(u.port)));
+            step = "connect";
             std::lock_guard<std::mutex> g(mu_);
             resolved_[u.key] = addrs;
         }
@@ -417,6 +418,7 @@ private:
                 last = std::current_exception();
             }
         }
+        if (!last) throw std::system_error(std::make_error_code(std::errc::host_unreachable), "no address");
         std::rethrow_exception(last);
     }
 
@@ -459,7 +461,7 @@ private:
                 fail.reset();
                 try {
                     step = "connect";
-                    s = co_await connect(u, allow_reuse, reused);
+                    s = co_await connect(u, allow_reuse, reused, step);
                     step = "send the request";
                     co_await timed(s.write_all(std::as_bytes(std::span(request))));
                     step = "read the response";
