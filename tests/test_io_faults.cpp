@@ -255,7 +255,7 @@ TEST_CASE("faults: writing after the peer closed is broken_pipe, and SIGPIPE kil
 // Under UndefinedBehaviorSanitizer's vptr check (-fsanitize=vptr, part of -fsanitize=undefined)
 // this test draws false "object has invalid vptr" reports while the limit is down: on a cache
 // miss the check probes the vtable's memory through pipe(2), which EMFILE refuses, and takes
-// the failure for an unreadable vtable. Build sanitized runs with -fno-sanitize=vptr.
+// the failure for an unreadable vtable. tests/meson.build builds this file with -fno-sanitize=vptr.
 TEST_CASE("faults: EMFILE during accept is reported and the listener accepts again", "[faults][emfile]") {
 #if defined(_WIN32)
     TP_SKIP("no RLIMIT_NOFILE on Windows: a process cannot lower its handle limit to provoke "

@@ -217,9 +217,14 @@ public:
     bool has_error() const noexcept { return kind_ == kind::error; }
     std::exception_ptr error() const noexcept { return error_; }
 
-    // After ready(). Moves the value out, or rethrows.
-    T take() {
-        if (kind_ == kind::error) std::rethrow_exception(error_);
+    // After ready(). Moves the value out, or rethrows. With last (nobody takes again: get(),
+    // co_await of an rvalue future) the exception_ptr is moved out too: the exception then
+    // lives only as long as the taker's copy, on the taker's thread, not until the last holder
+    // of this state lets go (possibly another thread, after the taker has read the exception:
+    // correct, since exception_ptr counts atomically, but that count is inside uninstrumented
+    // libstdc++, and ThreadSanitizer reports the free as a race with the taker's reads).
+    T take(bool last = true) {
+        if (kind_ == kind::error) std::rethrow_exception(last ? std::exchange(error_, nullptr) : error_);
         if constexpr (!std::is_void_v<T>) return std::move(*value_ptr());
     }
 
@@ -346,7 +351,7 @@ struct future_awaiter : continuation, task_node {
         if (!ex) ex = s->exec();
         return s->arm(this);
     }
-    T await_resume() { return s->take(); }
+    T await_resume() { return s->take(last); }
 
     static void on_notify(continuation* c) noexcept {
         auto* self = static_cast<future_awaiter*>(c);
@@ -366,6 +371,7 @@ struct future_awaiter : continuation, task_node {
     }
 
     shared_state<T>* s;
+    bool last = false;  // no one takes the result after this awaiter (an owning awaiter)
     std::coroutine_handle<> h;
     executor* ex = nullptr;
 };
@@ -441,7 +447,9 @@ private:
 
     struct owning_awaiter : detail::future_awaiter<T> {
         explicit owning_awaiter(future&& f) noexcept
-            : detail::future_awaiter<T>(&f.state()), keep(std::move(f)) {}
+            : detail::future_awaiter<T>(&f.state()), keep(std::move(f)) {
+            this->last = true;
+        }
         future keep;
     };
 

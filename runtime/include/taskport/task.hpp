@@ -90,7 +90,8 @@ struct task_promise final : promise_base {
     void unhandled_exception() noexcept { result.template emplace<2>(std::current_exception()); }
 
     T take() {
-        if (result.index() == 2) std::rethrow_exception(std::get<2>(result));
+        // Moved out, as shared_state::take() does (future.hpp says why).
+        if (result.index() == 2) std::rethrow_exception(std::exchange(std::get<2>(result), nullptr));
         return std::move(std::get<1>(result));
     }
 
@@ -103,7 +104,7 @@ struct task_promise<void> final : promise_base {
     void return_void() noexcept {}
     void unhandled_exception() noexcept { error = std::current_exception(); }
     void take() {
-        if (error) std::rethrow_exception(error);
+        if (error) std::rethrow_exception(std::exchange(error, nullptr));
     }
     std::exception_ptr error;
 };
