@@ -38,12 +38,22 @@ struct op_batch {
     bool empty() const noexcept { return n == 0; }
 };
 
+// What a worker polls through the queue (the reactor): see task_source::poll.
+struct poll_target {
+    virtual bool worker_poll(bool block) noexcept = 0;
+    virtual void interrupt_poll() noexcept = 0;
+
+protected:
+    ~poll_target() = default;
+};
+
 class completion_queue final : public taskport::detail::task_source {
 public:
     explicit completion_queue(taskport::detail::executor& ex) : ex_(ex) {}
 
-    // Any thread; never blocks for long, never allocates.
-    void push(op_batch& b) noexcept {
+    // Any thread; never blocks for long, never allocates. notify = false: the caller is a
+    // worker that takes the batch itself next (a worker's own poll), so nobody is woken.
+    void push(op_batch& b, bool notify = true) noexcept {
         if (b.empty()) return;
         // No workers any more (the runtime is gone), or none to count on: after the executor
         // closed, only its own draining workers may queue (an outside thread's push could land
@@ -70,7 +80,7 @@ public:
         unlock();
         pushed_.fetch_add(b.n, std::memory_order_relaxed);
         b = op_batch{};
-        ex_.notify_source();
+        if (notify) ex_.notify_source();
     }
     void push(task_node* t) noexcept {
         op_batch b;
@@ -102,6 +112,18 @@ public:
 
     bool empty() const noexcept override { return size_.load(std::memory_order_seq_cst) == 0; }
 
+    // The readiness core that workers may poll (task_source::poll), set once before the queue
+    // is attached to the executor; null (IOCP, or an executor that does not poll): poll() says
+    // no and workers sleep on their futex.
+    void set_poller(poll_target* p) noexcept { poller_.store(p, std::memory_order_release); }
+    bool poll(bool block) noexcept override {
+        poll_target* p = poller_.load(std::memory_order_acquire);
+        return p && p->worker_poll(block);
+    }
+    void interrupt() noexcept override {
+        if (poll_target* p = poller_.load(std::memory_order_acquire)) p->interrupt_poll();
+    }
+
     // The runtime is gone (its workers joined, the queue drained): later completions run on
     // the thread that delivers them.
     void orphan() noexcept { orphaned_.store(true, std::memory_order_release); }
@@ -122,6 +144,7 @@ private:
     std::atomic<std::size_t> size_{0};
     std::atomic<std::uint64_t> pushed_{0};
     std::atomic<bool> orphaned_{false};
+    std::atomic<poll_target*> poller_{nullptr};
 };
 
 }  // namespace taskport::io::detail

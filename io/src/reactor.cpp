@@ -7,7 +7,8 @@
 
 namespace taskport::io::detail {
 
-reactor::reactor(completion_queue& cq, std::unique_ptr<poller> p) : cq_(cq), poller_(std::move(p)) {
+reactor::reactor(completion_queue& cq, std::unique_ptr<poller> p, bool workers_poll)
+    : cq_(cq), poller_(std::move(p)), workers_poll_(workers_poll) {
     thread_ = std::thread([this] { run(); });
 }
 
@@ -77,8 +78,8 @@ void reactor::detach(descriptor_state* st) noexcept {
     }
     cq_.push(b);
     std::lock_guard<std::mutex> g(mu_);
-    if (stopped_.load(std::memory_order_acquire) && !thread_.joinable()) {
-        // The thread is gone: nobody can hold an event naming st.
+    if (role_.load(std::memory_order_acquire) == role_stopped) {
+        // Nobody polls any more: nobody can hold an event naming st.
         poller_->remove(st->fd);
         if (st->live_prev)
             st->live_prev->live_next = st->live_next;
@@ -95,6 +96,7 @@ void reactor::detach(descriptor_state* st) noexcept {
         live_ = st->live_next;
     if (st->live_next) st->live_next->live_prev = st->live_prev;
     retired_.push_back(st);
+    n_retired_.store(retired_.size(), std::memory_order_relaxed);
     if (retired_.size() >= 64) poller_->wake();
 }
 
@@ -172,6 +174,7 @@ void reactor::heap_remove(std::size_t i) noexcept {
     std::swap(heap_[i], heap_.back());
     heap_[i]->heap_index = i;
     heap_.pop_back();
+    n_timers_.store(heap_.size(), std::memory_order_relaxed);
     if (i < heap_.size()) {
         heap_down(i);
         heap_up(i);
@@ -197,6 +200,7 @@ void reactor::add_timer(operation* op, std::chrono::steady_clock::time_point whe
             cq_.push(op);
             return;
         }
+        n_timers_.store(heap_.size(), std::memory_order_relaxed);
         op->heap_index = heap_.size() - 1;
         heap_up(op->heap_index);
         earliest = heap_.front() == op;
@@ -234,6 +238,7 @@ int reactor::next_timeout_ms() {
 }
 
 void reactor::expire_timers(op_batch& b) {
+    if (n_timers_.load(std::memory_order_relaxed) == 0) return;  // (re-read under the lock below)
     auto now = std::chrono::steady_clock::now();
     std::lock_guard<std::mutex> g(timer_mu_);
     while (!heap_.empty() && heap_.front()->deadline <= now) {
@@ -245,46 +250,158 @@ void reactor::expire_timers(op_batch& b) {
     }
 }
 
-// ---- the readiness thread ----
+// ---- polling: the role's holder runs cycle() ----
 
-void reactor::run() {
-    poll_event evs[256];
-    std::vector<descriptor_state*> to_free;
-    while (!stopped_.load(std::memory_order_acquire)) {
+namespace {
+// Set while this thread runs cycle(): a completion run inline there (orphan mode) that shuts
+// the reactor down must not wait for the role this very thread holds.
+thread_local bool tl_in_cycle = false;
+struct in_cycle_scope {
+    in_cycle_scope() noexcept { tl_in_cycle = true; }
+    ~in_cycle_scope() { tl_in_cycle = false; }
+};
+}  // namespace
+
+void reactor::cycle(int timeout_ms, bool notify) noexcept {
+    in_cycle_scope scope;
+    // States retired before this cycle: every event naming them was handled by an earlier
+    // holder (deregistered first, they cannot be reported again).
+    if (n_retired_.load(std::memory_order_relaxed) != 0) {
         {
             std::lock_guard<std::mutex> g(mu_);
-            to_free.swap(retired_);
+            to_free_.swap(retired_);
+            n_retired_.store(0, std::memory_order_relaxed);
         }
-        for (descriptor_state* st : to_free) delete st;
-        to_free.clear();
-
-        int n;
-        try {
-            n = poller_->wait(evs, 256, next_timeout_ms());
-        } catch (const std::exception& e) {
-            std::fprintf(stderr, "taskport: %s poller failed: %s\n", poller_->name(), e.what());
-            std::terminate();
-        }
-        op_batch b;
-        for (int i = 0; i < n; ++i) {
-            auto* st = static_cast<descriptor_state*>(evs[i].tag);
-            std::lock_guard<std::mutex> g(st->mu);
-            if (st->closed) continue;
-            for (int d = 0; d < 2; ++d) {
-                if (!(d == 0 ? evs[i].readable : evs[i].writable)) continue;
-                st->ready_seq[d].store(st->ready_seq[d].load(std::memory_order_relaxed) + 1,
-                                       std::memory_order_relaxed);  // writers hold st->mu
-                while (operation* op = st->q[d].head) {
-                    if (!op->perform(op)) break;
-                    st->q[d].pop();
-                    st->queued[d].fetch_sub(1, std::memory_order_relaxed);
-                    op->place.store(nullptr, std::memory_order_seq_cst);
-                    b.push(op);
-                }
+        for (descriptor_state* st : to_free_) delete st;
+        to_free_.clear();
+    }
+    poll_event evs[256];
+    int n;
+    try {
+        n = poller_->wait(evs, 256, timeout_ms);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "taskport: %s poller failed: %s\n", poller_->name(), e.what());
+        std::terminate();
+    }
+    op_batch b;
+    for (int i = 0; i < n; ++i) {
+        auto* st = static_cast<descriptor_state*>(evs[i].tag);
+        std::lock_guard<std::mutex> g(st->mu);
+        if (st->closed) continue;
+        for (int d = 0; d < 2; ++d) {
+            if (!(d == 0 ? evs[i].readable : evs[i].writable)) continue;
+            st->ready_seq[d].store(st->ready_seq[d].load(std::memory_order_relaxed) + 1,
+                                   std::memory_order_relaxed);  // writers hold st->mu
+            while (operation* op = st->q[d].head) {
+                if (!op->perform(op)) break;
+                st->q[d].pop();
+                st->queued[d].fetch_sub(1, std::memory_order_relaxed);
+                op->place.store(nullptr, std::memory_order_seq_cst);
+                b.push(op);
             }
         }
-        expire_timers(b);
-        cq_.push(b);
+    }
+    expire_timers(b);
+    cq_.push(b, notify);
+}
+
+// seq_cst: the worker's release is one side of a Dekker pair (worker_poll). A CAS, not a
+// store: a shutdown from inside the cycle (see tl_in_cycle) has made it role_stopped for good.
+void reactor::release_role(std::uint32_t held) noexcept {
+    role_.compare_exchange_strong(held, role_free, std::memory_order_seq_cst);
+}
+
+bool reactor::worker_poll(bool block) noexcept {
+    // A worker about to sleep waits out a momentary holder (a busy worker's or the backstop's
+    // non-blocking poll, microseconds): sleeping on its futex instead would leave nobody in
+    // the poller until the backstop's next look.
+    for (int tries = 0;; ++tries) {
+        std::uint32_t f = role_.load(std::memory_order_relaxed);
+        if (f == role_free) {
+            if (role_.compare_exchange_weak(f, block ? role_blocking : role_held,
+                                            std::memory_order_acquire))
+                break;
+            continue;
+        }
+        if (!block || f != role_held || tries >= 64) return false;
+        std::this_thread::yield();
+    }
+    cycle(block ? next_timeout_ms() : 0, /*notify=*/false);
+    polls_.fetch_add(1, std::memory_order_relaxed);
+    release_role(block ? role_blocking : role_held);
+    // Dekker pair with run_backstop(): it sets deep_, then checks that a blocking poller holds
+    // the role; this releases the role, then checks deep_.
+    if (block && deep_.load(std::memory_order_seq_cst)) {
+        std::lock_guard<std::mutex> g(bs_mu_);
+        deep_.store(false, std::memory_order_relaxed);
+        bs_cv_.notify_one();
+    }
+    return true;
+}
+
+void reactor::run() {
+    if (workers_poll_) {
+        run_backstop();
+        return;
+    }
+    // Nobody else polls: wait on the poller, as long as it takes.
+    while (!stopped_.load(std::memory_order_acquire)) {
+        std::uint32_t f = role_free;
+        if (!role_.compare_exchange_strong(f, role_held, std::memory_order_acquire)) break;  // stopped
+        cycle(next_timeout_ms(), /*notify=*/true);
+        release_role(role_held);
+    }
+}
+
+// The backstop (see reactor.hpp). Its interval doubles from 1 ms up to 10 ms while its polls
+// find nothing, and drops back to 1 ms when one finds events; after 20 looks at the cap in a
+// row that found a worker asleep in the poller and no worker poll since the last look (the
+// runtime is idle), it sleeps until that worker leaves the poller: an idle runtime makes no
+// periodic wake-ups.
+void reactor::run_backstop() {
+    using std::chrono::milliseconds;
+    constexpr milliseconds min_interval{1}, max_interval{10};
+    constexpr int quiet_looks_before_deep = 20;
+    milliseconds interval = min_interval;
+    int quiet_looks = 0;
+    std::uint64_t seen = polls_.load(std::memory_order_relaxed);
+    std::unique_lock<std::mutex> lk(bs_mu_);
+    while (!stopped_.load(std::memory_order_acquire)) {
+        if (quiet_looks >= quiet_looks_before_deep) {
+            deep_.store(true, std::memory_order_seq_cst);
+            if (role_.load(std::memory_order_seq_cst) == role_blocking)
+                bs_cv_.wait(lk, [&] {
+                    return !deep_.load(std::memory_order_relaxed) || stopped_.load(std::memory_order_acquire);
+                });
+            deep_.store(false, std::memory_order_relaxed);
+            quiet_looks = 0;
+            interval = min_interval;
+        } else {
+            bs_cv_.wait_for(lk, interval, [&] { return stopped_.load(std::memory_order_acquire); });
+        }
+        if (stopped_.load(std::memory_order_acquire)) break;
+        lk.unlock();
+        const std::uint64_t now_polls = polls_.load(std::memory_order_relaxed);
+        std::uint32_t f = role_free;
+        bool found = false;
+        if (role_.compare_exchange_strong(f, role_held, std::memory_order_acquire)) {
+            const std::uint64_t before = cq_.pushed();
+            cycle(0, /*notify=*/true);
+            found = cq_.pushed() != before;
+            release_role(role_held);
+        }
+        if (found) {
+            interval = min_interval;
+            quiet_looks = 0;
+        } else {
+            interval = std::min(interval * 2, max_interval);
+            if (interval == max_interval && f == role_blocking && now_polls == seen)
+                ++quiet_looks;
+            else
+                quiet_looks = 0;
+        }
+        seen = now_polls;
+        lk.lock();
     }
 }
 
@@ -295,8 +412,26 @@ void reactor::shutdown() noexcept {
             // second call: fall through to join if needed
         }
     }
+    {
+        std::lock_guard<std::mutex> g(bs_mu_);
+        deep_.store(false, std::memory_order_relaxed);
+    }
+    bs_cv_.notify_all();
     poller_->wake();
     if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+    // A worker's poll in progress ends (the wake-up above, once per try), then nobody polls
+    // again: events naming a descriptor can no longer be handled after this.
+    for (;;) {
+        if (tl_in_cycle) {  // this thread holds the role: nobody else can poll meanwhile
+            role_.store(role_stopped, std::memory_order_release);
+            break;
+        }
+        std::uint32_t f = role_free;
+        if (role_.compare_exchange_weak(f, role_stopped, std::memory_order_acq_rel) || f == role_stopped)
+            break;
+        poller_->wake();
+        std::this_thread::yield();
+    }
     op_batch b;
     {
         std::lock_guard<std::mutex> g(mu_);
@@ -313,6 +448,7 @@ void reactor::shutdown() noexcept {
             b.push(op);
         }
         heap_.clear();
+        n_timers_.store(0, std::memory_order_relaxed);
     }
     cq_.push(b);
 }

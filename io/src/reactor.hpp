@@ -1,14 +1,23 @@
 // reactor.hpp — the readiness core: descriptor queues, the readiness thread, and timers.
 //
-// One thread per runtime waits on the poller (epoll or kqueue). A descriptor is registered
-// once, edge-triggered. An operation first tries its system call at once (the fast path, under
+// Polling: one thread at a time holds the poll role (role_) and with it the right to wait on
+// the poller and handle events (cycle()). Where the executor's workers poll (work_stealing:
+// task_source::poll, Go's netpoll), an idle worker holds it while it sleeps in the poller, and
+// a busy one takes it for a moment between tasks; events then reach the thread that runs their
+// continuations with one wake-up. The readiness thread is the backstop: every 1-10 ms it polls
+// without blocking if nobody holds the role (all workers busy, or blocked outside taskport);
+// after a long quiet spell with a worker asleep in the poller, it sleeps until that worker
+// leaves. Where workers do not poll (the tbb_arena executor, TASKPORT_WORKER_POLL=0) the
+// readiness thread holds the role and waits on the poller itself, as before.
+//
+// A descriptor is registered once, edge-triggered. An operation first tries its system call at once (the fast path, under
 // the descriptor's lock when the queue is empty); only when it would block is it queued. On a
 // readiness event the thread retries the queued operations of that direction in order and
 // hands every finished one to the completion queue — one batch per wake-up. The same thread
 // owns the timer heap: the poller's timeout is the nearest deadline.
 //
-// A descriptor_state is freed by the readiness thread at the top of its next loop, never while
-// an event naming it may still be processed.
+// A descriptor_state is freed by the role's holder at the start of its next cycle, never while
+// an event naming it may still be processed (only the role's holder handles events).
 #pragma once
 
 #include "completion_queue.hpp"
@@ -18,6 +27,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -76,10 +86,15 @@ struct descriptor_state {
     descriptor_state* live_next = nullptr;
 };
 
-class reactor {
+class reactor final : public poll_target {
 public:
-    reactor(completion_queue& cq, std::unique_ptr<poller> p);
+    // workers_poll: the executor's workers call worker_poll() (executor::polls_source()).
+    reactor(completion_queue& cq, std::unique_ptr<poller> p, bool workers_poll);
     ~reactor();
+
+    // A worker's poll (task_source::poll through the completion queue).
+    bool worker_poll(bool block) noexcept override;
+    void interrupt_poll() noexcept override { poller_->wake(); }
 
     // Registers fd (already non-blocking). Throws std::system_error.
     descriptor_state* attach(int fd);
@@ -106,7 +121,11 @@ public:
     const char* poller_name() const noexcept { return poller_->name(); }
 
 private:
+    enum : std::uint32_t { role_free, role_held, role_blocking, role_stopped };
     void run();
+    void run_backstop();
+    void cycle(int timeout_ms, bool notify) noexcept;
+    void release_role(std::uint32_t held) noexcept;
     void heap_up(std::size_t i) noexcept;
     void heap_down(std::size_t i) noexcept;
     void heap_remove(std::size_t i) noexcept;
@@ -118,12 +137,22 @@ private:
     std::unique_ptr<poller> poller_;
     std::atomic<bool> stopped_{false};
 
+    const bool workers_poll_;
+    std::atomic<std::uint32_t> role_{role_free};  // who may poll now (see the file comment)
+    std::atomic<std::uint64_t> polls_{0};          // workers' polls, for the backstop's back-off
+    std::mutex bs_mu_;                             // the backstop's sleep
+    std::condition_variable bs_cv_;
+    std::atomic<bool> deep_{false};  // the backstop sleeps until a blocking poller leaves
+
     std::mutex mu_;                          // guards the live list and retired_
     descriptor_state* live_ = nullptr;
     std::vector<descriptor_state*> retired_;
+    std::atomic<std::size_t> n_retired_{0};  // retired_.size(), read without mu_
+    std::vector<descriptor_state*> to_free_;  // the role holder's
 
     std::mutex timer_mu_;                    // guards heap_
     std::vector<operation*> heap_;           // min-heap on deadline
+    std::atomic<std::size_t> n_timers_{0};   // heap_.size(), read without timer_mu_
 
     std::thread thread_;
 };

@@ -65,7 +65,8 @@ service::service(runtime& r)
     if (iocp) {
         chosen = io_backend::iocp;
     } else {
-        react = std::make_unique<reactor>(cq, make_poller(want));
+        react = std::make_unique<reactor>(cq, make_poller(want), ex.polls_source());
+        if (ex.polls_source()) cq.set_poller(react.get());
         if (want == io_backend::io_uring || want == io_backend::automatic) {
             uring = uring_backend::try_create(cq, uring_unavailable);
             if (!uring && want == io_backend::io_uring)

@@ -9,6 +9,7 @@
 // woken by the future's completion through the same token.
 #pragma once
 
+#include <taskport/sched/executor.hpp>
 #include <taskport/sched/futex.hpp>
 #include <taskport/sched/task_node.hpp>
 
@@ -23,8 +24,14 @@ public:
 
     // Any thread.
     void unpark() noexcept {
-        // release: what the unparker wrote before is visible to the woken worker.
-        if (token_.exchange(1, std::memory_order_release) == 0) futex_wake_one(token_);
+        // seq_cst (not only release: what the unparker wrote must be visible to the woken
+        // worker): a Dekker pair with park_polling() over token_ and polling_.
+        if (token_.exchange(1, std::memory_order_seq_cst) == 0) {
+            if (task_source* s = polling_.load(std::memory_order_seq_cst))
+                s->interrupt();  // asleep in the source's poller, not on the futex
+            else
+                futex_wake_one(token_);
+        }
     }
 
     // Owner only.
@@ -33,10 +40,27 @@ public:
             futex_wait(token_, 0);
     }
 
+    // Owner only. Sleeps inside s->poll(true) instead of on the futex, so that an I/O event
+    // wakes this worker directly; unpark() interrupts the poll. Returns false without sleeping
+    // when s will not let this thread poll (another does): the caller then park()s. Like
+    // park(), a return may be spurious (the poll found events, or a stale interruption).
+    bool park_polling(task_source* s) noexcept {
+        polling_.store(s, std::memory_order_seq_cst);
+        if (token_.exchange(0, std::memory_order_seq_cst) != 0) {  // woken already
+            polling_.store(nullptr, std::memory_order_relaxed);
+            return true;
+        }
+        const bool polled = s->poll(true);
+        polling_.store(nullptr, std::memory_order_seq_cst);
+        if (polled) token_.exchange(0, std::memory_order_acquire);  // the interruption, if any
+        return polled;
+    }
+
 private:
     static void on_notify(continuation* c) noexcept { static_cast<parker*>(c)->unpark(); }
 
     std::atomic<std::uint32_t> token_{0};  // 1 = a wake-up is pending; written by both sides
+    std::atomic<task_source*> polling_{nullptr};  // the source the owner sleeps in, if any
 };
 
 }  // namespace taskport::detail

@@ -58,6 +58,13 @@ std::size_t default_worker_count() {
 
 namespace {
 
+// TASKPORT_WORKER_POLL=0: idle workers sleep on their futex only, and the I/O side's readiness
+// thread does all the polling (the design before worker polling; kept for comparison).
+bool worker_poll_enabled() noexcept {
+    const char* env = std::getenv("TASKPORT_WORKER_POLL");
+    return !(env && env[0] == '0' && env[1] == '\0');
+}
+
 // Owner-written counter: plain load+store (no locked instruction), read by stats() racily-but-
 // atomically from any thread.
 struct counter {
@@ -101,7 +108,10 @@ class work_stealing final : public executor {
 
 public:
     explicit work_stealing(const scheduler_config& cfg)
-        : n_(cfg.workers ? cfg.workers : default_worker_count()), inj_(n_), idle_(n_) {
+        : n_(cfg.workers ? cfg.workers : default_worker_count()),
+          polls_(worker_poll_enabled()),
+          inj_(n_),
+          idle_(n_) {
         workers_.reserve(n_);
         for (std::size_t i = 0; i < n_; ++i) {
             workers_.push_back(std::make_unique<worker>());
@@ -212,6 +222,7 @@ public:
     }
 
     bool closed() const noexcept override { return closed_.load(std::memory_order_acquire); }
+    bool polls_source() const noexcept override { return polls_; }
     std::size_t concurrency() const noexcept override { return n_; }
 
     runtime_stats stats() const override {
@@ -281,6 +292,7 @@ private:
 
     task_node* find_local(worker& w) noexcept {
         if (++w.tick % injector_interval == 0) {
+            poll_source(false);  // a busy pool still sees I/O events between its tasks
             if (task_node* t = take_source(w)) return t;
             if (task_node* t = take_injector(w)) return t;
         }
@@ -302,6 +314,12 @@ private:
         if (task_node* t = w.deque.pop()) return t;
         if (task_node* t = take_source(w)) return t;
         return take_injector(w);
+    }
+
+    // Events the source's poller has ready now, queued in the source (see task_source::poll).
+    void poll_source(bool block) noexcept {
+        if (!polls_) return;
+        if (task_source* src = source_.load(std::memory_order_acquire)) src->poll(block);
     }
 
     // The attached source (io's completion queue): a batch, first to run, rest onto the deque.
@@ -343,6 +361,7 @@ private:
         }
         for (int round = 0; round < search_rounds; ++round) {
             if (task_node* t = steal_from_others(w)) return t;
+            if (round == 0) poll_source(false);
             if (task_node* t = take_source(w)) return t;
             if (task_node* t = take_injector(w)) return t;
             if (round + 1 < search_rounds) {
@@ -418,7 +437,11 @@ private:
         }
         if (!cancel) {
             w.parks.add();
-            idle_.parker_of(w.index).park();
+            // With a pollable source and nobody polling it yet, sleep in its poller: an I/O
+            // event then wakes this worker, which runs the completion itself. Else the futex.
+            parker& p = idle_.parker_of(w.index);
+            task_source* src = polls_ ? source_.load(std::memory_order_acquire) : nullptr;
+            if (!(src && p.park_polling(src))) p.park();
         }
         if (idle_.finish(w.index)) w.searching = true;
         if (top) idle_count_.fetch_sub(1, std::memory_order_seq_cst);
@@ -428,6 +451,7 @@ private:
     TASKPORT_TLS_IE static thread_local worker* tl_worker;
 
     const std::size_t n_;
+    const bool polls_;  // idle and searching workers poll the source (TASKPORT_WORKER_POLL)
     std::vector<std::unique_ptr<worker>> workers_;
     injector inj_;
     idle_set idle_;

@@ -51,6 +51,19 @@ struct task_source {
     // A seq_cst snapshot (the parking protocol reads it after its fence).
     virtual bool empty() const noexcept = 0;
 
+    // Optional (a readiness poller behind the queue; Go's netpoll): a worker may look for new
+    // events itself, so that an event reaches the thread that will run its continuation with
+    // one wake-up instead of two. One thread polls at a time. poll(false): harvest what is
+    // ready now; poll(true): block until an event, a timer, or interrupt(). What a poll finds
+    // is queued without waking anyone (the polling worker takes it next). Returns false at
+    // once where the source has no poller, another thread is polling, or it is shut down.
+    virtual bool poll(bool block) noexcept {
+        (void)block;
+        return false;
+    }
+    // Any thread: makes a blocking poll() in progress (or the next one) return.
+    virtual void interrupt() noexcept {}
+
 protected:
     ~task_source() = default;
 };
@@ -87,6 +100,9 @@ public:
     // idle worker unless one is already searching.
     virtual void attach_source(task_source* s) noexcept = 0;
     virtual void notify_source() noexcept = 0;
+    // Whether idle workers call the source's poll() (then its readiness thread need only be a
+    // backstop). Fixed for the executor's lifetime.
+    virtual bool polls_source() const noexcept { return false; }
 
     // True when the calling worker's own queue holds nothing a thief could take (always true
     // off the workers). parallel_for splits its range only then.
