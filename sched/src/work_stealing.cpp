@@ -435,15 +435,23 @@ private:
             idle_.notify_all();
             cancel = true;
         }
+        task_source* polled = nullptr;
         if (!cancel) {
             w.parks.add();
             // With a pollable source and nobody polling it yet, sleep in its poller: an I/O
             // event then wakes this worker, which runs the completion itself. Else the futex.
             parker& p = idle_.parker_of(w.index);
             task_source* src = polls_ ? source_.load(std::memory_order_acquire) : nullptr;
-            if (!(src && p.park_polling(src))) p.park();
+            if (src && p.park_polling(src))
+                polled = src;
+            else
+                p.park();
         }
         if (idle_.finish(w.index)) w.searching = true;
+        // What a poll found was queued without a wake-up, for this worker to take. Inside
+        // help_until it may instead return to its task at once (the wait is over): then wake
+        // another worker for it. (At top level this worker takes it next, in find_local.)
+        if (polled && !top && !polled->empty()) idle_.notify_one();
         if (top) idle_count_.fetch_sub(1, std::memory_order_seq_cst);
         return !(top && terminate_.load(std::memory_order_seq_cst));
     }
