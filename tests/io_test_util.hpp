@@ -152,6 +152,13 @@ inline void check_posix(bool ok, const char* what) {
 #endif
 }
 
+#if defined(_WIN32)
+// Throws std::system_error with GetLastError()'s code unless ok.
+inline void check_win32(bool ok, const char* what) {
+    if (!ok) throw std::system_error(static_cast<int>(::GetLastError()), std::system_category(), what);
+}
+#endif
+
 inline void raw_close(raw_socket s) noexcept {
 #if defined(_WIN32)
     ::closesocket(s);

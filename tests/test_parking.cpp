@@ -23,11 +23,13 @@ std::uint64_t parks(const runtime& rt) { return rt.stats().parks; }
 
 std::set<int> thread_ids() {
     std::set<int> ids;
+#if !defined(_WIN32)  // under Wine, /proc/self/task would be the Linux host's, not this process's
     if (DIR* d = opendir("/proc/self/task")) {
         while (dirent* e = readdir(d))
             if (e->d_name[0] != '.') ids.insert(std::stoi(e->d_name));
         closedir(d);
     }
+#endif
     return ids;
 }
 

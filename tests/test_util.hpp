@@ -130,6 +130,42 @@ private:
     bool open_ = false;
 };
 
+// A reusable barrier for the test's own threads, on a mutex and a condition variable. Not
+// std::barrier: libstdc++ 12's atomic wait, which std::barrier uses, loses wake-ups where it has
+// no futex (mingw-w64: it checks the value before taking the mutex that notify does not take,
+// GCC PR libstdc++/106183), and a test thread then sleeps forever at the barrier.
+class barrier {
+public:
+    explicit barrier(long n) : n_(n) {}
+    void arrive_and_wait() {
+        std::unique_lock<std::mutex> g(mu_);
+        const unsigned long gen = gen_;
+        if (++arrived_ >= n_) {
+            next_phase();
+            return;
+        }
+        cv_.wait(g, [&] { return gen_ != gen; });
+    }
+    // Arrives and leaves for good: later phases wait for one thread fewer.
+    void arrive_and_drop() {
+        std::lock_guard<std::mutex> g(mu_);
+        --n_;
+        if (arrived_ >= n_) next_phase();
+    }
+
+private:
+    void next_phase() {
+        arrived_ = 0;
+        ++gen_;
+        cv_.notify_all();
+    }
+    std::mutex mu_;
+    std::condition_variable cv_;
+    long n_;
+    long arrived_ = 0;
+    unsigned long gen_ = 0;
+};
+
 // For calls that have no timeout of their own (future::get, task_group::wait, block_on): if the
 // scope is not left before the hang deadline, print what hung and exit with failure.
 class watchdog {

@@ -9,6 +9,7 @@
 #include <array>
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <mutex>
@@ -28,9 +29,11 @@ operation* op_of(OVERLAPPED* ov) noexcept {
     return reinterpret_cast<platform_op_storage*>(ov)->owner;
 }
 
-// Can a successful call skip the port? Only if every installed provider hands out real
-// kernel handles (a layered provider that does not may queue a packet anyway). As in Go's
-// and libuv's Windows pollers.
+// Can a successful call skip the port? Only if every installed provider of the sockets we open
+// (IPv4/IPv6, stream/datagram) hands out real kernel handles: a layered provider that does not
+// may queue a packet anyway. As in Go's Windows poller, but limited to the families and types
+// taskport uses, as libuv limits it to the socket's own provider: a provider of another family
+// (Wine lists a non-IFS IPX one) says nothing about ours. Files are always kernel handles.
 bool providers_are_ifs() noexcept {
     DWORD len = 0;
     if (::WSAEnumProtocolsW(nullptr, nullptr, &len) != SOCKET_ERROR || ::WSAGetLastError() != WSAENOBUFS)
@@ -40,8 +43,11 @@ bool providers_are_ifs() noexcept {
     auto* info = reinterpret_cast<WSAPROTOCOL_INFOW*>(buf.get());
     int n = ::WSAEnumProtocolsW(nullptr, info, &len);
     if (n == SOCKET_ERROR) return false;
-    for (int i = 0; i < n; ++i)
-        if (!(info[i].dwServiceFlags1 & XP1_IFS_HANDLES)) return false;
+    for (int i = 0; i < n; ++i) {
+        const bool ours = (info[i].iAddressFamily == AF_INET || info[i].iAddressFamily == AF_INET6) &&
+                          (info[i].iSocketType == SOCK_STREAM || info[i].iSocketType == SOCK_DGRAM);
+        if (ours && !(info[i].dwServiceFlags1 & XP1_IFS_HANDLES)) return false;
+    }
     return true;
 }
 
@@ -186,14 +192,14 @@ private:
     // finished (ec/bytes final) — the caller clears place and hands it over.
     bool advance(operation* op, int r) noexcept {
         for (;;) {
-            if (r == iocp_pending || (r == 0 && !skip_)) {
+            if (r == iocp_pending || ((r == 0 || r == iocp_warning) && !skip_)) {
                 // Parked. A shutdown that began before the call may have swept the handles
                 // already: this op was not among them, so cancel it here.
                 if (stopped_.load(std::memory_order_seq_cst))
                     ::CancelIoEx(reinterpret_cast<HANDLE>(op->plat.handle), overlapped_of(op));
                 return true;
             }
-            op->plat.error = r == iocp_done_now ? 0 : r;
+            if (r != iocp_warning) op->plat.error = r == iocp_done_now ? 0 : r;
             if (op->perform(op)) break;
             if (op->cancelled.load(std::memory_order_seq_cst) || stopped_.load(std::memory_order_seq_cst)) {
                 op->ec = operation_aborted();  // between steps: the rest is not started
@@ -302,7 +308,10 @@ std::unique_ptr<iocp_backend> iocp_backend::try_create(completion_queue& cq, std
         return nullptr;
     }
     try {
-        return std::make_unique<iocp_impl>(cq, port, providers_are_ifs());
+        // TASKPORT_IOCP_SKIP_ON_SUCCESS=0 keeps the mode off (tests run both ways).
+        const char* env = std::getenv("TASKPORT_IOCP_SKIP_ON_SUCCESS");
+        const bool skip = !(env && std::strcmp(env, "0") == 0) && providers_are_ifs();
+        return std::make_unique<iocp_impl>(cq, port, skip);
     } catch (const std::system_error& e) {
         ::CloseHandle(port);
         why = e.code();

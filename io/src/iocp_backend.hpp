@@ -13,8 +13,9 @@
 // a canceller holds it across CancelIoEx, so the op cannot complete and be freed meanwhile. The
 // op then completes exactly once, through the port: with its result, or with operation_aborted
 // when the cancel won. With FILE_SKIP_COMPLETION_PORT_ON_SUCCESS (used when every installed
-// protocol provider hands out real handles) a call that succeeds at once queues no packet, and
-// the starter finishes the op itself.
+// IPv4/IPv6 stream and datagram provider hands out real handles, and
+// TASKPORT_IOCP_SKIP_ON_SUCCESS is not 0) a call that succeeds at once queues no packet, and the
+// starter finishes the op itself.
 #pragma once
 
 #include "completion_queue.hpp"
@@ -31,11 +32,17 @@ namespace taskport::io::detail {
 // Starts one step of an overlapped operation (a WSARecv, a ReadFile...) with op's OVERLAPPED,
 // on the backend's behalf and under op's lock. Returns 0 when the call succeeded at once
 // (op->plat.transferred set), ERROR_IO_PENDING (997) when it is under way, iocp_done_now when
-// the step finished without any system call (a zero-length read...), else the Win32/WSA error
-// the call failed with at once.
+// the step finished without any system call (a zero-length read...), iocp_warning when the call
+// finished at once with a warning status (WSAEMSGSIZE, ERROR_MORE_DATA: op->plat.error and
+// op->plat.transferred set), else the Win32/WSA error the call failed with at once.
+//
+// Which of these queue a packet on the port: a pending call always; a success or a warning
+// (NTSTATUS not an error) unless the handle has FILE_SKIP_COMPLETION_PORT_ON_SUCCESS; an error
+// returned at once never. (Wine 8 behaves so, warnings included; not checked on Windows here.)
 using iocp_issue_fn = int (*)(operation* op) noexcept;
 inline constexpr int iocp_pending = 997;  // ERROR_IO_PENDING == WSA_IO_PENDING
 inline constexpr int iocp_done_now = -1;
+inline constexpr int iocp_warning = -2;
 
 // For overlapped operations op->perform has this meaning: a step finished with
 // op->plat.error (0 or a Win32/WSA code) and op->plat.transferred bytes; fold that into

@@ -58,8 +58,14 @@ int issue_rw(operation* o) noexcept {
         return 0;
     }
     const DWORD e = ::GetLastError();
-    // ERROR_MORE_DATA (a message longer than the buffer) is a warning status: a packet comes.
-    return e == ERROR_MORE_DATA ? iocp_pending : static_cast<int>(e);
+    // ERROR_MORE_DATA (a message longer than the buffer) is a warning status: finished, and a
+    // packet comes as after a success (none in skip mode).
+    if (e == ERROR_MORE_DATA) {
+        op->plat.error = ERROR_MORE_DATA;
+        op->plat.transferred = static_cast<std::uint32_t>(ov->InternalHigh);
+        return iocp_warning;
+    }
+    return static_cast<int>(e);
 }
 
 // A step's completion (perform of an overlapped file step).

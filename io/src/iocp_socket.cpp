@@ -34,10 +34,13 @@ constexpr std::size_t max_step = std::size_t{1} << 30;
 constexpr std::size_t max_send = std::size_t{1} << 20;
 ULONG step_len(std::size_t n, std::size_t max = max_step) noexcept { return static_cast<ULONG>(std::min(n, max)); }
 
-// What an iocp_issue_fn returns for a WSA call's result.
-int wsa_result(int r, DWORD n, operation* op) noexcept {
+// What an iocp_issue_fn returns for a WSA call's result (r: what the call returned, read after
+// it returned). On an immediate success the byte count is the OVERLAPPED's (its IO_STATUS_BLOCK,
+// which the call has filled), as libuv reads it; the calls' own count arguments are not used
+// (null: Microsoft's advice with an OVERLAPPED).
+int wsa_result(int r, operation* op) noexcept {
     if (r == 0) {
-        op->plat.transferred = n;
+        op->plat.transferred = static_cast<std::uint32_t>(overlapped_of(op)->InternalHigh);
         return 0;
     }
     return ::WSAGetLastError();  // WSA_IO_PENDING is iocp_pending
@@ -116,16 +119,16 @@ int issue_recv(operation* o) noexcept {
     // A zero-byte WSARecv would wait for data to arrive; POSIX returns 0 at once.
     if (op->buf.empty()) return iocp_done_now;
     WSABUF b{step_len(op->buf.size()), reinterpret_cast<char*>(op->buf.data())};
-    DWORD n = 0;
     op->plat.flags = 0;
-    return wsa_result(::WSARecv(socket_of(op), &b, 1, &n, &op->plat.flags, overlapped_of(op), nullptr), n, op);
+    const int r = ::WSARecv(socket_of(op), &b, 1, nullptr, &op->plat.flags, overlapped_of(op), nullptr);
+    return wsa_result(r, op);
 }
 
 int issue_send(operation* o) noexcept {
     auto* op = static_cast<write_op*>(o);
     WSABUF b{step_len(op->buf.size() - op->bytes, op->all ? max_step : max_send), reinterpret_cast<char*>(const_cast<std::byte*>(op->buf.data() + op->bytes))};
-    DWORD n = 0;
-    return wsa_result(::WSASend(socket_of(op), &b, 1, &n, 0, overlapped_of(op), nullptr), n, op);
+    const int r = ::WSASend(socket_of(op), &b, 1, nullptr, 0, overlapped_of(op), nullptr);
+    return wsa_result(r, op);
 }
 
 int issue_accept(operation* o) noexcept {
@@ -159,25 +162,28 @@ int issue_connect(operation* o) noexcept {
 int issue_send_to(operation* o) noexcept {
     auto* op = static_cast<send_to_op*>(o);
     WSABUF b{step_len(op->buf.size()), reinterpret_cast<char*>(const_cast<std::byte*>(op->buf.data()))};
-    DWORD n = 0;
-    return wsa_result(::WSASendTo(socket_of(op), &b, 1, &n, 0, op->target.data(),
-                                  static_cast<int>(op->target.size()), overlapped_of(op), nullptr),
-                      n, op);
+    const int r = ::WSASendTo(socket_of(op), &b, 1, nullptr, 0, op->target.data(),
+                              static_cast<int>(op->target.size()), overlapped_of(op), nullptr);
+    return wsa_result(r, op);
 }
 
 int issue_receive_from(operation* o) noexcept {
     auto* op = static_cast<receive_from_op*>(o);
     WSABUF b{step_len(op->buf.size()), reinterpret_cast<char*>(op->buf.data())};
-    DWORD n = 0;
     op->plat.flags = 0;
     op->plat.addr_len = static_cast<int>(endpoint::capacity());
-    int r = wsa_result(::WSARecvFrom(socket_of(op), &b, 1, &n, &op->plat.flags, op->from.data(),
-                                     &op->plat.addr_len, overlapped_of(op), nullptr),
-                       n, op);
+    const int r = wsa_result(::WSARecvFrom(socket_of(op), &b, 1, nullptr, &op->plat.flags, op->from.data(),
+                                           &op->plat.addr_len, overlapped_of(op), nullptr),
+                             op);
     // A datagram longer than buf fails the call with WSAEMSGSIZE, but its status is a warning
-    // (STATUS_BUFFER_OVERFLOW), not an error: the port still gets a packet, even in skip mode.
-    // Finishing it here too would complete the op twice.
-    return r == WSAEMSGSIZE ? iocp_pending : r;
+    // (STATUS_BUFFER_OVERFLOW), not an error: the call has finished, and the port gets a packet
+    // exactly as after a success (none in skip mode). iocp_warning says so to the backend.
+    if (r == WSAEMSGSIZE) {
+        op->plat.error = WSAEMSGSIZE;
+        op->plat.transferred = static_cast<std::uint32_t>(overlapped_of(op)->InternalHigh);
+        return iocp_warning;
+    }
+    return r;
 }
 
 iocp_issue_fn issue_for(operation::perform_fn p) noexcept {

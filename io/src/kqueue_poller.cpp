@@ -166,9 +166,10 @@ public:
     const char* name() const noexcept override { return "kqueue"; }
 
 private:
-    static constexpr std::uintptr_t wake_ident = 1;  // EVFILT_USER identifiers are ours to pick
     int kq_ = -1;
-#if !defined(EVFILT_USER)
+#if defined(EVFILT_USER)
+    static constexpr std::uintptr_t wake_ident = 1;  // EVFILT_USER identifiers are ours to pick
+#else
     int pipe_[2] = {-1, -1};
 #endif
 };
