@@ -449,3 +449,53 @@ TEST_CASE("tcp: endpoints of a connected pair agree; set_nodelay works", "[tcp]"
     CHECK_NOTHROW(p.client.set_nodelay(false));
     CHECK(p.client.native_handle() != tp_test::raw_fd::none);
 }
+
+// ---- a worker that polls while it waits in get() ----
+
+namespace {
+
+task<void> read_one_byte(io::tcp_stream& s, std::atomic<bool>& done) {
+    std::array<std::byte, 1> buf;
+    co_await s.read_some(buf);
+    done.store(true, std::memory_order_release);
+}
+
+}  // namespace
+
+// An idle worker sleeps in the readiness poller, also one waiting inside get() (help_until).
+// What its poll finds is queued without waking anyone, for it to take next; but when its own
+// wait ends at that moment (here a promise set by this outside thread, which interrupts the
+// poll), it goes straight back to its task, which then spins until the read has run: only the
+// other worker can run it, so the completion must have reached that worker (a regression test
+// for completions left queued while every other worker sleeps). The byte and the promise race
+// each other from this thread; which worker polls at that moment is up to the run, so rounds
+// repeat it, in both orders.
+TEST_CASE("tcp: a read found by a worker waiting in get() reaches another worker", "[tcp][poll]") {
+    runtime rt(tp_test::workers(2));
+    auto p1 = tp_test::connect_pair(rt);
+    tp_test::watchdog wd("a read found by a worker waiting in get()");
+    const int rounds = static_cast<int>(tp_test::scaled(2000));
+    const std::byte one[1] = {std::byte{7}};
+    for (int r = 0; r < rounds; ++r) {
+        std::atomic<bool> first{false}, waiting{false};
+        promise<void> release;
+        future<void> released = release.get_future();
+        auto t1 = rt.spawn(read_one_byte(p1.server, first));
+        auto t2 = rt.spawn([&] {
+            waiting.store(true, std::memory_order_release);
+            released.get();
+            while (!first.load(std::memory_order_acquire)) std::this_thread::yield();
+        });
+        while (!waiting.load(std::memory_order_acquire)) std::this_thread::yield();
+        if (r % 2 == 0) {
+            tp_test::raw_send_all(p1.client.native_handle(), one);
+            release.set_value();
+        } else {
+            release.set_value();
+            tp_test::raw_send_all(p1.client.native_handle(), one);
+        }
+        t2.get();
+        t1.get();
+    }
+    SUCCEED("rounds: " << rounds);
+}
