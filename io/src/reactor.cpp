@@ -311,27 +311,32 @@ void reactor::release_role(std::uint32_t held) noexcept {
     role_.compare_exchange_strong(held, role_free, std::memory_order_seq_cst);
 }
 
-bool reactor::worker_poll(bool block) noexcept {
+bool reactor::worker_poll(bool block, const std::atomic<std::uint32_t>* wake) noexcept {
     // A worker about to sleep waits out a momentary holder (a busy worker's or the backstop's
     // non-blocking poll, microseconds): sleeping on its futex instead would leave nobody in
     // the poller until the backstop's next look.
+    const std::uint32_t held = block ? role_blocking : role_held;
     for (int tries = 0;; ++tries) {
         std::uint32_t f = role_.load(std::memory_order_relaxed);
         if (f == role_free) {
-            if (role_.compare_exchange_weak(f, block ? role_blocking : role_held,
-                                            std::memory_order_acquire))
-                break;
+            if (role_.compare_exchange_weak(f, held, std::memory_order_seq_cst)) break;
             continue;
         }
         if (!block || f != role_held || tries >= 64) return false;
         std::this_thread::yield();
     }
+    // The caller's wake-up token, read only now that this thread holds the role: an
+    // interrupt_poll() meant for it that another holder's poll consumed (the eventfd is read
+    // by whoever polls) set the token first, so it shows here; one issued after this read
+    // finds this thread the only poller and returns its epoll_wait. (seq_cst: a Dekker pair
+    // with parker::unpark(), which sets the token, then interrupts.)
+    if (block && wake && wake->load(std::memory_order_seq_cst) != 0) block = false;
     cycle(block ? next_timeout_ms() : 0, /*notify=*/false);
     polls_.fetch_add(1, std::memory_order_relaxed);
-    release_role(block ? role_blocking : role_held);
+    release_role(held);
     // Dekker pair with run_backstop(): it sets deep_, then checks that a blocking poller holds
     // the role; this releases the role, then checks deep_.
-    if (block && deep_.load(std::memory_order_seq_cst)) {
+    if (held == role_blocking && deep_.load(std::memory_order_seq_cst)) {
         std::lock_guard<std::mutex> g(bs_mu_);
         deep_.store(false, std::memory_order_relaxed);
         bs_cv_.notify_one();

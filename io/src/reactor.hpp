@@ -93,7 +93,7 @@ public:
     ~reactor();
 
     // A worker's poll (task_source::poll through the completion queue).
-    bool worker_poll(bool block) noexcept override;
+    bool worker_poll(bool block, const std::atomic<std::uint32_t>* wake) noexcept override;
     void interrupt_poll() noexcept override { poller_->wake(); }
 
     // Registers fd (already non-blocking). Throws std::system_error.

@@ -50,7 +50,7 @@ public:
             polling_.store(nullptr, std::memory_order_relaxed);
             return true;
         }
-        const bool polled = s->poll(true);
+        const bool polled = s->poll(true, &token_);
         polling_.store(nullptr, std::memory_order_seq_cst);
         if (polled) token_.exchange(0, std::memory_order_acquire);  // the interruption, if any
         return polled;

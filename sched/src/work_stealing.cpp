@@ -319,7 +319,7 @@ private:
     // Events the source's poller has ready now, queued in the source (see task_source::poll).
     void poll_source(bool block) noexcept {
         if (!polls_) return;
-        if (task_source* src = source_.load(std::memory_order_acquire)) src->poll(block);
+        if (task_source* src = source_.load(std::memory_order_acquire)) src->poll(block, nullptr);
     }
 
     // The attached source (io's completion queue): a batch, first to run, rest onto the deque.

@@ -7,6 +7,7 @@
 
 #include <taskport/sched/task_node.hpp>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -54,11 +55,15 @@ struct task_source {
     // Optional (a readiness poller behind the queue; Go's netpoll): a worker may look for new
     // events itself, so that an event reaches the thread that will run its continuation with
     // one wake-up instead of two. One thread polls at a time. poll(false): harvest what is
-    // ready now; poll(true): block until an event, a timer, or interrupt(). What a poll finds
-    // is queued without waking anyone (the polling worker takes it next). Returns false at
-    // once where the source has no poller, another thread is polling, or it is shut down.
-    virtual bool poll(bool block) noexcept {
+    // ready now; poll(true): block until an event, a timer, or interrupt() — unless *wake is
+    // non-zero once this thread holds the poller (an interrupt() meant for it may have been
+    // consumed by another thread's poll just before; the caller's wake-up token says so).
+    // What a poll finds is queued without waking anyone (the polling worker takes it next).
+    // Returns false at once where the source has no poller, another thread is polling, or it
+    // is shut down.
+    virtual bool poll(bool block, const std::atomic<std::uint32_t>* wake) noexcept {
         (void)block;
+        (void)wake;
         return false;
     }
     // Any thread: makes a blocking poll() in progress (or the next one) return.
