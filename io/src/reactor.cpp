@@ -3,12 +3,25 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 
 namespace taskport::io::detail {
 
+namespace {
+// TASKPORT_POLL_SPIN_US: how long a worker about to sleep in the poller first looks without
+// blocking (microseconds; 0: not at all).
+int poll_spin_us() noexcept {
+    const char* e = std::getenv("TASKPORT_POLL_SPIN_US");
+    if (!e || !*e) return 20;
+    char* end = nullptr;
+    long v = std::strtol(e, &end, 10);
+    return (*end == '\0' && v >= 0 && v <= 1'000'000) ? static_cast<int>(v) : 20;
+}
+}  // namespace
+
 reactor::reactor(completion_queue& cq, std::unique_ptr<poller> p, bool workers_poll)
-    : cq_(cq), poller_(std::move(p)), workers_poll_(workers_poll) {
+    : cq_(cq), poller_(std::move(p)), workers_poll_(workers_poll), spin_us_(poll_spin_us()) {
     thread_ = std::thread([this] { run(); });
 }
 
@@ -331,7 +344,26 @@ bool reactor::worker_poll(bool block, const std::atomic<std::uint32_t>* wake) no
     // finds this thread the only poller and returns its epoll_wait. (seq_cst: a Dekker pair
     // with parker::unpark(), which sets the token, then interrupts.)
     if (block && wake && wake->load(std::memory_order_seq_cst) != 0) block = false;
-    cycle(block ? next_timeout_ms() : 0, /*notify=*/false);
+    // Before sleeping, look without blocking for a short while (Go's spinning threads do the
+    // same): a reply that arrives within it is taken without a sleeping CPU having to wake up.
+    // Each look re-reads the wake-up token after the previous look, which may have drained an
+    // interrupt meant for this thread (the argument above holds for the last look).
+    bool looked = false;
+    if (block && spin_us_ > 0) {
+        const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(spin_us_);
+        for (;;) {
+            const std::uint64_t before = cq_.pushed();
+            cycle(0, /*notify=*/false);
+            looked = true;
+            if (cq_.pushed() != before || (wake && wake->load(std::memory_order_seq_cst) != 0)) {
+                block = false;
+                break;
+            }
+            if (std::chrono::steady_clock::now() >= until) break;
+        }
+    }
+    if (block) cycle(next_timeout_ms(), /*notify=*/false);
+    else if (!looked) cycle(0, /*notify=*/false);
     polls_.fetch_add(1, std::memory_order_relaxed);
     release_role(held);
     // Dekker pair with run_backstop(): it sets deep_, then checks that a blocking poller holds

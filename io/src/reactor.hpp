@@ -138,6 +138,7 @@ private:
     std::atomic<bool> stopped_{false};
 
     const bool workers_poll_;
+    const int spin_us_;  // a blocking worker poll first looks without blocking this long
     std::atomic<std::uint32_t> role_{role_free};  // who may poll now (see the file comment)
     std::atomic<std::uint64_t> polls_{0};          // workers' polls, for the backstop's back-off
     std::mutex bs_mu_;                             // the backstop's sleep
