@@ -665,11 +665,12 @@ TEST_CASE("faults: future::cancel of a task parked in read_some completes it wit
     SECTION("cancelled before it starts: the task never runs") {
         std::atomic<bool> ran{false};
         tp_test::gate g;
-        tp_test::counter_latch busy;
+        tp_test::counter_latch busy, left;
         for (int i = 0; i < 2; ++i)  // both workers blocked: the task cannot start early
             rt.post([&] {
                 busy.arrive();
                 g.wait();
+                left.arrive();  // g, busy and left live on this section's stack: see below
             });
         REQUIRE(busy.wait_for(2));
         auto t = rt.spawn([&]() -> task<void> {
@@ -681,6 +682,9 @@ TEST_CASE("faults: future::cancel of a task parked in read_some completes it wit
         g.open();
         CHECK(tp_test::outcome(t) == std::errc::operation_canceled);
         CHECK_FALSE(ran.load());
+        // Both blocking tasks must be out of g.wait() before g goes out of scope (ASan saw a
+        // stack-use-after-scope in gate::wait when the section ended first).
+        REQUIRE(left.wait_for(2));
     }
 }
 
