@@ -134,6 +134,16 @@ TEST_CASE("faults: connecting to a port nobody listens on throws connection_refu
     socklen_t len = io::endpoint::capacity();
     REQUIRE(::getsockname(holder.get(), ep.data(), &len) == 0);
 
+    // Counted after a first attempt, so that what starts lazily is done: once (ASan build,
+    // TASKPORT_WORKER_POLL=0) 9 descriptors were counted here and 7 after the loop — something
+    // held two for a moment at the first count (not identified; lazy library initialisation on
+    // a worker is the guess). A leak shows as more after, never fewer.
+    try {
+        tp_test::run(rt, [](runtime& rt, io::endpoint ep) -> task<io::tcp_stream> {
+            co_return co_await io::tcp_stream::connect(rt, ep);
+        }(rt, ep));
+    } catch (const std::system_error&) {
+    }
     const long fds = tp_test::open_fds();
     for (int i = 0; i < 20; ++i) {
         try {
@@ -146,7 +156,7 @@ TEST_CASE("faults: connecting to a port nobody listens on throws connection_refu
             CHECK_THAT(e.what(), Contains("connect") && Contains(ep.to_string()));
         }
     }
-    CHECK(tp_test::open_fds() == fds);  // the failed sockets were closed
+    CHECK(tp_test::open_fds() <= fds);  // the failed sockets were closed
 }
 
 TEST_CASE("faults: reset by peer reaches a read as connection_reset", "[faults]") {
