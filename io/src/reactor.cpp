@@ -275,7 +275,7 @@ struct in_cycle_scope {
 };
 }  // namespace
 
-void reactor::cycle(int timeout_ms, bool notify) noexcept {
+std::size_t reactor::cycle(int timeout_ms, bool notify) noexcept {
     in_cycle_scope scope;
     // States retired before this cycle: every event naming them was handled by an earlier
     // holder (deregistered first, they cannot be reported again).
@@ -315,7 +315,9 @@ void reactor::cycle(int timeout_ms, bool notify) noexcept {
         }
     }
     expire_timers(b);
+    const std::size_t queued = b.n;
     cq_.push(b, notify);
+    return queued;
 }
 
 // seq_cst: the worker's release is one side of a Dekker pair (worker_poll). A CAS, not a
@@ -343,27 +345,19 @@ bool reactor::worker_poll(bool block, const std::atomic<std::uint32_t>* wake) no
     // by whoever polls) set the token first, so it shows here; one issued after this read
     // finds this thread the only poller and returns its epoll_wait. (seq_cst: a Dekker pair
     // with parker::unpark(), which sets the token, then interrupts.)
-    if (block && wake && wake->load(std::memory_order_seq_cst) != 0) block = false;
+    auto woken = [wake] { return wake && wake->load(std::memory_order_seq_cst) != 0; };
+    if (block && woken()) block = false;
     // Before sleeping, look without blocking for a short while (Go's spinning threads do the
     // same): a reply that arrives within it is taken without a sleeping CPU having to wake up.
     // Each look re-reads the wake-up token after the previous look, which may have drained an
     // interrupt meant for this thread (the argument above holds for the last look).
-    bool looked = false;
+    bool done = false;
     if (block && spin_us_ > 0) {
         const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(spin_us_);
-        for (;;) {
-            const std::uint64_t before = cq_.pushed();
-            cycle(0, /*notify=*/false);
-            looked = true;
-            if (cq_.pushed() != before || (wake && wake->load(std::memory_order_seq_cst) != 0)) {
-                block = false;
-                break;
-            }
-            if (std::chrono::steady_clock::now() >= until) break;
-        }
+        do done = cycle(0, /*notify=*/false) != 0 || woken();
+        while (!done && std::chrono::steady_clock::now() < until);
     }
-    if (block) cycle(next_timeout_ms(), /*notify=*/false);
-    else if (!looked) cycle(0, /*notify=*/false);
+    if (!done) cycle(block ? next_timeout_ms() : 0, /*notify=*/false);
     polls_.fetch_add(1, std::memory_order_relaxed);
     release_role(held);
     // Dekker pair with run_backstop(): it sets deep_, then checks that a blocking poller holds
@@ -422,9 +416,7 @@ void reactor::run_backstop() {
         std::uint32_t f = role_free;
         bool found = false;
         if (role_.compare_exchange_strong(f, role_held, std::memory_order_acquire)) {
-            const std::uint64_t before = cq_.pushed();
-            cycle(0, /*notify=*/true);
-            found = cq_.pushed() != before;
+            found = cycle(0, /*notify=*/true) != 0;
             release_role(role_held);
         }
         if (found) {

@@ -124,7 +124,8 @@ private:
     enum : std::uint32_t { role_free, role_held, role_blocking, role_stopped };
     void run();
     void run_backstop();
-    void cycle(int timeout_ms, bool notify) noexcept;
+    // Returns how many operations it queued (finished I/O and expired timers).
+    std::size_t cycle(int timeout_ms, bool notify) noexcept;
     void release_role(std::uint32_t held) noexcept;
     void heap_up(std::size_t i) noexcept;
     void heap_down(std::size_t i) noexcept;
