@@ -144,12 +144,17 @@ inline stream_pair connect_pair(taskport::runtime& rt) {
 
 using raw_socket = io::tcp_stream::native_handle_type;  // int; SOCKET on Windows
 
-inline void check_posix(bool ok, const char* what) {
+// The calling thread's last socket error: errno, or WSAGetLastError() on Windows.
+inline int last_socket_error() noexcept {
 #if defined(_WIN32)
-    if (!ok) throw std::system_error(::WSAGetLastError(), std::system_category(), what);
+    return ::WSAGetLastError();
 #else
-    if (!ok) throw std::system_error(errno, std::system_category(), what);
+    return errno;
 #endif
+}
+
+inline void check_posix(bool ok, const char* what) {
+    if (!ok) throw std::system_error(last_socket_error(), std::system_category(), what);
 }
 
 #if defined(_WIN32)
@@ -167,15 +172,16 @@ inline void raw_close(raw_socket s) noexcept {
 #endif
 }
 
-// A blocking IPv4 TCP socket, not yet bound or connected (SOCK_CLOEXEC).
-inline raw_socket raw_tcp_socket() {
+// A blocking TCP socket of the given family (IPv4 by default), not yet bound or connected
+// (SOCK_CLOEXEC).
+inline raw_socket raw_tcp_socket(int family = AF_INET) {
 #if defined(_WIN32)
     WSADATA wsa;
-    ::WSAStartup(MAKEWORD(2, 2), &wsa);
-    raw_socket fd = ::socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+    ::WSAStartup(MAKEWORD(2, 2), &wsa);  // counted; the runtime has started Winsock already anyway
+    raw_socket fd = ::socket(family, SOCK_STREAM, IPPROTO_TCP);
     check_posix(fd != INVALID_SOCKET, "socket");
 #else
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     check_posix(fd >= 0, "socket");
 #endif
     return fd;
@@ -183,25 +189,12 @@ inline raw_socket raw_tcp_socket() {
 
 // A blocking TCP socket connected to ep (SOCK_CLOEXEC).
 inline raw_socket raw_connect(const io::endpoint& ep) {
-#if defined(_WIN32)
-    WSADATA wsa;
-    ::WSAStartup(MAKEWORD(2, 2), &wsa);  // counted; the runtime has started Winsock already anyway
-    raw_socket fd = ::socket(ep.data()->sa_family, SOCK_STREAM, IPPROTO_TCP);
-    check_posix(fd != INVALID_SOCKET, "socket");
-    if (::connect(fd, ep.data(), static_cast<int>(ep.size())) != 0) {
-        int e = ::WSAGetLastError();
-        ::closesocket(fd);
+    raw_socket fd = raw_tcp_socket(ep.data()->sa_family);
+    if (::connect(fd, ep.data(), static_cast<socklen_t>(ep.size())) != 0) {
+        int e = last_socket_error();
+        raw_close(fd);
         throw std::system_error(e, std::system_category(), "connect");
     }
-#else
-    int fd = ::socket(ep.data()->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    check_posix(fd >= 0, "socket");
-    if (::connect(fd, ep.data(), ep.size()) < 0) {
-        int e = errno;
-        ::close(fd);
-        throw std::system_error(e, std::system_category(), "connect");
-    }
-#endif
     return fd;
 }
 

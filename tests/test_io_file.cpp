@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <fstream>
@@ -413,6 +414,30 @@ struct probe_op : io::detail::operation {
     std::atomic<int> runs{0};
 };
 
+// The stress race of each backend's cancel path: with every op pending, a second thread
+// cancels them all while feed(i) gives the even-numbered ones a byte. Each completes exactly
+// once, with operation_aborted, or (even ones only) with its byte.
+template <class Op, class Feed>
+void race_cancels_with_data(const std::vector<std::unique_ptr<Op>>& ops, tp_test::counter_latch& done,
+                            Feed feed) {
+    const int n = static_cast<int>(ops.size());
+    std::thread canceller([&] {
+        for (int i = 0; i < n; ++i) io::detail::cancel(ops[i].get());
+    });
+    for (int i = 0; i < n; i += 2) feed(i);
+    canceller.join();
+    REQUIRE(done.wait_for(n));
+    for (int i = 0; i < n; ++i) {
+        REQUIRE(ops[i]->runs.load() == 1);
+        if (ops[i]->ec) {
+            REQUIRE(ops[i]->ec == tp_test::aborted);
+        } else {
+            REQUIRE(i % 2 == 0);
+            REQUIRE(ops[i]->bytes == 1);
+        }
+    }
+}
+
 #if !defined(_WIN32)
 struct pipe_fds {
     int r = -1, w = -1;
@@ -519,21 +544,7 @@ TEST_CASE("file: io_uring stress — many pending reads cancelled from other thr
         ops[i]->svc = &svc;
     }
     for (int i = 0; i < n; ++i) svc.uring->read_at(ops[i].get(), pipes[i]->r, bufs[i].data(), bufs[i].size(), 0);
-    std::thread canceller([&] {
-        for (int i = 0; i < n; ++i) io::detail::cancel(ops[i].get());
-    });
-    for (int i = 0; i < n; i += 2) REQUIRE(::write(pipes[i]->w, "d", 1) == 1);
-    canceller.join();
-    REQUIRE(done.wait_for(n));
-    for (int i = 0; i < n; ++i) {
-        REQUIRE(ops[i]->runs.load() == 1);
-        if (ops[i]->ec) {
-            REQUIRE(ops[i]->ec == tp_test::aborted);
-        } else {
-            REQUIRE(i % 2 == 0);
-            REQUIRE(ops[i]->bytes == 1);
-        }
-    }
+    race_cancels_with_data(ops, done, [&](int i) { REQUIRE(::write(pipes[i]->w, "d", 1) == 1); });
 #endif
 }
 
@@ -667,21 +678,7 @@ TEST_CASE("file: IOCP stress — many pending reads cancelled from another threa
         ops.push_back(std::make_unique<pipe_read_op>(done));
     }
     for (int i = 0; i < n; ++i) ops[i]->start(svc, *pipes[i]);
-    std::thread canceller([&] {
-        for (int i = 0; i < n; ++i) io::detail::cancel(ops[i].get());
-    });
-    for (int i = 0; i < n; i += 2) pipes[i]->write("d");
-    canceller.join();
-    REQUIRE(done.wait_for(n));
-    for (int i = 0; i < n; ++i) {
-        REQUIRE(ops[i]->runs.load() == 1);
-        if (ops[i]->ec) {
-            REQUIRE(ops[i]->ec == tp_test::aborted);
-        } else {
-            REQUIRE(i % 2 == 0);
-            REQUIRE(ops[i]->bytes == 1);
-        }
-    }
+    race_cancels_with_data(ops, done, [&](int i) { pipes[i]->write("d"); });
 #endif
 }
 
