@@ -72,10 +72,10 @@ taskport::task<void> serve(taskport::runtime& rt, io::tcp_listener& listener) {
     auto on_starved = [&](const std::error_code& ec, std::chrono::milliseconds, unsigned long failures) {
         if (failures == 1) {
             std::fprintf(stderr,
-                         "taskport-echo: accept: %s; serving the %llu open connections, retrying "
-                         "after 1 ms, backing off to 100 ms\n",
+                         "taskport-echo: accept: %s; still serving the open connections, retrying "
+                         "after 1 ms, backing off to 100 ms (%llu accepted so far)\n",
                          ec.message().c_str(),
-                         static_cast<unsigned long long>(open_now.load(std::memory_order_relaxed)));
+                         static_cast<unsigned long long>(accepted.load(std::memory_order_relaxed)));
             starved = true;
         }
     };
