@@ -70,7 +70,7 @@ for line in lines:
         r = json.loads(line)
         if r["result"] not in ("OK", "SKIP", "EXPECTEDFAIL"):
             bad.append(f'{r["name"]}: {r["result"]}')
-print(", ".join(bad) if bad else "(meson failed before or outside the tests)")
+print(", ".join(bad) if bad else "(no failed test in its log: meson failed before or outside the tests, or no test matched)")
 PY
 }
 
@@ -82,6 +82,9 @@ for ((i = 1; i <= runs; i++)); do
   meson test -C "$builddir" --no-rebuild "${meson_args[@]}" >"$builddir/stress_loop.last.txt" 2>&1
   rc=$?
   summary=$(grep -E '^(Ok|Fail|Timeout|Skipped):' "$builddir/stress_loop.last.txt" | tr -s ' ' | tr '\n' ' ')
+  if [ "$rc" -eq 0 ] && ! grep -qE '^Ok: +[1-9]' "$builddir/stress_loop.last.txt"; then
+    rc=1  # meson exits 0 when no test matched: that is no passing run
+  fi
   if [ "$rc" -eq 0 ]; then
     passed=$((passed + 1))
     echo "run $i/$runs: ok ($((SECONDS - t0))s; $summary)"
