@@ -32,6 +32,8 @@ try:
     sys.stdout.write(client.stdout)
     sys.stderr.write(client.stderr)
     if client.returncode != 0:
+        server.kill()
+        sys.stderr.write("server's stderr:\n" + server.communicate()[1])
         sys.exit(f"echo_emfile_test: client failed with status {client.returncode}")
     if f"{CLIENTS * ROUNDS} round trips" not in client.stdout:
         sys.exit(f"echo_emfile_test: client did not report {CLIENTS * ROUNDS} round trips")
