@@ -4,12 +4,16 @@
 //
 // One coroutine per connection (read_some, then write_all what was read, until the client
 // closes), and one accept loop that spawns them. What a server built on taskport needs besides:
-//   - the accept loop survives running out of descriptors (EMFILE): it reports it, waits a
-//     little for connections to close, and accepts again — the waiting clients stay queued;
+//   - the accept loop survives running out of descriptors (EMFILE): it reports it, keeps serving
+//     the connections it has, and retries on a timer backing off from 1 ms to 100 ms (not at
+//     once: that spins a core), so it accepts again soon after descriptors free up — the waiting
+//     clients stay queued (accept_loop.hpp);
 //   - SIGINT/SIGTERM stop it cleanly: main waits for the signal with sigwait (no handler runs
 //     on a worker), cancels the accept loop, and shuts the runtime down, which ends every
 //     connection's pending read with operation_aborted.
 // Public API only (<taskport/...>). Try it with taskport-echo-client, or `nc 127.0.0.1 7777`.
+#include "accept_loop.hpp"
+
 #include <taskport/io/io.hpp>
 #include <taskport/taskport.hpp>
 
@@ -29,7 +33,6 @@
 #include <unistd.h>
 
 namespace io = taskport::io;
-using namespace std::chrono_literals;
 
 namespace {
 
@@ -54,32 +57,34 @@ taskport::task<void> echo(io::tcp_stream s) {
     open_now.fetch_sub(1, std::memory_order_relaxed);
 }
 
-// Descriptors or kernel memory ran out: worth waiting for, not a reason to stop serving.
-bool out_of_resources(const std::error_code& ec) {
-    return ec == std::errc::too_many_files_open || ec == std::errc::too_many_files_open_in_system ||
-           ec == std::errc::no_buffer_space || ec == std::errc::not_enough_memory;
-}
-
-taskport::task<void> accept_loop(taskport::runtime& rt, io::tcp_listener& listener) {
-    for (;;) {
-        bool back_off = false;
-        try {
-            io::tcp_stream s = co_await listener.accept();
-            s.set_nodelay(true);  // small replies go out at once
-            accepted.fetch_add(1, std::memory_order_relaxed);
-            (void)rt.spawn(echo(std::move(s)));  // runs on its own: nobody waits for its result
-        } catch (const std::system_error& e) {
-            if (e.code() == io::operation_aborted()) co_return;  // cancelled: shutting down
-            if (!out_of_resources(e.code())) {
-                std::fprintf(stderr, "taskport-echo: accept failed: %s\n", e.what());
-                failed = true;
-                ::kill(::getpid(), SIGTERM);  // wakes main's sigwait: stop
-                co_return;
-            }
-            std::fprintf(stderr, "taskport-echo: accept: %s; retrying in 100 ms\n", e.what());
-            back_off = true;  // (a catch block cannot co_await)
+taskport::task<void> serve(taskport::runtime& rt, io::tcp_listener& listener) {
+    bool starved = false;
+    auto on_accept = [&](io::tcp_stream s) {
+        if (starved) {
+            std::fprintf(stderr, "taskport-echo: accepting again\n");
+            starved = false;
         }
-        if (back_off) co_await taskport::sleep_for(100ms);
+        s.set_nodelay(true);  // small replies go out at once
+        accepted.fetch_add(1, std::memory_order_relaxed);
+        (void)rt.spawn(echo(std::move(s)));  // runs on its own: nobody waits for its result
+    };
+    // Out of descriptors: said once per episode, not once per attempt.
+    auto on_starved = [&](const std::error_code& ec, std::chrono::milliseconds, unsigned long failures) {
+        if (failures == 1) {
+            std::fprintf(stderr,
+                         "taskport-echo: accept: %s; still serving the open connections, retrying "
+                         "after 1 ms, backing off to 100 ms (%llu accepted so far)\n",
+                         ec.message().c_str(),
+                         static_cast<unsigned long long>(accepted.load(std::memory_order_relaxed)));
+            starved = true;
+        }
+    };
+    try {
+        co_await echo_sample::accept_loop(listener, on_accept, on_starved);  // ends when cancelled
+    } catch (const std::system_error& e) {
+        std::fprintf(stderr, "taskport-echo: accept failed: %s\n", e.what());
+        failed = true;
+        ::kill(::getpid(), SIGTERM);  // wakes main's sigwait: stop
     }
 }
 
@@ -116,7 +121,7 @@ int main(int argc, char** argv) {
                 listener.local_endpoint().to_string().c_str(), rt.workers());
     std::fflush(stdout);
 
-    taskport::future<void> server = rt.spawn(accept_loop(rt, listener));
+    taskport::future<void> server = rt.spawn(serve(rt, listener));
 
     int sig = 0;
     sigwait(&stop_signals, &sig);
