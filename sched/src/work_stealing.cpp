@@ -222,7 +222,9 @@ public:
             if (w->thread.joinable()) w->thread.join();
     }
 
-    bool closed() const noexcept override { return closed_.load(std::memory_order_acquire); }
+    // seq_cst: io's completion_queue::push() pairs this read with its seq_cst announcement
+    // (pushers_) against the last worker's reads, Dekker-style; acquire would not order them.
+    bool closed() const noexcept override { return closed_.load(std::memory_order_seq_cst); }
     bool polls_source() const noexcept override { return polls_; }
     std::size_t concurrency() const noexcept override { return n_; }
 
