@@ -17,6 +17,7 @@ packages=(
   libssl-dev                            # taskport-hash: OpenSSL's EVP SHA-256 (optional at build time)
   libcli11-dev                          # taskport-hash, taskport-fetch: command lines (optional)
   libhttp-parser-dev                    # taskport-fetch: HTTP/1.1 responses (optional)
+  relacy-dev                           # Relacy race detector: the models in tests/model (headers)
   "$@"
 )
 

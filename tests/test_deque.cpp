@@ -12,12 +12,28 @@
 #include <memory>
 #include <random>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 using taskport::detail::task_node;
 using taskport::detail::ws_deque;
 
 namespace {
+
+// The owner's handle and the thieves' handle (Tokio's Local/Steal): misuse does not compile.
+template <class S>
+concept can_push = requires(S s, task_node* t) { s.push(t); };
+template <class S>
+concept can_pop = requires(S s) { s.pop(); };
+template <class S>
+concept can_steal = requires(S s) { s.steal(); };
+static_assert(!can_push<ws_deque::stealer> && !can_pop<ws_deque::stealer>,
+              "a thief cannot push or pop");
+static_assert(!can_steal<ws_deque&>, "the owner takes its oldest with pop_oldest(), not steal()");
+static_assert(can_push<ws_deque&> && can_pop<ws_deque&> && can_steal<ws_deque::stealer>);
+static_assert(!std::is_copy_constructible_v<ws_deque> && !std::is_move_constructible_v<ws_deque>,
+              "one owner handle per deque");
+static_assert(std::is_copy_constructible_v<ws_deque::stealer>, "thieves share stealers");
 
 void noop(task_node*) noexcept {}
 
@@ -65,30 +81,30 @@ TEST_CASE("deque: owner alone is LIFO, a thief alone is FIFO") {
     ws_deque d;
     REQUIRE(d.empty());
     REQUIRE(d.pop() == nullptr);
-    REQUIRE(d.steal() == nullptr);
+    REQUIRE(d.thief().steal() == nullptr);
     for (int i = 0; i < 10; ++i) d.push(&it.nodes[i]);
     REQUIRE(d.size() == 10);
     REQUIRE(d.pop() == &it.nodes[9]);
-    REQUIRE(d.steal() == &it.nodes[0]);
+    REQUIRE(d.thief().steal() == &it.nodes[0]);
     REQUIRE(d.pop() == &it.nodes[8]);
-    REQUIRE(d.steal() == &it.nodes[1]);
+    REQUIRE(d.thief().steal() == &it.nodes[1]);
     REQUIRE(d.size() == 6);
 
     ws_deque into;
     std::size_t moved = 0;
     // 6 left (2..7): steal_half takes ceil(6/2) = 3, returns the oldest, queues the other two.
-    REQUIRE(d.steal_half(into, moved) == &it.nodes[2]);
+    REQUIRE(d.thief().steal_half(into, moved) == &it.nodes[2]);
     REQUIRE(moved == 3);
     REQUIRE(d.size() == 3);
     REQUIRE(into.size() == 2);
-    REQUIRE(into.steal() == &it.nodes[3]);
-    REQUIRE(into.steal() == &it.nodes[4]);
+    REQUIRE(into.thief().steal() == &it.nodes[3]);
+    REQUIRE(into.thief().steal() == &it.nodes[4]);
     REQUIRE(d.pop() == &it.nodes[7]);
     REQUIRE(d.pop() == &it.nodes[6]);
-    REQUIRE(d.steal_half(into, moved) == &it.nodes[5]);
+    REQUIRE(d.thief().steal_half(into, moved) == &it.nodes[5]);
     REQUIRE(moved == 1);
     REQUIRE(d.empty());
-    REQUIRE(d.steal_half(into, moved) == nullptr);
+    REQUIRE(d.thief().steal_half(into, moved) == nullptr);
     REQUIRE(moved == 0);
 }
 
@@ -99,13 +115,13 @@ TEST_CASE("deque: grows past its initial capacity and keeps order") {
     for (std::size_t i = 0; i < n; ++i) d.push(&it.nodes[i]);
     REQUIRE(d.size() == n);
     // Take from both ends across the grown ring.
-    for (std::size_t i = 0; i < n / 2; ++i) REQUIRE(d.steal() == &it.nodes[i]);
+    for (std::size_t i = 0; i < n / 2; ++i) REQUIRE(d.thief().steal() == &it.nodes[i]);
     for (std::size_t i = n; i-- > n / 2;) REQUIRE(d.pop() == &it.nodes[i]);
     REQUIRE(d.empty());
     // Wrap around the grown ring many times with a small live window.
     for (std::size_t round = 0; round < 50; ++round) {
         for (std::size_t i = 0; i < 100; ++i) d.push(&it.nodes[i]);
-        for (std::size_t i = 0; i < 100; ++i) REQUIRE(d.steal() == &it.nodes[i]);
+        for (std::size_t i = 0; i < 100; ++i) REQUIRE(d.thief().steal() == &it.nodes[i]);
     }
     REQUIRE(d.empty());
 }
@@ -116,7 +132,7 @@ TEST_CASE("deque: steal_half caps a batch at max_steal_batch") {
     ws_deque d, into;
     for (std::size_t i = 0; i < n; ++i) d.push(&it.nodes[i]);
     std::size_t moved = 0;
-    REQUIRE(d.steal_half(into, moved) == &it.nodes[0]);
+    REQUIRE(d.thief().steal_half(into, moved) == &it.nodes[0]);
     REQUIRE(moved == static_cast<std::size_t>(ws_deque::max_steal_batch));
     REQUIRE(into.size() == moved - 1);
     REQUIRE(d.size() == n - moved);
@@ -158,10 +174,10 @@ void race(int thieves, std::size_t n_items, unsigned seed) {
                 }
                 task_node* t = nullptr;
                 if (rng() % 2) {
-                    t = victim->steal();
+                    t = victim->thief().steal();
                 } else {
                     std::size_t moved = 0;
-                    t = victim->steal_half(mine, moved);
+                    t = victim->thief().steal_half(mine, moved);
                     if (t && moved == 0) bad_moved.fetch_add(1, std::memory_order_relaxed);
                 }
                 if (t) {

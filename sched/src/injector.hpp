@@ -8,53 +8,36 @@
 //
 // Invariant: a lane's size equals the length of its list whenever its lock is free; it is also
 // read without the lock (seq_cst) by parking workers deciding whether there is work anywhere.
+//
+// The atomics policy A (taskport/sched/atomics.hpp) is std_atomics in the library; the Relacy
+// model (tests/model/injector_model.cpp) instantiates the same code with rl_atomics, the lanes'
+// head/tail as checked variables. TASKPORT_PLANT_* macros re-introduce known bugs for that model
+// only; never define them in a build of the library.
 #pragma once
 
+#include <taskport/sched/atomics.hpp>
+#include <taskport/sched/spin_lock.hpp>
 #include <taskport/sched/task_node.hpp>
 
-#include <atomic>
 #include <cstddef>
 #include <memory>
-#include <thread>
 
 namespace taskport::detail {
 
-// Test-and-test-and-set: critical sections here are a few pointer moves.
-class spin_lock {
-public:
-    void lock() noexcept {
-        for (;;) {
-            if (!flag_.exchange(true, std::memory_order_acquire)) return;
-            int spins = 0;
-            while (flag_.load(std::memory_order_relaxed)) {
-                if (++spins < 64) {
-#if defined(__x86_64__) || defined(__i386__)
-                    __builtin_ia32_pause();
-#endif
-                } else {
-                    std::this_thread::yield();
-                    spins = 0;
-                }
-            }
-        }
-    }
-    void unlock() noexcept { flag_.store(false, std::memory_order_release); }
-
-private:
-    std::atomic<bool> flag_{false};
-};
-
-class injector {
+template <class A = std_atomics>
+class basic_injector {
     struct alignas(64) lane {
-        spin_lock lock;
-        task_node* head = nullptr;  // guarded by lock
-        task_node* tail = nullptr;  // guarded by lock
-        // Written under lock by pushers and poppers; read without it by anyone (a hint).
-        std::atomic<std::size_t> size{0};
+        basic_spin_lock<A> lock;
+        typename A::template var<task_node*> head{nullptr};  // guarded by lock
+        typename A::template var<task_node*> tail{nullptr};  // guarded by lock
+        // Written under lock by pushers and poppers (seq_cst: the parking protocol reads it after
+        // its own seq_cst fence/accesses, Dekker-style, to see work published before it sleeps);
+        // read without the lock by anyone: relaxed as a hint in pop_batch, seq_cst in size().
+        typename A::template atomic<std::size_t> size{0};
     };
 
 public:
-    explicit injector(std::size_t lanes) : n_(lanes ? lanes : 1), lanes_(new lane[n_]) {}
+    explicit basic_injector(std::size_t lanes) : n_(lanes ? lanes : 1), lanes_(new lane[n_]) {}
 
     // Any thread. `hint` picks the lane (a producer passes a stable per-thread value).
     void push(task_node* t, std::size_t hint) noexcept { push_batch(t, t, 1, hint); }
@@ -63,12 +46,12 @@ public:
         last->next = nullptr;
         lane& l = lanes_[hint % n_];
         l.lock.lock();
-        if (l.tail)
-            l.tail->next = first;
+        if (task_node* tl = l.tail.load())
+            tl->next = first;
         else
-            l.head = first;
-        l.tail = last;
-        l.size.fetch_add(n, std::memory_order_seq_cst);
+            l.head.store(first);
+        l.tail.store(last);
+        l.size.fetch_add(n, A::seq_cst);
         l.lock.unlock();
     }
 
@@ -78,9 +61,9 @@ public:
         n = 0;
         for (std::size_t i = 0; i < n_; ++i) {
             lane& l = lanes_[(start + i) % n_];
-            if (l.size.load(std::memory_order_relaxed) == 0) continue;
+            if (l.size.load(A::relaxed) == 0) continue;
             l.lock.lock();
-            task_node* first = l.head;
+            task_node* first = l.head.load();
             task_node* last = nullptr;
             task_node* cur = first;
             while (cur && n < max) {
@@ -89,10 +72,12 @@ public:
                 ++n;
             }
             if (n) {
-                l.head = cur;
-                if (!cur) l.tail = nullptr;
+                l.head.store(cur);
+#ifndef TASKPORT_PLANT_INJECTOR_KEEPS_TAIL
+                if (!cur) l.tail.store(nullptr);
+#endif
                 last->next = nullptr;
-                l.size.fetch_sub(n, std::memory_order_seq_cst);
+                l.size.fetch_sub(n, A::seq_cst);
             }
             l.lock.unlock();
             if (n) return first;
@@ -103,7 +88,7 @@ public:
     // A snapshot, seq_cst: used by the parking protocol.
     std::size_t size() const noexcept {
         std::size_t s = 0;
-        for (std::size_t i = 0; i < n_; ++i) s += lanes_[i].size.load(std::memory_order_seq_cst);
+        for (std::size_t i = 0; i < n_; ++i) s += lanes_[i].size.load(A::seq_cst);
         return s;
     }
     std::size_t lanes() const noexcept { return n_; }
@@ -112,5 +97,7 @@ private:
     std::size_t n_;
     std::unique_ptr<lane[]> lanes_;
 };
+
+using injector = basic_injector<>;
 
 }  // namespace taskport::detail

@@ -129,7 +129,9 @@ public:
         joined_ = true;
     }
 
-    bool closed() const noexcept override { return closed_.load(std::memory_order_acquire); }
+    // seq_cst: io's completion_queue::push() pairs this read with its seq_cst announcement
+    // (pushers_) against the last worker's reads, Dekker-style; acquire would not order them.
+    bool closed() const noexcept override { return closed_.load(std::memory_order_seq_cst); }
     std::size_t concurrency() const noexcept override { return n_; }
 
     runtime_stats stats() const override {

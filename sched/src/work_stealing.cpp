@@ -89,7 +89,9 @@ std::size_t thread_lane_hint() noexcept {
 
 class work_stealing final : public executor {
     struct alignas(64) worker {
-        ws_deque deque;  // owner: push/pop; thieves: steal_half
+        ws_deque deque;  // the owner's handle: this worker's thread only
+        // What other threads may do with deque (steal, steal_half, size): a view, no state.
+        ws_deque::stealer thief() noexcept { return deque.thief(); }
         // Owner stores (exchange); thieves exchange it to null. Holds at most one task.
         alignas(64) std::atomic<task_node*> lifo{nullptr};
         counter run, spawned, steals, stolen, parks, inj_pops;
@@ -221,7 +223,9 @@ public:
             if (w->thread.joinable()) w->thread.join();
     }
 
-    bool closed() const noexcept override { return closed_.load(std::memory_order_acquire); }
+    // seq_cst: io's completion_queue::push() pairs this read with its seq_cst announcement
+    // (pushers_) against the last worker's reads, Dekker-style; acquire would not order them.
+    bool closed() const noexcept override { return closed_.load(std::memory_order_seq_cst); }
     bool polls_source() const noexcept override { return polls_; }
     std::size_t concurrency() const noexcept override { return n_; }
 
@@ -236,7 +240,7 @@ public:
             s.tasks_stolen += w->stolen.get();
             s.parks += w->parks.get();
             s.injector_pops += w->inj_pops.get();
-            s.worker_queue_depth.push_back(w->deque.size() +
+            s.worker_queue_depth.push_back(w->thief().size() +
                                            (w->lifo.load(std::memory_order_relaxed) ? 1 : 0));
         }
         s.wakeups = idle_.wakeups();
@@ -307,7 +311,7 @@ private:
                 w.deque.push(t);
                 w.lifo_streak = 0;
                 for (int i = 0; i < 4; ++i)
-                    if (task_node* old = w.deque.steal()) return old;
+                    if (task_node* old = w.deque.pop_oldest()) return old;
             }
         }
         w.lifo_streak = 0;
@@ -383,16 +387,16 @@ private:
         for (std::size_t i = 0; i < n_; ++i) {
             worker& v = *workers_[(start + i) % n_];
             if (&v == &w) continue;
-            for (int attempt = 0; attempt < 3 && !v.deque.empty(); ++attempt) {
+            for (int attempt = 0; attempt < 3 && !v.thief().empty(); ++attempt) {
                 std::size_t moved = 0;
-                if (task_node* t = v.deque.steal_half(w.deque, moved)) {
+                if (task_node* t = v.thief().steal_half(w.deque, moved)) {
                     w.steals.add();
                     w.stolen.add(moved);
                     if (moved > 1) idle_.notify_one();
                     return t;
                 }
             }
-            if (v.deque.empty() && v.lifo.load(std::memory_order_relaxed)) {
+            if (v.thief().empty() && v.lifo.load(std::memory_order_relaxed)) {
                 if (task_node* t = v.lifo.exchange(nullptr, std::memory_order_acquire)) {
                     w.steals.add();
                     w.stolen.add();
@@ -408,7 +412,7 @@ private:
         if (task_source* src = source_.load(std::memory_order_acquire); src && !src->empty())
             return true;
         for (auto& v : workers_) {
-            if (!v->deque.empty()) return true;
+            if (!v->thief().empty()) return true;
             if (v->lifo.load(std::memory_order_seq_cst)) return true;
         }
         return false;
