@@ -69,6 +69,14 @@ struct call_gate {
     bool wait_finished(long n) {
         return wait([&] { return finished >= n; });
     }
+    long entered_now() {
+        std::lock_guard<std::mutex> g(mu);
+        return entered;
+    }
+    long finished_now() {
+        std::lock_guard<std::mutex> g(mu);
+        return finished;
+    }
     void release() {
         std::lock_guard<std::mutex> g(mu);
         open = true;
@@ -201,7 +209,7 @@ TEST_CASE("pool: with_timeout around a resolve that never answers returns at its
         const auto t0 = std::chrono::steady_clock::now();
         REQUIRE(error_in(rt, resolve_within(rt, 300ms, "localhost")) == std::errc::timed_out);
         REQUIRE(std::chrono::steady_clock::now() - t0 >= 300ms);
-        REQUIRE(h.gate.entered <= 1);
+        REQUIRE(h.gate.entered_now() <= 1);
         // The runtime goes while the call is still held: nothing waits for a call already given up.
     }
 }
@@ -216,7 +224,7 @@ TEST_CASE("pool: cancelling a running resolve completes it with operation_aborte
         tp_test::watchdog w("future::get of a cancelled running resolve");
         REQUIRE(f.get() == io::operation_aborted());
     }
-    REQUIRE(h.gate.finished == 0);  // the call itself is still held: the op did not wait for it
+    REQUIRE(h.gate.finished_now() == 0);  // the call itself is still held: the op did not wait for it
     h.gate.release();
     REQUIRE(h.gate.wait_finished(1));  // its late result was discarded (ASan: freed once)
     // The pool still works afterwards.
@@ -290,7 +298,7 @@ TEST_CASE("pool: a held open under with_timeout returns at its deadline and its 
     const long before = tp_test::open_fds();
     REQUIRE(error_in(rt, open_within(rt, 300ms, dir / "plain", io::open_mode::read)) == std::errc::timed_out);
     h.gate.release();
-    if (h.gate.entered == 1) REQUIRE(h.gate.wait_finished(1));  // the open happened, late
+    if (h.gate.entered_now() == 1) REQUIRE(h.gate.wait_finished(1));  // the open happened, late
     REQUIRE(tp_test::open_fds() == before);                      // and its descriptor was closed
 }
 
