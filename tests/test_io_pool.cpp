@@ -170,6 +170,7 @@ task<std::vector<io::endpoint>> resolve(runtime& rt, std::string host) {
 task<std::vector<io::endpoint>> resolve_within(runtime& rt, std::chrono::milliseconds d, std::string host) {
     co_return co_await with_timeout(d, io::resolve(rt, host, "80"));
 }
+#if !defined(_WIN32)  // the file cases are POSIX's (Windows' open is not a detachable call)
 task<io::file> open_within(runtime& rt, std::chrono::milliseconds d, fs::path p, io::open_mode m) {
     co_return co_await with_timeout(d, io::file::open(rt, p, m));
 }
@@ -182,6 +183,7 @@ task<std::size_t> read_at(io::file& f, std::uint64_t off, std::span<std::byte> b
 task<std::size_t> write_at(io::file& f, std::uint64_t off, std::span<const std::byte> b) {
     co_return co_await f.write_at(off, b);
 }
+#endif
 
 struct temp_dir {
     fs::path path;
