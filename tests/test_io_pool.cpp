@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -268,6 +269,45 @@ TEST_CASE("pool: many calls blocked at once grow the pool past 16 threads and al
     h.gate.release();
     tp_test::watchdog w("the grown pool's calls");
     for (auto& f : fs) REQUIRE(f.get().size() == 1);
+}
+
+namespace {
+
+// A bare operation whose completion counts, and a call the gate holds (named as getaddrinfo).
+struct counted_op : io::detail::operation {
+    explicit counted_op(tp_test::counter_latch* l) noexcept : operation(&on_done, nullptr), latch(l) {}
+    static void on_done(taskport::detail::task_node* t) noexcept { static_cast<counted_op*>(t)->latch->arrive(); }
+    tp_test::counter_latch* latch;
+};
+struct held_call final : io::detail::blocking_call {
+    const char* name() const noexcept override { return "getaddrinfo"; }
+    void run() noexcept override {}
+    void deliver(io::detail::operation*) noexcept override {}
+};
+
+}  // namespace
+
+TEST_CASE("pool: never more threads than its cap") {
+    hooked h("getaddrinfo");
+    tp_test::counter_latch done;                // outlive the runtime, which runs the ops'
+    std::vector<std::unique_ptr<counted_op>> ops;  // completions (also after a failed REQUIRE)
+    runtime rt(opts());
+    auto& svc = io::detail::service_of(rt);
+    {
+        io::detail::blocking_pool pool(svc.cq, 4, 5000ms);  // a pool of its own, capped at 4
+        for (int i = 0; i < 10; ++i) {
+            ops.push_back(std::make_unique<counted_op>(&done));
+            ops.back()->svc = &svc;
+            pool.submit(ops.back().get(), new held_call);
+        }
+        REQUIRE(h.gate.wait_entered(4));
+        // Threads start inside submit(): had the cap not held, they would all exist by now.
+        REQUIRE(pool.threads() == 4);
+        h.gate.release();
+        REQUIRE(done.wait_for(10));  // the 6 queued behind the cap ran too
+        pool.shutdown();
+    }
+    REQUIRE(done.count() == 10);
 }
 
 TEST_CASE("pool: idle threads leave after the keep-alive") {
