@@ -37,14 +37,14 @@ def check(cond, what):
         raise Failed(what)
 
 
-def run(args, cwd=None, stdin=None, without_dac_caps=False, progress=False):
+def run(args, cwd=None, stdin=None, without_dac_caps=False, progress=False, timeout=DEADLINE):
     cmd = [TOOL, "--progress" if progress else "--no-progress"] + args
     if without_dac_caps:
         # Root without the capabilities that let it read anything: file permissions then apply
         # to it. (Not another user: that one could not reach the tool itself in a build tree
         # under a folder only root may enter, such as one made by mktemp -d.)
         cmd = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"] + cmd
-    p = subprocess.run(cmd, cwd=cwd, input=stdin, capture_output=True, timeout=DEADLINE, env=ENV)
+    p = subprocess.run(cmd, cwd=cwd, input=stdin, capture_output=True, timeout=timeout, env=ENV)
     return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace")
 
 
@@ -198,6 +198,20 @@ def case_errors(tmp):
     check(len(err.splitlines()) == 8, "unexpected stderr lines:\n%s" % err)
 
 
+def case_check_fifo(tmp):
+    """-c with a listed file that is now a FIFO with no writer (a file replaced by one after the
+    list was made): the open does not wait for a writer (the tool used to hang for ever, every
+    pool thread blocked in open); the FIFO is reported, the rest checked, exit status 1."""
+    write(os.path.join(tmp, "t", "a"), b"a\n")
+    os.mkfifo(os.path.join(tmp, "t", "fifo"))
+    lst = b"%s  t/a\n%s  t/fifo\n" % (hashlib.sha256(b"a\n").hexdigest().encode(),
+                                      hashlib.sha256(b"").hexdigest().encode())
+    rc, out, err = run(["-c", "-"], cwd=tmp, stdin=lst, timeout=60)  # a hang fails at 60 s
+    check(rc == 1, "exit status %d" % rc)
+    check(out == b"t/a: OK\nt/fifo: FAILED open or read\n", "stdout %r" % out)
+    check("taskport-hash: t/fifo: Illegal seek" in err, "stderr lacks the FIFO's report:\n%s" % err)
+
+
 def case_files_vanish(tmp):
     """Files and folders deleted while it walks and hashes. Which ones vanish before it sees them
     depends on timing; what must hold does not: every line printed is a correct hash of a file
@@ -269,7 +283,7 @@ def case_usage(tmp):
     check(rc == 0 and out == b"" and err == "", "empty folder: %d %r %r" % (rc, out, err))
 
 
-CASES = [case_matches_sha256sum, case_check_mode, case_errors, case_files_vanish, case_progress, case_usage]
+CASES = [case_matches_sha256sum, case_check_mode, case_errors, case_check_fifo, case_files_vanish, case_progress, case_usage]
 
 
 def main():

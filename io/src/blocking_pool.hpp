@@ -1,7 +1,29 @@
-// blocking_pool.hpp — threads for work that must block (files without io_uring, name
-// resolution). An operation's perform() runs on a pool thread; when it returns the operation
-// goes to the completion queue like any other. Threads start on demand up to a limit and
-// wait on a condition variable when idle (no polling).
+// blocking_pool.hpp — threads for work that must block (file opens, name resolution, and file
+// reads/writes when io_uring is not used). A finished call's operation goes to the completion
+// queue like any other.
+//
+// Two kinds of work:
+//  - submit(op): op->perform(op) runs on a pool thread, on the operation itself (pread/pwrite/
+//    fsync into the user's buffer: bounded calls). Cancellable while queued only.
+//  - submit(op, call): a *detachable* call (open, getaddrinfo: calls that may not return for a
+//    long time, or ever). The call runs on its own heap context (blocking_call), never on op, so
+//    op can complete — cancelled, timed out, shut down — while the call is still in the kernel:
+//    cancel() then completes op with operation_aborted at once, and the thread, when the call
+//    finally returns, finds it detached and frees the late result (closes the descriptor, frees
+//    the list). While queued or running, op->place points at its call (the place it is parked
+//    in, as operation.hpp defines it); delivering or detaching clears it, under the pool's lock.
+//
+// Threads: started on demand whenever queued work outnumbers idle threads, up to max_threads
+// (512, as Tokio's blocking pool); an idle thread waits on a condition variable (no polling)
+// and leaves after keep_alive (10 s) without work.
+//
+// Shutdown: queued work completes with operation_aborted at once; running work is waited for at
+// most shutdown_timeout (runtime_options). Past it the pool abandons what still runs: a
+// detachable call's operation completes with operation_aborted, the thread is detached and
+// frees the late result itself; a perform(op) step still running keeps its operation (it is
+// writing into it) and that operation never completes. One line on stderr names how many
+// calls were abandoned. Calls already cancelled are not waited for at all. The threads share
+// the pool's state by reference count, so an abandoned one outlives the service safely.
 #pragma once
 
 #include "completion_queue.hpp"
@@ -9,37 +31,66 @@
 
 #include <taskport/io/detail/operation.hpp>
 
+#include <chrono>
 #include <condition_variable>
+#include <cstddef>
+#include <memory>
 #include <mutex>
-#include <thread>
-#include <vector>
 
 namespace taskport::io::detail {
 
+// Test hook: when set, the pool calls it on the pool thread around each detachable blocking call
+// (open, getaddrinfo): hook(name, false) just before the call, hook(name, true) once its result
+// was delivered or discarded. Tests hold a call "in the kernel" on a gate they control. Null
+// (off) outside tests: one relaxed load per call.
+using blocking_call_hook = void (*)(const char* call, bool finished);
+void set_blocking_call_hook(blocking_call_hook h) noexcept;
+
+// The heap-owned context of one detachable blocking call. Its destructor frees a result that no
+// operation took (the operation completed without it).
+struct blocking_call {
+    virtual ~blocking_call() = default;
+    virtual const char* name() const noexcept = 0;  // "open", "getaddrinfo" (hook, diagnostics)
+    // The blocking call, on a pool thread; touches only *this.
+    virtual void run() noexcept = 0;
+    // Hands the result to op (pool thread, op still waiting; under the pool's lock).
+    virtual void deliver(operation* op) noexcept = 0;
+
+    // Pool-private, guarded by the pool's mutex.
+    operation* op = nullptr;       // null once op completed without this call's result
+    blocking_call* prev = nullptr;  // the running list (for shutdown)
+    blocking_call* next = nullptr;
+    bool running = false;
+};
+
 class blocking_pool {
 public:
-    blocking_pool(completion_queue& cq, std::size_t max_threads);
+    static constexpr std::size_t default_max_threads = 512;
+    static constexpr std::chrono::milliseconds default_keep_alive{10000};
+
+    blocking_pool(completion_queue& cq, std::size_t max_threads, std::chrono::milliseconds shutdown_timeout);
     ~blocking_pool();
+    blocking_pool(const blocking_pool&) = delete;
+    blocking_pool& operator=(const blocking_pool&) = delete;
 
     // op->perform(op) runs on a pool thread (its return value is ignored: it must finish the
     // operation, setting ec/bytes). After shutdown() the op completes with operation_aborted.
     void submit(operation* op) noexcept;
-    // Canceller side: aborts op if it has not started running.
+    // Runs call (taking ownership) for op; op completes with call's result, or with
+    // operation_aborted when cancelled or shut down first (see the file comment).
+    void submit(operation* op, blocking_call* call) noexcept;
+    // Canceller side: aborts op if it is queued, or detaches it from its running call.
     void cancel(operation* op) noexcept;
-    // Aborts queued operations, waits for running ones, joins the threads.
+    // Aborts queued work, waits for running work up to shutdown_timeout, then abandons it.
     void shutdown() noexcept;
 
-private:
-    void worker();
+    // Threads alive now (tests); how long an idle one waits for work before it leaves (tests).
+    std::size_t threads() const noexcept;
+    void set_keep_alive(std::chrono::milliseconds d) noexcept;
 
-    completion_queue& cq_;
-    const std::size_t max_threads_;
-    std::mutex mu_;
-    std::condition_variable cv_;
-    op_queue queue_;              // guarded by mu_
-    std::size_t idle_ = 0;        // guarded by mu_
-    bool stopped_ = false;        // guarded by mu_
-    std::vector<std::thread> threads_;  // guarded by mu_
+private:
+    struct state;
+    std::shared_ptr<state> s_;
 };
 
 }  // namespace taskport::io::detail

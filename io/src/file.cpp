@@ -260,27 +260,7 @@ file_open_op::~file_open_op() {
     if (new_fd >= 0) ::close(new_fd);  // opened, never handed out (e.g. its task was dropped)
 }
 
-bool file_open_op::start() noexcept {
-    if (!enter_scope()) return false;
-    svc->pool.submit(this);
-    return true;
-}
-
-bool file_open_op::perform_open(operation* o) noexcept {
-    auto* op = static_cast<file_open_op*>(o);
-    for (;;) {
-        int fd = ::open(op->path.c_str(), op->flags, 0666);
-        if (fd >= 0) {
-            op->new_fd = fd;
-            op->seekable = !(::lseek(fd, 0, SEEK_CUR) < 0 && errno == ESPIPE);
-            op->ec.clear();
-            return true;
-        }
-        if (errno == EINTR) continue;
-        op->ec = last_error();
-        return true;
-    }
-}
+// start() and perform_open(): file_open.cpp (the open itself, on the blocking pool).
 
 file file_open_op::await_resume() {
     if (ec) throw std::system_error(ec, "taskport::io::file::open " + in_quotes(path.string()));

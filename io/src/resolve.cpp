@@ -43,31 +43,28 @@ resolve_op::resolve_op(resolve_op&& o) noexcept
     : coro_operation(std::move(o)), host(std::move(o.host)), service_name(std::move(o.service_name)),
       result(std::move(o.result)) {}
 
-bool resolve_op::start() noexcept {
-    if (!enter_scope()) return false;
-    svc->pool.submit(this);
-    return true;
-}
+namespace {
 
-bool resolve_op::perform_resolve(operation* o) noexcept {
-    auto* op = static_cast<resolve_op*>(o);
+// getaddrinfo(host, service) into out (each address once) and ec.
+void resolve_into(const std::string& host, const std::string& service_name, std::vector<endpoint>& out,
+                  std::error_code& ec) noexcept {
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
     addrinfo* list = nullptr;
     net_init();
-    int rc = ::getaddrinfo(op->host.empty() ? nullptr : op->host.c_str(),
-                           op->service_name.empty() ? nullptr : op->service_name.c_str(), &hints, &list);
+    int rc = ::getaddrinfo(host.empty() ? nullptr : host.c_str(),
+                           service_name.empty() ? nullptr : service_name.c_str(), &hints, &list);
     if (rc != 0) {
 #ifdef EAI_SYSTEM
         if (rc == EAI_SYSTEM) {
-            op->ec = std::error_code(errno, std::system_category());
-            return true;
+            ec = std::error_code(errno, std::system_category());
+            return;
         }
 #endif
-        op->ec = std::error_code(rc, gai_category());
-        return true;
+        ec = std::error_code(rc, gai_category());
+        return;
     }
-    op->ec.clear();
+    ec.clear();
     try {
         // One entry per address: without a socket type getaddrinfo lists each address once per
         // type (stream, datagram, raw).
@@ -75,14 +72,52 @@ bool resolve_op::perform_resolve(operation* o) noexcept {
             std::error_code bad;
             endpoint e = endpoint::from_sockaddr(a->ai_addr, static_cast<std::uint32_t>(a->ai_addrlen), bad);
             if (bad) continue;  // a family endpoint does not hold
-            if (std::find(op->result.begin(), op->result.end(), e) == op->result.end())
-                op->result.push_back(e);
+            if (std::find(out.begin(), out.end(), e) == out.end()) out.push_back(e);
         }
-        if (op->result.empty()) op->ec = std::error_code(EAI_NONAME, gai_category());
+        if (out.empty()) ec = std::error_code(EAI_NONAME, gai_category());
     } catch (const std::bad_alloc&) {
-        op->ec = std::make_error_code(std::errc::not_enough_memory);
+        ec = std::make_error_code(std::errc::not_enough_memory);
     }
     ::freeaddrinfo(list);
+}
+
+// The call's own context: getaddrinfo may not return for as long as the name servers keep
+// silent, and the operation (with_timeout, cancel, shutdown) must not wait for it.
+struct resolve_call final : blocking_call {
+    resolve_call(std::string h, std::string s) : host(std::move(h)), service_name(std::move(s)) {}
+    const char* name() const noexcept override { return "getaddrinfo"; }
+    void run() noexcept override { resolve_into(host, service_name, result, ec); }
+    void deliver(operation* o) noexcept override {
+        auto* op = static_cast<resolve_op*>(o);
+        op->ec = ec;
+        op->result = std::move(result);
+    }
+    std::string host, service_name;
+    std::vector<endpoint> result;
+    std::error_code ec;
+};
+
+}  // namespace
+
+bool resolve_op::start() noexcept {
+    if (!enter_scope()) return false;
+    resolve_call* call = nullptr;
+    try {
+        call = new resolve_call(host, service_name);
+    } catch (const std::bad_alloc&) {
+        // No memory for its own context: the call runs on the operation itself (not
+        // cancellable while it runs, but it runs).
+        svc->pool.submit(this);
+        return true;
+    }
+    svc->pool.submit(this, call);
+    return true;
+}
+
+// The fallback of start(): the call on the operation's own fields.
+bool resolve_op::perform_resolve(operation* o) noexcept {
+    auto* op = static_cast<resolve_op*>(o);
+    resolve_into(op->host, op->service_name, op->result, op->ec);
     return true;
 }
 

@@ -47,14 +47,10 @@ std::unique_ptr<poller> make_poller(io_backend b) {
                             "taskport: no readiness API (epoll or kqueue) in this build");
 }
 
-std::size_t pool_threads() {
-    return 16;
-}
-
 }  // namespace
 
 service::service(runtime& r)
-    : rt(r), ex(r.executor()), cq(ex), pool(cq, pool_threads()) {
+    : rt(r), ex(r.executor()), cq(ex), pool(cq, blocking_pool::default_max_threads, r.options().shutdown_timeout) {
     io_backend want = backend_from_env(r.options().io);
     if (want == io_backend::iocp || want == io_backend::automatic) {
         std::error_code why;

@@ -9,6 +9,7 @@
 #include <taskport/sched/executor.hpp>
 #include <taskport/task.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <exception>
 #include <functional>
@@ -40,6 +41,9 @@ struct runtime_options {
     std::function<void(std::exception_ptr)> on_unhandled_exception{};
     // The I/O backend (see io_backend).
     io_backend io = io_backend::automatic;
+    // How long shutdown waits for blocking-pool calls still running (open, getaddrinfo, file I/O
+    // without io_uring) before it abandons them with a line on stderr; max(): no limit.
+    std::chrono::milliseconds shutdown_timeout{5000};
 };
 
 class runtime;

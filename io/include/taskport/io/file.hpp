@@ -200,7 +200,10 @@ public:
 
     // Opens path (O_CLOEXEC) on the runtime's blocking pool. Throws std::system_error naming
     // the path (no_such_file_or_directory, permission_denied, ...); std::invalid_argument for
-    // an empty mode.
+    // an empty mode. POSIX: never waits for a peer (O_NONBLOCK, then fstat; io/src/file_open.cpp):
+    // a directory fails with is_a_directory; a FIFO, socket or character device opens and stays
+    // non-blocking (a FIFO for writing with no reader fails with no_such_device_or_address); a
+    // cancel or with_timeout completes the open at once even while the call is in the kernel.
     static detail::file_open_op open(runtime& rt, const std::filesystem::path& path, open_mode mode);
 
     // Reads from offset until buf is full or the file ends; returns the bytes read (fewer than

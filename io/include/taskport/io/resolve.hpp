@@ -8,6 +8,11 @@
 // ("http"). An empty host means the loopback addresses; an empty service means port 0.
 // Failure throws std::system_error: a getaddrinfo error in gai_category() (its message from
 // gai_strerror), or the system error behind EAI_SYSTEM.
+//
+// getaddrinfo cannot be interrupted, so it runs on its own heap context on the blocking pool:
+// a cancel (future::cancel, with_timeout, shutdown) completes the resolve at once with
+// operation_aborted (with_timeout: timed_out) while the call may still wait for a name server;
+// the pool thread frees its late answer when it comes. Shutdown does not wait for such a call.
 #pragma once
 
 #include <taskport/io/detail/operation.hpp>
