@@ -51,6 +51,14 @@ struct cancel_hook {
     fn_t fn;
 };
 
+// Test hook, off (null) in normal use: called with the state's address each time a waiter (a
+// then(), a co_await, a worker or an outside thread in wait()) has registered with a state, so a
+// test can complete the future only once every waiter it started is registered.
+inline std::atomic<void (*)(const void*) noexcept> wait_registered_hook{nullptr};
+inline void note_wait_registered(const void* state) noexcept {
+    if (auto h = wait_registered_hook.load(std::memory_order_relaxed)) h(state);
+}
+
 // Allocation through allocate_task for every runtime-internal block.
 struct task_allocated {
     static void* operator new(std::size_t n) { return allocate_task(n); }
@@ -77,8 +85,10 @@ public:
             if (cur == ready_tag) return false;
             if (cur == want) return true;
             if (cont_.compare_exchange_weak(cur, want, std::memory_order_acq_rel,
-                                            std::memory_order_acquire))
+                                            std::memory_order_acquire)) {
+                note_wait_registered(this);
                 return true;
+            }
         }
     }
     // Only persistent continuations (parkers) are disarmed, and only after ready(): no-op.
@@ -99,9 +109,14 @@ public:
                                                    std::memory_order_acquire)) {
                     if (cur == ready_tag) return;
                 } else {
+                    note_wait_registered(this);
                     old->notify();
                 }
+            } else {
+                note_wait_registered(this);
             }
+        } else {
+            note_wait_registered(this);
         }
         while (blocked_.load(std::memory_order_acquire) == 0)
             futex_wait(blocked_, 0);
