@@ -138,6 +138,11 @@ public:
         // pushed node's fields visible here.
         const std::uintptr_t prev = word_.exchange(ready_word, P::acq_rel);
         bool release = (prev & sleepers_bit) != 0;
+#ifdef TASKPORT_PLANT_EARLY_RELEASE
+        // Releases before the walk: a waiter that saw ready leaves while its node is still read.
+        if (prev != 0 && released_.exchange(1, P::release) == 2) P::wake_all(released_);
+        release = false;
+#endif
         node* once = nullptr;  // re-linked in registration order (the stack is newest first)
         for (node* n = reinterpret_cast<node*>(prev & node_mask); n;) {
             node* const next = n->next.load();
