@@ -548,37 +548,6 @@ TEST_CASE("future: a co_await, an outside thread and a worker task wait on one f
     REQUIRE(f.get() == 41);
 }
 
-TEST_CASE("future: get() takes the value once; a second get() throws no_state") {
-    runtime rt(tp_test::workers(2));
-    tp_test::watchdog dog("two get() calls on one future");
-    const int rounds = static_cast<int>(tp_test::scaled(200));
-    for (int round = 0; round < rounds; ++round) {
-        promise<int> p;
-        future<int> f = p.get_future();
-        // Two threads call get() on the same future object at once: one takes the value, the
-        // other gets std::future_error(no_state) at once (not undefined behaviour).
-        tp_test::barrier start(3);
-        std::atomic<int> values{0};
-        std::atomic<int> no_state{0};
-        auto taker = [&] {
-            start.arrive_and_wait();
-            try {
-                if (f.get() == round) values.fetch_add(1);
-            } catch (const std::future_error& e) {
-                if (e.code() == std::future_errc::no_state) no_state.fetch_add(1);
-            }
-        };
-        std::thread t1(taker);
-        std::thread t2(taker);
-        start.arrive_and_wait();
-        p.set_value(round);
-        t1.join();
-        t2.join();
-        REQUIRE(values.load() == 1);
-        REQUIRE(no_state.load() == 1);
-    }
-}
-
 // Issue 8 item 9: a task that waits for the future of its own task can never finish; it gets a
 // std::system_error(resource_deadlock_would_occur) naming the mistake instead of hanging.
 TEST_CASE("future: a task waiting for its own future gets an error, not a deadlock") {

@@ -11,7 +11,8 @@
 // - a worker that saw `ready` on its own and left frees its node only after the completer is done
 //   with it (the node's link is overwritten after the wait, as a reused stack frame would be:
 //   Relacy reports a data race if the completer could still read it).
-// Suites: (1) two outside threads + one continuation (a co_await/then node) + the completer;
+// Suites: (1) two outside threads + two continuations (co_await/then/when_all nodes) + the
+// completer;
 // (2) two workers waiting (each with its own parker, one of them also woken spuriously, as for
 // other work, so it re-arms) + one outside thread + the completer.
 // TASKPORT_PLANT_TWO_WAITER restores the old single-slot registration (a new waiter replaces the
@@ -138,7 +139,8 @@ struct model_parker {
 };
 
 struct model_node : link_t {
-    model_node(wait_kind k) : link_t(k) {}
+    explicit model_node(wait_kind k) : kind(k) {}
+    const wait_kind kind;
     rl_policy::var<model_parker*> parker;  // waiter nodes: what the notification wakes
     rl_atomic<int> notified{0};            // times notified (must end at 0 or 1)
 };
@@ -165,22 +167,24 @@ void worker_wait(list_t& list, rl::var<int>& result, model_node& node, model_par
     while (!list.ready()) {
         if (!registered) {
             node.parker.store(&parker);
-            registered = list.push(&node);
+            registered = list.push(&node, wait_kind::waiter);
             if (!registered) continue;  // ready meanwhile
         }
         parker.park();  // a wake-up may be for other work: loop, re-check, park again
     }
     if (registered) list.wait_released();
     RL_ASSERT(result($) == result_value);
-    node.next.store(nullptr);  // the frame is reused: a race if the completer could still read it
+    node.link.store(0);  // the frame is reused: a race if the completer could still read it
 }
 
-// Suite 1: two outside threads, one continuation registered by a coroutine, the completer.
+// Suite 1: two outside threads, two continuations registered by one thread, the completer.
 struct outside_and_continuation : rl::test_suite<outside_and_continuation, 4> {
     list_t list;
     rl::var<int> result;
     model_node cont{wait_kind::once};
-    rl_atomic<int> ran_inline{0};  // the continuation found the result ready and went on itself
+    model_node cont2{wait_kind::once};
+    rl_atomic<int> ran_inline{0};   // the continuation found the result ready and went on itself
+    rl_atomic<int> ran_inline2{0};
 
     void before() { result($) = 0; }
     void thread(unsigned index) {
@@ -194,9 +198,13 @@ struct outside_and_continuation : rl::test_suite<outside_and_continuation, 4> {
             outside_wait(list, result);
             break;
         case 3:
-            if (!list.push(&cont)) {
+            if (!list.push(&cont, wait_kind::once)) {
                 RL_ASSERT(result($) == result_value);
                 ran_inline.store(1, rl::mo_relaxed);
+            }
+            if (!list.push(&cont2, wait_kind::once)) {  // a second continuation (a when_all slot)
+                RL_ASSERT(result($) == result_value);
+                ran_inline2.store(1, rl::mo_relaxed);
             }
             break;
         }
@@ -204,6 +212,7 @@ struct outside_and_continuation : rl::test_suite<outside_and_continuation, 4> {
     void after() {
         // Notified exactly once, or not registered and ran inline: never both, never neither.
         RL_ASSERT(cont.notified.load(rl::mo_relaxed) + ran_inline.load(rl::mo_relaxed) == 1);
+        RL_ASSERT(cont2.notified.load(rl::mo_relaxed) + ran_inline2.load(rl::mo_relaxed) == 1);
     }
 };
 
@@ -259,7 +268,7 @@ bool run_suite(const char* name, unsigned iterations) {
 int main(int argc, char** argv) {
     unsigned iterations = 1000000;
     if (argc > 1) iterations = static_cast<unsigned>(std::strtoul(argv[1], nullptr, 10));
-    bool ok = run_suite<outside_and_continuation>("future waiters: 2 outside + continuation",
+    bool ok = run_suite<outside_and_continuation>("future waiters: 2 outside + 2 continuations",
                                                   iterations);
     ok = run_suite<workers_and_outside>("future waiters: 2 workers + outside + spurious wake",
                                         iterations) && ok;

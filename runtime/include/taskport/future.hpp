@@ -75,7 +75,7 @@ struct task_allocated {
 // wait() uses a `waiter` node (state_base::worker_wait).
 using wait_link = basic_wait_node<std_waiter_atomics>;
 struct wait_node : continuation, wait_link {
-    wait_node(wait_kind k, notify_fn_t f) noexcept : continuation(f), wait_link(k) {}
+    explicit wait_node(notify_fn_t f) noexcept : continuation(f) {}
 };
 
 class state_base;
@@ -111,7 +111,7 @@ public:
     // Registers a one-shot continuation (a `once` node). False when already ready: then nothing
     // will be notified and the caller goes on itself.
     bool arm(wait_node* n) noexcept {
-        if (!waiters_.push(n)) return false;
+        if (!waiters_.push(n, wait_kind::once)) return false;
         note_wait_registered(this);
         return true;
     }
@@ -191,7 +191,7 @@ private:
     // for that (at once, in nearly every case: help_until returns only once ready()).
     struct worker_wait final : waitable, wait_node {
         explicit worker_wait(state_base& s) noexcept
-            : wait_node(wait_kind::waiter, &worker_wait::on_notify), st(s) {}
+            : wait_node(&worker_wait::on_notify), st(s) {}
         ~worker_wait() {
             if (registered) st.waiters_.wait_released();
         }
@@ -199,7 +199,7 @@ private:
         bool arm(continuation* c) noexcept override {
             if (registered) return !st.ready();  // still registered: the completion will come
             target = c;
-            registered = st.waiters_.push(this);
+            registered = st.waiters_.push(this, wait_kind::waiter);
             if (registered) note_wait_registered(&st);
             return registered;
         }
@@ -387,28 +387,38 @@ handoff_slot& this_thread_handoff() noexcept;  // thread-local, runtime.cpp
 template <class T>
 struct future_awaiter : wait_node, task_node {
     explicit future_awaiter(shared_state<T>* st) noexcept
-        : wait_node(wait_kind::once, &future_awaiter::on_notify),
+        : wait_node(&future_awaiter::on_notify),
           task_node(&future_awaiter::on_run),
           s(st) {}
     future_awaiter(future_awaiter&& o) noexcept
-        : wait_node(wait_kind::once, &future_awaiter::on_notify),
+        : wait_node(&future_awaiter::on_notify),
           task_node(std::move(o)),
           s(o.s),
           last(o.last) {}
 
     bool await_ready() const noexcept { return s->ready(); }
-    // Throws (resource_deadlock_would_occur) when a coroutine of the spawned task that produces
-    // this very future awaits it: it would wait for itself for ever.
+    // A coroutine of the spawned task that produces this very future, awaiting it, would wait
+    // for itself for ever: it does not suspend, and await_resume throws
+    // (resource_deadlock_would_occur). (Not thrown here: a noexcept await_suspend keeps the
+    // common path free of an exception edge.)
     template <class P>
-    bool await_suspend(std::coroutine_handle<P> caller) {
-        if constexpr (requires { caller.promise().cancel_scope; })
-            if (caller.promise().cancel_scope == s) throw_self_wait();
+    bool await_suspend(std::coroutine_handle<P> caller) noexcept {
+        if constexpr (requires { caller.promise().cancel_scope; }) {
+            if (caller.promise().cancel_scope == s) [[unlikely]] {
+                self_wait = true;
+                return false;
+            }
+        }
         h = caller;
         ex = current_executor();
         if (!ex) ex = s->exec();
         return s->arm(this);
     }
-    T await_resume() { return s->take(last); }
+    T await_resume() {
+        if (self_wait) [[unlikely]]
+            throw_self_wait();
+        return s->take(last);
+    }
 
     static void on_notify(continuation* c) noexcept {
         auto* self = static_cast<future_awaiter*>(c);
@@ -428,7 +438,8 @@ struct future_awaiter : wait_node, task_node {
     }
 
     shared_state<T>* s;
-    bool last = false;  // no one takes the result after this awaiter (an owning awaiter)
+    bool last = false;       // no one takes the result after this awaiter (an owning awaiter)
+    bool self_wait = false;  // await_suspend found the awaiter waiting for its own future
     std::coroutine_handle<> h;
     executor* ex = nullptr;
 };
@@ -469,26 +480,22 @@ public:
     // Like any non-const member of a standard type, get(), then(), co_await of an rvalue,
     // assignment and destruction must not overlap another thread's call on the same future
     // object (they may free the state under it): wait from many threads, then get() once they
-    // have returned. Two get() calls are fine (see get()).
+    // have returned. A second get() throws (see get()).
     void wait() const { state().wait(); }
 
     // Waits, then returns the value or rethrows the task's exception. Leaves the future invalid.
-    // The value is taken once: get() on a future already taken throws
-    // std::future_error(no_state), also when two threads call get() on one future object at once
-    // (one takes it; the other throws at once, without waiting). A task calling get() on its own
-    // future gets the wait() error and the future stays valid.
+    // The value is taken once: a get() on a future already taken (or moved from, or default
+    // constructed) throws std::future_error(no_state). get() is not const: two threads calling
+    // it on one future object at once race, as with std::future (share the value instead). A
+    // task calling get() on its own future gets wait()'s error, and the future stays valid.
     T get() {
-        std::atomic_ref<detail::shared_state<T>*> ref(s_);
-        if (detail::shared_state<T>* cur = ref.load(std::memory_order_relaxed);
-            cur && detail::running_task_state() == cur && !cur->ready())
-            detail::throw_self_wait();
-        detail::shared_state<T>* st = ref.exchange(nullptr, std::memory_order_relaxed);
-        if (!st) throw std::future_error(std::future_errc::no_state);
+        auto& s = state();
+        s.wait();
+        detail::shared_state<T>* st = std::exchange(s_, nullptr);
         struct releaser {
             detail::shared_state<T>* p;
             ~releaser() { p->release(); }
         } r{st};
-        st->wait();
         return st->take();
     }
 
@@ -651,7 +658,7 @@ class then_node final : public shared_state<typename then_ret<T, H>::type>,
 public:
     then_node(shared_state<T>* src, H&& h, executor* ex)
         : shared_state<U>(ex, 2),
-          wait_node(wait_kind::once, &then_node::on_notify),
+          wait_node(&then_node::on_notify),
           task_node(&then_node::on_run),
           src_(src),
           h_(std::move(h)) {}

@@ -52,18 +52,19 @@ struct std_waiter_atomics {
     static void wake_all(std::atomic<std::uint32_t>& w) noexcept { futex_wake_all(w); }
 };
 
-enum class wait_kind : unsigned char { once, waiter };
+enum class wait_kind : std::uintptr_t { once = 0, waiter = 1 };
 
 template <class P>
 struct basic_wait_node {
-    explicit basic_wait_node(wait_kind k) noexcept : kind(k) {}
+    basic_wait_node() noexcept = default;
     basic_wait_node(const basic_wait_node&) = delete;
     basic_wait_node& operator=(const basic_wait_node&) = delete;
 
-    // Written by the registering thread before its push (published by the push's release), then
-    // read and re-linked only by the completer (after its acquiring exchange).
-    typename P::template var<basic_wait_node*> next;
-    const wait_kind kind;
+    // The next node's address with this node's kind in bit 0 (nodes are 4-aligned; one word
+    // keeps a node, and so every awaiter, small). Written by the registering thread before its
+    // push (published by the push's release), then read and re-linked only by the completer
+    // (after its acquiring exchange).
+    typename P::template var<std::uintptr_t> link;
 };
 
 template <class P>
@@ -78,17 +79,18 @@ public:
     // acquire: whoever sees ready reads the result written before complete().
     bool ready() const noexcept { return word_.load(P::acquire) == ready_word; }
 
-    // Registers n. False (and nothing registered, nothing will be notified) when complete.
-    bool push(node* n) noexcept {
+    // Registers n as a k node. False (and nothing registered, nothing will be notified) when
+    // complete.
+    bool push(node* n, wait_kind k) noexcept {
         std::uintptr_t cur = word_.load(P::acquire);
         for (;;) {
             if (cur == ready_word) return false;
 #ifdef TASKPORT_PLANT_TWO_WAITER
             // The old single-slot registration: a new waiter replaces whoever was registered.
-            n->next.store(nullptr);
+            n->link.store(static_cast<std::uintptr_t>(k));
             const std::uintptr_t want = reinterpret_cast<std::uintptr_t>(n);
 #else
-            n->next.store(reinterpret_cast<node*>(cur & node_mask));
+            n->link.store((cur & node_mask) | static_cast<std::uintptr_t>(k));
             const std::uintptr_t want = reinterpret_cast<std::uintptr_t>(n) | (cur & sleepers_bit);
 #endif
             // release: publishes n's fields (and, by the release sequence of this RMW chain, those
@@ -137,6 +139,13 @@ public:
         // acq_rel: release publishes the result to whoever sees ready; acquire makes every
         // pushed node's fields visible here.
         const std::uintptr_t prev = word_.exchange(ready_word, P::acq_rel);
+        if (prev == 0) return;  // nobody waits (a wait() that found its task and ran it)
+        node* const top = reinterpret_cast<node*>(prev & node_mask);
+        // One continuation alone (a then(), a co_await): as cheap as a single-slot word.
+        if (prev == reinterpret_cast<std::uintptr_t>(top) && top->link.load() == 0) {  // once, last
+            notify(top);  // may free top
+            return;
+        }
         bool release = (prev & sleepers_bit) != 0;
 #ifdef TASKPORT_PLANT_EARLY_RELEASE
         // Releases before the walk: a waiter that saw ready leaves while its node is still read.
@@ -144,22 +153,22 @@ public:
         release = false;
 #endif
         node* once = nullptr;  // re-linked in registration order (the stack is newest first)
-        for (node* n = reinterpret_cast<node*>(prev & node_mask); n;) {
-            node* const next = n->next.load();
-            if (n->kind == wait_kind::waiter) {
+        for (node* n = top; n;) {
+            const std::uintptr_t l = n->link.load();
+            if (l & static_cast<std::uintptr_t>(wait_kind::waiter)) {
                 release = true;
                 notify(n);
             } else {
-                n->next.store(once);
+                n->link.store(reinterpret_cast<std::uintptr_t>(once));  // still a once node
                 once = n;
             }
-            n = next;
+            n = reinterpret_cast<node*>(l & node_mask);
         }
         // release: orders this thread's last reads of the waiter nodes (and the result) before
         // their owners' acquire in wait_released(). Only when someone can be waiting for it.
         if (release && released_.exchange(1, P::release) == 2) P::wake_all(released_);
         while (once) {
-            node* const next = once->next.load();
+            node* const next = reinterpret_cast<node*>(once->link.load());
             notify(once);  // may free `once`
             once = next;
         }
