@@ -1,5 +1,7 @@
 // test_future.cpp — future/promise: get, wait, is_ready, then (value and future forms), exceptions,
-// cancel before start, broken promise, a promise set from an outside thread, when_all, when_any.
+// cancel before start, broken promise, a promise set from an outside thread, when_all, when_any;
+// any number of waiters on one future (outside threads, worker tasks, a co_await) all waking; a
+// task waiting for its own future getting an error instead of a deadlock.
 #include "test_util.hpp"
 
 #include <catch2/catch.hpp>
@@ -20,6 +22,41 @@ namespace {
 
 bool is_cancelled(const std::system_error& e) {
     return e.code() == std::make_error_code(std::errc::operation_canceled);
+}
+
+// Counts the waiters that have registered with one future's state (through the library's test
+// hook), so a test completes the future only once every waiter it started is really waiting.
+class registrations {
+public:
+    explicit registrations(const void* state) {
+        count_.store(0);
+        watched_.store(state);
+        detail::wait_registered_hook.store(&registrations::on_registered);
+    }
+    ~registrations() {
+        detail::wait_registered_hook.store(nullptr);
+        watched_.store(nullptr);
+    }
+    registrations(const registrations&) = delete;
+    registrations& operator=(const registrations&) = delete;
+    // True once at least n registrations were seen (false only for a hung test).
+    bool wait_for(int n) const {
+        return tp_test::eventually([n] { return count_.load() >= n; });
+    }
+    int count() const { return count_.load(); }
+
+private:
+    static void on_registered(const void* state) noexcept {
+        if (state == watched_.load()) count_.fetch_add(1);
+    }
+    static inline std::atomic<const void*> watched_{nullptr};
+    static inline std::atomic<int> count_{0};
+};
+
+bool is_self_wait(const std::system_error& e) {
+    return e.code() == std::make_error_code(std::errc::resource_deadlock_would_occur) &&
+           std::string(e.what()).find("taskport: a task waits for its own future") !=
+               std::string::npos;
 }
 
 template <class F>
@@ -382,4 +419,171 @@ TEST_CASE("when_any: first to finish wins, the rest keep running") {
     REQUIRE(w.value == static_cast<int>(w.index) * 10);
 
     REQUIRE_THROWS_AS(when_any(std::vector<future<int>>{}), std::invalid_argument);
+}
+
+// Issue 8 item 1: wait() is const and callable from many threads at once. Every waiter on one
+// future (outside threads blocking in wait(), worker tasks helping in wait(), a coroutine's
+// co_await) must wake once the value is set. Each case waits until every waiter is registered
+// before it sets the value; the watchdog turns a lost waiter into a failure with a message.
+TEST_CASE("future: an outside thread and a worker task wait on one future; both wake") {
+    runtime rt(tp_test::workers(2));
+    tp_test::watchdog dog("an outside thread and a worker task waiting on one future");
+    promise<int> p;
+    future<int> f = p.get_future();
+    registrations reg(f.state_ptr());
+
+    std::atomic<bool> outside_saw_ready{false};
+    std::thread outside([&] {
+        f.wait();
+        outside_saw_ready = f.is_ready();
+    });
+    REQUIRE(reg.wait_for(1));  // the outside thread blocks first
+    auto worker = rt.spawn([&] {
+        f.wait();
+        return f.is_ready();
+    });
+    REQUIRE(reg.wait_for(2));  // then the worker parks on the same future
+    p.set_value(5);
+    REQUIRE(worker.get());
+    outside.join();
+    REQUIRE(outside_saw_ready);
+    REQUIRE(f.get() == 5);
+}
+
+TEST_CASE("future: two worker tasks on two workers wait on one future; both wake") {
+    runtime rt(tp_test::workers(2));
+    tp_test::watchdog dog("two worker tasks waiting on one future");
+    promise<int> p;
+    future<int> f = p.get_future();
+    registrations reg(f.state_ptr());
+
+    // b occupies one worker (blocked in a gate, not helping) so that a runs on the other.
+    tp_test::gate go;
+    std::atomic<bool> b_started{false};
+    auto b = rt.spawn([&] {
+        b_started = true;
+        go.wait();
+        f.wait();
+        return f.is_ready();
+    });
+    REQUIRE(tp_test::eventually([&] { return b_started.load(); }));
+    auto a = rt.spawn([&] {
+        f.wait();
+        return f.is_ready();
+    });
+    REQUIRE(reg.wait_for(1));  // a's worker parks on f
+    go.open();
+    REQUIRE(reg.wait_for(2));  // b's worker parks on f too
+    p.set_value(1);
+    REQUIRE(a.get());
+    REQUIRE(b.get());
+    REQUIRE(f.get() == 1);
+}
+
+TEST_CASE("future: outside threads and worker tasks mixed wait on one future; all wake") {
+    constexpr int workers = 3;
+    constexpr int outsiders = 3;
+    runtime rt(tp_test::workers(workers));
+    tp_test::watchdog dog("outside threads and worker tasks waiting on one future");
+    const int rounds = static_cast<int>(tp_test::scaled(40));
+    for (int round = 0; round < rounds; ++round) {
+        promise<int> p;
+        future<int> f = p.get_future();
+        registrations reg(f.state_ptr());
+
+        // The tasks meet at a barrier that blocks their threads: each is on its own worker.
+        tp_test::barrier all_running(workers);
+        std::vector<future<bool>> tasks;
+        for (int i = 0; i < workers; ++i)
+            tasks.push_back(rt.spawn([&] {
+                all_running.arrive_and_wait();
+                f.wait();
+                return f.is_ready();
+            }));
+        std::atomic<int> outside_woke{0};
+        std::vector<std::thread> threads;
+        for (int i = 0; i < outsiders; ++i)
+            threads.emplace_back([&] {
+                f.wait();
+                if (f.is_ready()) outside_woke.fetch_add(1);
+            });
+        REQUIRE(reg.wait_for(workers + outsiders));
+        p.set_value(round);
+        for (auto& t : tasks) REQUIRE(t.get());
+        for (auto& t : threads) t.join();
+        REQUIRE(outside_woke.load() == outsiders);
+        REQUIRE(f.get() == round);
+    }
+}
+
+TEST_CASE("future: a co_await, an outside thread and a worker task wait on one future") {
+    runtime rt(tp_test::workers(2));
+    tp_test::watchdog dog("a co_await and two waiters on one future");
+    promise<int> p;
+    future<int> f = p.get_future();
+    registrations reg(f.state_ptr());
+
+    auto coro = rt.spawn([&]() -> task<int> {
+        const int v = co_await f;  // an lvalue: f stays valid for the others
+        co_return v + 1;
+    });
+    REQUIRE(reg.wait_for(1));
+    std::atomic<bool> outside_saw_ready{false};
+    std::thread outside([&] {
+        f.wait();
+        outside_saw_ready = f.is_ready();
+    });
+    REQUIRE(reg.wait_for(2));
+    auto worker = rt.spawn([&] {
+        f.wait();
+        return f.is_ready();
+    });
+    REQUIRE(reg.wait_for(3));
+    REQUIRE_FALSE(coro.is_ready());  // not woken before the value exists
+    p.set_value(41);
+    REQUIRE(coro.get() == 42);
+    REQUIRE(worker.get());
+    outside.join();
+    REQUIRE(outside_saw_ready);
+    REQUIRE(f.get() == 41);
+}
+
+// Issue 8 item 9: a task that waits for the future of its own task can never finish; it gets a
+// std::system_error(resource_deadlock_would_occur) naming the mistake instead of hanging.
+TEST_CASE("future: a task waiting for its own future gets an error, not a deadlock") {
+    runtime rt(tp_test::workers(2));
+    tp_test::watchdog dog("a task waiting for its own future");
+
+    promise<void> go;
+    future<void> started = go.get_future();
+    future<int>* self = nullptr;
+    future<int> f = rt.spawn([&]() -> int {
+        started.wait();  // until `self` is set
+        self->wait();
+        return 1;
+    });
+    self = &f;
+    go.set_value();
+    f.wait();
+    REQUIRE_THROWS_MATCHES(f.get(), std::system_error,
+                           Catch::Predicate<std::system_error>(is_self_wait, "a self-wait error"));
+
+    // The same through co_await in a coroutine (and in a task<> it awaits).
+    promise<void> go2;
+    future<void> started2 = go2.get_future();
+    future<int>* self2 = nullptr;
+    future<int> g = rt.spawn([&]() -> task<int> {
+        co_await started2;
+        auto inner = [&]() -> task<int> { co_return co_await *self2; };
+        co_return co_await inner();
+    });
+    self2 = &g;
+    go2.set_value();
+    g.wait();
+    REQUIRE_THROWS_MATCHES(g.get(), std::system_error,
+                           Catch::Predicate<std::system_error>(is_self_wait, "a self-wait error"));
+
+    // Waiting for another task's future from a task still works.
+    auto other = rt.spawn([] { return 2; });
+    REQUIRE(rt.spawn([&] { return other.get() + 1; }).get() == 3);
 }

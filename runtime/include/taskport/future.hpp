@@ -1,14 +1,19 @@
 // taskport/future.hpp — future<T>, promise<T> and the shared state behind them.
 //
 // One heap block per spawned task holds the task node, the callable and the result (see
-// runtime.hpp); future<T> is a counted reference to it. The state's `cont_` word is the whole
-// synchronisation: pending (0), ready (1), a blocked outside thread (2), or a pointer to the one
-// continuation to notify on completion (a then(), a co_await, a when_all, a worker's parker).
-// Invariants: the result is written before cont_ becomes ready (release), read after seeing
-// ready (acquire); completion happens exactly once; the completer holds a reference until it has
-// finished notifying, so a waiter may drop its future the moment it sees ready.
+// runtime.hpp); future<T> is a counted reference to it. The state's waiter list
+// (detail/waiter_list.hpp) is the whole synchronisation: one word that is either ready or a
+// lock-free stack of everyone waiting, in any number and mix: then() and co_await continuations,
+// when_all slots, workers helping in wait(), outside threads blocked in wait(). Registering
+// allocates nothing (the nodes live in the waiting frames); a single continuation costs one CAS
+// to register and one exchange to notify, as before the list existed.
+// Invariants: the result is written before the state becomes ready (release), read after seeing
+// ready (acquire); completion happens exactly once and notifies every registered waiter exactly
+// once; the completer holds a reference until it has finished notifying, so a waiter may drop its
+// future the moment it sees ready.
 #pragma once
 
+#include <taskport/detail/waiter_list.hpp>
 #include <taskport/sched/executor.hpp>
 #include <taskport/sched/futex.hpp>
 #include <taskport/sched/task_node.hpp>
@@ -51,69 +56,87 @@ struct cancel_hook {
     fn_t fn;
 };
 
+// Test hook, off (null) in normal use: called with the state's address each time a waiter (a
+// then(), a co_await, a worker or an outside thread in wait()) has registered with a state, so a
+// test can complete the future only once every waiter it started is registered.
+inline std::atomic<void (*)(const void*) noexcept> wait_registered_hook{nullptr};
+inline void note_wait_registered(const void* state) noexcept {
+    if (auto h = wait_registered_hook.load(std::memory_order_relaxed)) h(state);
+}
+
 // Allocation through allocate_task for every runtime-internal block.
 struct task_allocated {
     static void* operator new(std::size_t n) { return allocate_task(n); }
     static void operator delete(void* p, std::size_t n) noexcept { deallocate_task(p, n); }
 };
 
-class state_base : public waitable {
-public:
-    static constexpr std::uintptr_t pending_tag = 0;
-    static constexpr std::uintptr_t ready_tag = 1;
-    static constexpr std::uintptr_t blocking_tag = 2;
+// A registration with a state's waiter list (detail/waiter_list.hpp): a continuation plus the
+// list's link. then() nodes, co_await awaiters and when_all slots are `once` nodes; a worker's
+// wait() uses a `waiter` node (state_base::worker_wait).
+using wait_link = basic_wait_node<std_waiter_atomics>;
+struct wait_node : continuation, wait_link {
+    explicit wait_node(notify_fn_t f) noexcept : continuation(f) {}
+};
 
+class state_base;
+
+// The state whose spawned callable this thread is running now (null: none, or while the callable
+// helps in wait(): the executor may then run other tasks here, and the tbb_arena executor may
+// even move the suspended callable to another thread). wait() compares it with the state waited
+// for: a callable waiting for its own future could never finish.
+inline const state_base*& running_task_state() noexcept {
+    static thread_local const state_base* s = nullptr;
+    return s;
+}
+struct running_task_scope {
+    explicit running_task_scope(const state_base* s) noexcept
+        : saved(std::exchange(running_task_state(), s)) {}
+    ~running_task_scope() { running_task_state() = saved; }
+    running_task_scope(const running_task_scope&) = delete;
+    running_task_scope& operator=(const running_task_scope&) = delete;
+    const state_base* saved;
+};
+
+[[noreturn]] inline void throw_self_wait() {
+    throw std::system_error(std::make_error_code(std::errc::resource_deadlock_would_occur),
+                            "taskport: a task waits for its own future");
+}
+
+class state_base {
+public:
     explicit state_base(executor* ex, std::uint32_t refs) noexcept : refs_(refs), ex_(ex) {}
 
-    bool ready() const noexcept final {
-        return cont_.load(std::memory_order_acquire) == ready_tag;
+    bool ready() const noexcept { return waiters_.ready(); }
+
+    // Registers a one-shot continuation (a `once` node). False when already ready: then nothing
+    // will be notified and the caller goes on itself.
+    bool arm(wait_node* n) noexcept {
+        if (!waiters_.push(n, wait_kind::once)) return false;
+        note_wait_registered(this);
+        return true;
     }
 
-    // At most one consumer registers at a time; a later arm replaces an earlier, stale one.
-    bool arm(continuation* c) noexcept final {
-        std::uintptr_t cur = cont_.load(std::memory_order_acquire);
-        const auto want = reinterpret_cast<std::uintptr_t>(c);
-        for (;;) {
-            if (cur == ready_tag) return false;
-            if (cur == want) return true;
-            if (cont_.compare_exchange_weak(cur, want, std::memory_order_acq_rel,
-                                            std::memory_order_acquire))
-                return true;
+    // Any number of threads at once, workers and outside threads mixed. Blocks an outside thread;
+    // on a worker, runs other tasks until ready. Throws (resource_deadlock_would_occur) when the
+    // calling thread is running this state's own task, which could then never finish.
+    void wait() {
+        if (ready()) return;
+        if (running_task_state() == this) throw_self_wait();
+        executor* ex = current_executor();
+        if (ex && ex->in_worker()) {
+            worker_wait w(*this);
+            running_task_scope hide(nullptr);  // other tasks run here meanwhile
+            ex->help_until(w);
+        } else {
+            wait_blocking();
         }
     }
-    // Only persistent continuations (parkers) are disarmed, and only after ready(): no-op.
-    void disarm(continuation*) noexcept final {}
 
     // Blocks the calling (non-worker) thread until ready.
     void wait_blocking() noexcept {
-        std::uintptr_t cur = pending_tag;
-        if (!cont_.compare_exchange_strong(cur, blocking_tag, std::memory_order_acq_rel,
-                                           std::memory_order_acquire)) {
-            if (cur == ready_tag) return;
-            if (cur != blocking_tag) {
-                // A continuation is registered (a worker's parker from an earlier wait on
-                // another thread): take its place; its owner tolerates a missed wake-up only
-                // because it polls ready() — so wake it now to be safe.
-                auto* old = reinterpret_cast<continuation*>(cur);
-                if (!cont_.compare_exchange_strong(cur, blocking_tag, std::memory_order_acq_rel,
-                                                   std::memory_order_acquire)) {
-                    if (cur == ready_tag) return;
-                } else {
-                    old->notify();
-                }
-            }
-        }
-        while (blocked_.load(std::memory_order_acquire) == 0)
-            futex_wait(blocked_, 0);
-    }
-
-    void wait() {
-        if (ready()) return;
-        executor* ex = current_executor();
-        if (ex && ex->in_worker())
-            ex->help_until(*this);
-        else
-            wait_blocking();
+        if (!waiters_.add_sleeper()) return;
+        note_wait_registered(this);
+        waiters_.wait_released();
     }
 
     // Sets the flag, then aborts the registered pending operation, if any. The hook lock makes
@@ -154,18 +177,41 @@ protected:
     ~state_base() = default;
     virtual void destroy() noexcept = 0;
 
-    // Exactly once, after the result is stored.
+    // Exactly once, after the result is stored. The caller holds a reference until this returns.
     void complete() noexcept {
-        std::uintptr_t prev = cont_.exchange(ready_tag, std::memory_order_acq_rel);
-        if (prev == blocking_tag) {
-            blocked_.store(1, std::memory_order_release);
-            futex_wake_all(blocked_);
-        } else if (prev > blocking_tag) {
-            reinterpret_cast<continuation*>(prev)->notify();
-        }
+        waiters_.complete([](wait_link* n) noexcept { static_cast<wait_node*>(n)->notify(); });
     }
 
 private:
+    // What a worker's wait() hands to help_until: a `waiter` node in the wait() frame that
+    // forwards the notification to whatever help_until armed it with (the worker's parker, a
+    // tbb resumer). It registers once and stays registered until the state completes (a
+    // re-arm after a wake-up for other work finds it registered); leaving before the completer
+    // has released it would free a node the completer may still read, so the destructor waits
+    // for that (at once, in nearly every case: help_until returns only once ready()).
+    struct worker_wait final : waitable, wait_node {
+        explicit worker_wait(state_base& s) noexcept
+            : wait_node(&worker_wait::on_notify), st(s) {}
+        ~worker_wait() {
+            if (registered) st.waiters_.wait_released();
+        }
+        bool ready() const noexcept override { return st.ready(); }
+        bool arm(continuation* c) noexcept override {
+            if (registered) return !st.ready();  // still registered: the completion will come
+            target = c;
+            registered = st.waiters_.push(this, wait_kind::waiter);
+            if (registered) note_wait_registered(&st);
+            return registered;
+        }
+        void disarm(continuation*) noexcept override {}  // see above: stays until completion
+        static void on_notify(continuation* c) noexcept {
+            static_cast<worker_wait*>(c)->target->notify();
+        }
+        state_base& st;
+        continuation* target = nullptr;  // set before the push; read by the completer
+        bool registered = false;
+    };
+
     void lock_hook() noexcept {
         while (hook_lock_.exchange(true, std::memory_order_acquire)) {
             while (hook_lock_.load(std::memory_order_relaxed)) {
@@ -174,12 +220,11 @@ private:
     }
     void unlock_hook() noexcept { hook_lock_.store(false, std::memory_order_release); }
 
-    std::atomic<std::uintptr_t> cont_{pending_tag};  // see the file comment
-    std::atomic<std::uint32_t> refs_;                // futures, producers, continuations
-    std::atomic<std::uint32_t> blocked_{0};          // 1 once ready, if a thread blocked
-    std::atomic<bool> cancel_{false};                // set by future::cancel(), read by the task
-    std::atomic<bool> hook_lock_{false};             // guards hook_
-    cancel_hook* hook_ = nullptr;                    // the pending operation to abort
+    waiter_list<std_waiter_atomics> waiters_;  // see the file comment
+    std::atomic<std::uint32_t> refs_;          // futures, producers, continuations
+    std::atomic<bool> cancel_{false};          // set by future::cancel(), read by the task
+    std::atomic<bool> hook_lock_{false};       // guards hook_
+    cancel_hook* hook_ = nullptr;              // the pending operation to abort
     executor* ex_;  // where continuations run; null: inline on the completing thread
 };
 
@@ -340,18 +385,40 @@ handoff_slot& this_thread_handoff() noexcept;  // thread-local, runtime.cpp
 
 // Resumes a coroutine waiting on a state, as a task on the state's executor.
 template <class T>
-struct future_awaiter : continuation, task_node {
+struct future_awaiter : wait_node, task_node {
     explicit future_awaiter(shared_state<T>* st) noexcept
-        : continuation(&future_awaiter::on_notify), task_node(&future_awaiter::on_run), s(st) {}
+        : wait_node(&future_awaiter::on_notify),
+          task_node(&future_awaiter::on_run),
+          s(st) {}
+    future_awaiter(future_awaiter&& o) noexcept
+        : wait_node(&future_awaiter::on_notify),
+          task_node(std::move(o)),
+          s(o.s),
+          last(o.last) {}
 
     bool await_ready() const noexcept { return s->ready(); }
-    bool await_suspend(std::coroutine_handle<> caller) noexcept {
+    // A coroutine of the spawned task that produces this very future, awaiting it, would wait
+    // for itself for ever: it does not suspend, and await_resume throws
+    // (resource_deadlock_would_occur). (Not thrown here: a noexcept await_suspend keeps the
+    // common path free of an exception edge.)
+    template <class P>
+    bool await_suspend(std::coroutine_handle<P> caller) noexcept {
+        if constexpr (requires { caller.promise().cancel_scope; }) {
+            if (caller.promise().cancel_scope == s) [[unlikely]] {
+                self_wait = true;
+                return false;
+            }
+        }
         h = caller;
         ex = current_executor();
         if (!ex) ex = s->exec();
         return s->arm(this);
     }
-    T await_resume() { return s->take(last); }
+    T await_resume() {
+        if (self_wait) [[unlikely]]
+            throw_self_wait();
+        return s->take(last);
+    }
 
     static void on_notify(continuation* c) noexcept {
         auto* self = static_cast<future_awaiter*>(c);
@@ -371,7 +438,8 @@ struct future_awaiter : continuation, task_node {
     }
 
     shared_state<T>* s;
-    bool last = false;  // no one takes the result after this awaiter (an owning awaiter)
+    bool last = false;       // no one takes the result after this awaiter (an owning awaiter)
+    bool self_wait = false;  // await_suspend found the awaiter waiting for its own future
     std::coroutine_handle<> h;
     executor* ex = nullptr;
 };
@@ -405,10 +473,21 @@ public:
     bool is_ready() const { return state().ready(); }
 
     // Blocks an outside thread; on a worker, runs other tasks until ready (no deadlock when
-    // tasks wait for tasks).
+    // tasks wait for tasks). Const: any number of threads (outside threads and tasks mixed, and
+    // alongside a then() or co_await already registered) may wait on one future at once, and
+    // all wake. A task waiting for its own future (it would wait for ever) gets
+    // std::system_error(resource_deadlock_would_occur) instead.
+    // Like any non-const member of a standard type, get(), then(), co_await of an rvalue,
+    // assignment and destruction must not overlap another thread's call on the same future
+    // object (they may free the state under it): wait from many threads, then get() once they
+    // have returned. A second get() throws (see get()).
     void wait() const { state().wait(); }
 
     // Waits, then returns the value or rethrows the task's exception. Leaves the future invalid.
+    // The value is taken once: a get() on a future already taken (or moved from, or default
+    // constructed) throws std::future_error(no_state). get() is not const: two threads calling
+    // it on one future object at once race, as with std::future (share the value instead). A
+    // task calling get() on its own future gets wait()'s error, and the future stays valid.
     T get() {
         auto& s = state();
         s.wait();
@@ -571,7 +650,7 @@ struct then_ret {
 // The continuation of then(): notified by the source, runs as a task, fills its own state.
 template <class T, class H>
 class then_node final : public shared_state<typename then_ret<T, H>::type>,
-                        public continuation,
+                        public wait_node,
                         public task_node,
                         public task_allocated {
     using U = typename then_ret<T, H>::type;
@@ -579,7 +658,7 @@ class then_node final : public shared_state<typename then_ret<T, H>::type>,
 public:
     then_node(shared_state<T>* src, H&& h, executor* ex)
         : shared_state<U>(ex, 2),
-          continuation(&then_node::on_notify),
+          wait_node(&then_node::on_notify),
           task_node(&then_node::on_run),
           src_(src),
           h_(std::move(h)) {}

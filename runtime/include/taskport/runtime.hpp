@@ -74,10 +74,12 @@ struct spawned_fn final : shared_state<T>, task_node, task_allocated {
     void destroy() noexcept override { delete this; }
     static void on_run(task_node* t) noexcept {
         auto* self = static_cast<spawned_fn*>(t);
-        if (self->cancel_requested())
+        if (self->cancel_requested()) {
             self->set_exception(std::make_exception_ptr(cancelled_error()));
-        else
+        } else {
+            running_task_scope scope(self);  // f waiting for its own future throws (future.hpp)
             self->set_from(*self->fn);
+        }
         self->fn.reset();
         self->release();
     }

@@ -33,8 +33,8 @@ namespace detail {
 
 template <class R, class Derived>
 struct combinator : shared_state<R>, task_allocated {
-    struct slot final : continuation {
-        slot() noexcept : continuation(&slot::on_notify) {}
+    struct slot final : wait_node {
+        slot() noexcept : wait_node(&slot::on_notify) {}
         static void on_notify(continuation* c) noexcept {
             auto* s = static_cast<slot*>(c);
             // Cast here, not in the constructor: the Derived object is complete only by now.
