@@ -1,6 +1,8 @@
 // reactor.cpp — see reactor.hpp.
 #include "reactor.hpp"
 
+#include <taskport/io/detail/test_hooks.hpp>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -141,10 +143,12 @@ bool reactor::start(descriptor_state* st, operation* op, int dir, const std::uin
         op->ec = operation_aborted();
         return false;
     }
+    run_test_hook(hook_point::parked, op);
     return true;
 }
 
 void reactor::cancel(operation* op, descriptor_state* st) noexcept {
+    run_test_hook(hook_point::cancel_before_lock, op);
     {
         std::lock_guard<std::mutex> g(st->mu);
         if (op->place.load(std::memory_order_seq_cst) != st) return;  // finished meanwhile

@@ -1,6 +1,8 @@
 // service.cpp — creating the per-runtime I/O service and choosing its backends.
 #include "service.hpp"
 
+#include <taskport/io/detail/test_hooks.hpp>
+
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
@@ -153,3 +155,13 @@ void throw_if(const std::error_code& ec, const char* what) {
 }
 
 }  // namespace taskport::io::detail
+
+namespace taskport::io::detail {
+namespace {
+std::atomic<test_hook_fn> installed_hook{nullptr};
+}
+void set_test_hook(test_hook_fn f) noexcept { installed_hook.store(f, std::memory_order_relaxed); }
+void run_test_hook(hook_point p, void* arg) noexcept {
+    if (test_hook_fn f = installed_hook.load(std::memory_order_relaxed)) f(p, arg);
+}
+}

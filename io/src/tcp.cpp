@@ -4,6 +4,8 @@
 
 #include "service.hpp"
 
+#include <taskport/io/detail/test_hooks.hpp>
+
 #include <cerrno>
 #include <cstdio>
 #include <exception>
@@ -87,6 +89,7 @@ socket_core::socket_core(service* s, int fd) : svc_(s), fd_(fd) {
 
 void socket_core::close() noexcept {
     if (fd_ < 0) return;
+    run_test_hook(hook_point::close_before_abort, st_);
     svc_->react->detach(st_);  // aborts pending operations first
     ::close(fd_);
     fd_ = -1;
