@@ -906,7 +906,16 @@ TEST_CASE("faults: a socket that outlives its runtime can still be closed", "[fa
         survivor = tp_test::run(rt, tp_test::connect_pair(rt, listener)).client;
     }
     CHECK(survivor.is_open());
+    const auto fd = survivor.native_handle();
     survivor.close();  // must only close the descriptor: the runtime and its reactor are gone
+    CHECK_FALSE(survivor.is_open());
+#if !defined(_WIN32)
+    CHECK(::fcntl(fd, F_GETFD) == -1);  // closed by close(), not later
+#else
+    (void)fd;
+#endif
+    // The service's own descriptors (poller, wake-up) go with the last object that used it.
+    survivor = io::tcp_stream();
     listener = io::tcp_listener();
     CHECK(tp_test::open_fds() == fds_before);
 }
@@ -990,7 +999,10 @@ TEST_CASE("faults: future::cancel that has found a read parked, then close() ret
     auto reader = rt.spawn(read_outcome(p.server));
     REQUIRE(ctx.parked.wait_for(1));
     ctx.armed = true;
-    reader.cancel();
+    {
+        tp_test::watchdog w("future::cancel while close() retires the descriptor");
+        reader.cancel();
+    }
     CHECK(ctx.cancels_hooked.load() == 1);
     tp_test::watchdog w("reader after cancel + close");
     CHECK(reader.get() == aborted);
@@ -1155,5 +1167,11 @@ TEST_CASE("faults: sockets that outlive their runtime: operations fail with oper
     stream.close();
     listener.close();
     udp.close();
+    CHECK_FALSE(stream.is_open());
+    CHECK_FALSE(listener.is_open());
+    CHECK_FALSE(udp.is_open());
+    stream = io::tcp_stream();  // the last objects of the runtime's service: it goes now
+    listener = io::tcp_listener();
+    udp = io::udp_socket();
     CHECK(tp_test::open_fds() == fds_before);
 }

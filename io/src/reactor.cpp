@@ -29,39 +29,36 @@ reactor::reactor(completion_queue& cq, std::unique_ptr<poller> p, bool workers_p
 
 reactor::~reactor() {
     shutdown();
-    for (descriptor_state* st : retired_) delete st;
-    // States still attached belong to sockets that outlive the runtime; they were aborted by
-    // shutdown() and are freed here (a later close() on such a socket only closes its fd).
-    while (live_) {
-        descriptor_state* st = live_;
-        live_ = st->live_next;
-        delete st;
-    }
+    // Nothing is left attached: every state holds a reference to the service that owns this
+    // reactor, so the service (and this) is destroyed only after the last state.
 }
 
-descriptor_state* reactor::attach(int fd) {
-    auto st = std::make_unique<descriptor_state>();
-    st->fd = fd;
+void reactor::attach(descriptor_state* st) {
     {
         std::lock_guard<std::mutex> g(mu_);
         if (stopped_.load(std::memory_order_acquire))
             throw std::system_error(operation_aborted(), "taskport: runtime is shut down");
         st->live_next = live_;
-        if (live_) live_->live_prev = st.get();
-        live_ = st.get();
+        if (live_) live_->live_prev = st;
+        live_ = st;
     }
     try {
-        poller_->add(fd, st.get());
+        poller_->add(st->fd, st);
     } catch (...) {
         std::lock_guard<std::mutex> g(mu_);
-        if (st->live_prev)
-            st->live_prev->live_next = st->live_next;
-        else
-            live_ = st->live_next;
-        if (st->live_next) st->live_next->live_prev = st->live_prev;
+        unlink_live(st);
         throw;
     }
-    return st.release();
+    descriptor_add_ref(st);  // the registration's
+}
+
+void reactor::unlink_live(descriptor_state* st) noexcept {
+    if (st->live_prev)
+        st->live_prev->live_next = st->live_next;
+    else
+        live_ = st->live_next;
+    if (st->live_next) st->live_next->live_prev = st->live_prev;
+    st->live_prev = st->live_next = nullptr;
 }
 
 void reactor::abort_queues(descriptor_state* st, op_batch& b) noexcept {
@@ -84,42 +81,34 @@ void reactor::cancel_all(descriptor_state* st) noexcept {
     cq_.push(b);
 }
 
-void reactor::detach(descriptor_state* st) noexcept {
+bool reactor::detach(descriptor_state* st, bool& drop_ref) noexcept {
+    drop_ref = false;
     op_batch b;
     {
         std::lock_guard<std::mutex> g(st->mu);
-        st->closed = true;
+        if (st->closed.load(std::memory_order_relaxed)) return false;
+        st->closed.store(true, std::memory_order_release);
         abort_queues(st, b);
     }
     cq_.push(b);
     std::lock_guard<std::mutex> g(mu_);
-    if (role_.load(std::memory_order_acquire) == role_stopped) {
-        // Nobody polls any more: nobody can hold an event naming st.
-        poller_->remove(st->fd);
-        if (st->live_prev)
-            st->live_prev->live_next = st->live_next;
-        else
-            live_ = st->live_next;
-        if (st->live_next) st->live_next->live_prev = st->live_prev;
-        delete st;
-        return;
-    }
     poller_->remove(st->fd);
-    if (st->live_prev)
-        st->live_prev->live_next = st->live_next;
-    else
-        live_ = st->live_next;
-    if (st->live_next) st->live_next->live_prev = st->live_prev;
-    retired_.push_back(st);
+    unlink_live(st);
+    if (role_.load(std::memory_order_acquire) == role_stopped) {
+        drop_ref = true;  // nobody polls any more: nobody can hold an event naming st
+        return true;
+    }
+    retired_.push_back(st);  // the registration reference, dropped by the next cycle
     n_retired_.store(retired_.size(), std::memory_order_relaxed);
     if (retired_.size() >= 64) poller_->wake();
+    return true;
 }
 
 bool reactor::start(descriptor_state* st, operation* op, int dir, const std::uint32_t* seen) noexcept {
     op->kind = place_kind::descriptor;
     op->dir = static_cast<unsigned char>(dir);
     std::lock_guard<std::mutex> g(st->mu);
-    if (st->closed || stopped_.load(std::memory_order_acquire)) {
+    if (st->closed.load(std::memory_order_relaxed) || stopped_.load(std::memory_order_acquire)) {
         op->ec = operation_aborted();
         return false;
     }
@@ -289,7 +278,7 @@ std::size_t reactor::cycle(int timeout_ms, bool notify) noexcept {
             to_free_.swap(retired_);
             n_retired_.store(0, std::memory_order_relaxed);
         }
-        for (descriptor_state* st : to_free_) delete st;
+        for (descriptor_state* st : to_free_) descriptor_release(st);
         to_free_.clear();
     }
     poll_event evs[256];
@@ -304,7 +293,7 @@ std::size_t reactor::cycle(int timeout_ms, bool notify) noexcept {
     for (int i = 0; i < n; ++i) {
         auto* st = static_cast<descriptor_state*>(evs[i].tag);
         std::lock_guard<std::mutex> g(st->mu);
-        if (st->closed) continue;
+        if (st->closed.load(std::memory_order_relaxed)) continue;
         for (int d = 0; d < 2; ++d) {
             if (!(d == 0 ? evs[i].readable : evs[i].writable)) continue;
             st->ready_seq[d].store(st->ready_seq[d].load(std::memory_order_relaxed) + 1,
@@ -465,6 +454,15 @@ void reactor::shutdown() noexcept {
         poller_->wake();
         std::this_thread::yield();
     }
+    // Nobody polls now: the retired states' registration references can go. (The runtime still
+    // holds the service, so no state's last release can destroy it here.)
+    std::vector<descriptor_state*> retired;
+    {
+        std::lock_guard<std::mutex> g(mu_);
+        retired.swap(retired_);
+        n_retired_.store(0, std::memory_order_relaxed);
+    }
+    for (descriptor_state* st : retired) descriptor_release(st);
     op_batch b;
     {
         std::lock_guard<std::mutex> g(mu_);

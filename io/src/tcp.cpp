@@ -3,6 +3,7 @@
 #include <taskport/runtime.hpp>
 
 #include "service.hpp"
+#include "socket_ops.hpp"
 
 #include <taskport/io/detail/test_hooks.hpp>
 
@@ -25,8 +26,9 @@ namespace taskport::io {
 namespace detail {
 
 namespace {
-
 std::error_code last_error() noexcept { return {errno, std::system_category()}; }
+bool would_block(int e) noexcept { return e == EAGAIN || e == EWOULDBLOCK; }
+}  // namespace
 
 int open_socket(int family, int type, std::error_code& ec) noexcept {
 #ifdef SOCK_NONBLOCK
@@ -49,89 +51,92 @@ int open_socket(int family, int type, std::error_code& ec) noexcept {
     return fd;
 }
 
-bool would_block(int e) noexcept { return e == EAGAIN || e == EWOULDBLOCK; }
-
-thread_local unsigned inline_budget = 128;
-
-}  // namespace
-
-bool take_inline_budget() noexcept {
-    if (inline_budget == 0) {
-        inline_budget = 128;
-        return false;
-    }
-    --inline_budget;
-    return true;
-}
-
-void report_callback_exception(std::exception_ptr e) noexcept {
-    auto* ex = taskport::detail::current_executor();
-    if (ex && ex->owner()) {
-        static_cast<runtime*>(ex->owner())->report_unhandled(e);
-        return;
-    }
-    std::fputs("taskport: exception escaped an I/O callback\n", stderr);
-}
-
 // ---- socket_core ----
 
-socket_core::socket_core(service* s, int fd) : svc_(s), fd_(fd) {
+void descriptor_state::close_fd() noexcept { ::close(fd); }
+
+socket_core::socket_core(service* s, int fd) {
+    descriptor_state* st;
     try {
-        st_ = s->react->attach(fd);
+        st = new descriptor_state(s, fd);
     } catch (...) {
         ::close(fd);
-        fd_ = -1;
-        svc_ = nullptr;
         throw;
     }
-    s->add_ref();  // the service outlives every open socket, even past its runtime
+    st_ = descriptor_ref(st);
+    try {
+        s->react->attach(st);
+    } catch (...) {
+        st->closed.store(true, std::memory_order_release);
+        st->release_fd();
+        st_ = descriptor_ref();
+        throw;
+    }
 }
 
 void socket_core::close() noexcept {
-    if (fd_ < 0) return;
-    run_test_hook(hook_point::close_before_abort, st_);
-    svc_->react->detach(st_);  // aborts pending operations first
-    ::close(fd_);
-    fd_ = -1;
-    st_ = nullptr;
-    std::exchange(svc_, nullptr)->release();
+    descriptor_state* st = st_.get();
+    if (!st || st->closed.load(std::memory_order_acquire)) return;
+    run_test_hook(hook_point::close_before_abort, st);
+    bool drop_ref = false;
+    if (!st->svc->react->detach(st, drop_ref)) return;  // another close() won
+    st->release_fd();  // closes fd now, or when the last fast-path attempt on it returns
+    if (drop_ref) descriptor_release(st);  // st_ still holds one: st itself stays
 }
 
 void socket_core::cancel() noexcept {
-    if (st_) svc_->react->cancel_all(st_);
+    if (descriptor_state* st = st_.get()) st->svc->react->cancel_all(st);
 }
+
+bool socket_core::is_open() const noexcept {
+    return st_ && !st_.get()->closed.load(std::memory_order_acquire);
+}
+
+native_socket socket_core::fd() const noexcept { return is_open() ? st_.get()->fd : invalid_socket; }
 
 // ---- the common awaiter path ----
 
 bool socket_op::await_ready() noexcept {
-    if (!sock->is_open()) {
+    descriptor_state* s = st.get();
+    if (!s || s->closed.load(std::memory_order_acquire)) {
         ec = std::make_error_code(std::errc::bad_file_descriptor);
         return true;
     }
-    svc = sock->svc();
+    svc = s->svc;
+    if (svc->stopped()) {  // its runtime is gone (or going)
+        ec = operation_aborted();
+        return true;
+    }
     if (!take_inline_budget()) {
         force_queue = true;
         return false;
     }
-    // Speculative attempt without the lock when nothing is queued in this direction. The
-    // readiness count is read first: start() skips a second attempt if no event came since.
-    descriptor_state* st = sock->state();
-    if (st->queued[direction].load(std::memory_order_relaxed) == 0) {
-        ready_seen = st->ready_seq[direction].load(std::memory_order_acquire);
-        if (perform(this)) return true;
+    // Speculative attempt without the lock when nothing is queued in this direction, guarded
+    // against a concurrent close(). The readiness count is read first: start() skips a second
+    // attempt if no event came since.
+    if (s->queued[direction].load(std::memory_order_relaxed) == 0) {
+        if (!s->enter()) {
+            ec = std::make_error_code(std::errc::bad_file_descriptor);
+            return true;
+        }
+        ready_seen = s->ready_seq[direction].load(std::memory_order_acquire);
+        const bool done = perform(this);
+        s->leave();
+        if (done) return true;
         tried = true;
     }
     return false;
 }
 
 bool socket_op::start() noexcept {
-    if (!sock->is_open()) {  // closed between await_ready and here, or a moved-from stream
+    descriptor_state* s = st.get();
+    if (!s) {  // a moved-from or default stream (await_ready said so already; start_detached's callers too)
         ec = std::make_error_code(std::errc::bad_file_descriptor);
         return false;
     }
-    svc = sock->svc();
+    svc = s->svc;
     if (!enter_scope()) return false;
-    if (svc->react->start(sock->state(), this, direction, tried ? &ready_seen : nullptr)) return true;
+    if (svc->react->start(s, this, direction, tried ? &ready_seen : nullptr)) return true;
     // Finished at once.
     if (force_queue) {  // budget spent: let others run before this task continues
         force_queue = false;
@@ -142,16 +147,18 @@ bool socket_op::start() noexcept {
     return false;
 }
 
-void start_detached(socket_op* op, service* svc) noexcept {
-    if (!svc) {
+void start_detached(socket_op* op) noexcept {
+    descriptor_state* s = op->st.get();
+    if (!s || s->closed.load(std::memory_order_acquire)) {
+        op->ec = std::make_error_code(std::errc::bad_file_descriptor);
         if (auto* ex = taskport::detail::current_executor())
             ex->schedule_accepted(op);
         else
             op->run();
         return;
     }
-    op->svc = svc;
-    if (!svc->react->start(op->sock->state(), op, op->direction)) complete(op);
+    op->svc = s->svc;
+    if (!op->svc->react->start(s, op, op->direction)) complete(op);
 }
 
 // ---- reads and writes ----
@@ -163,7 +170,7 @@ bool read_op::perform_read(operation* o) noexcept {
         return true;
     }
     for (;;) {
-        ssize_t n = ::recv(op->sock->fd(), op->buf.data(), op->buf.size(), 0);
+        ssize_t n = ::recv(op->st.get()->fd, op->buf.data(), op->buf.size(), 0);
         if (n >= 0) {
             op->bytes = static_cast<std::size_t>(n);
             op->ec.clear();
@@ -183,7 +190,7 @@ bool write_op::perform_write(operation* o) noexcept {
             op->ec.clear();
             return true;
         }
-        ssize_t n = ::send(op->sock->fd(), op->buf.data() + op->bytes, op->buf.size() - op->bytes,
+        ssize_t n = ::send(op->st.get()->fd, op->buf.data() + op->bytes, op->buf.size() - op->bytes,
                            MSG_NOSIGNAL);
         if (n >= 0) {
             op->bytes += static_cast<std::size_t>(n);
@@ -212,10 +219,10 @@ bool accept_op::perform_accept(operation* o) noexcept {
         sockaddr_storage ss{};
         socklen_t len = sizeof ss;
 #ifdef SOCK_NONBLOCK
-        int fd = ::accept4(op->sock->fd(), reinterpret_cast<sockaddr*>(&ss), &len,
+        int fd = ::accept4(op->st.get()->fd, reinterpret_cast<sockaddr*>(&ss), &len,
                            SOCK_NONBLOCK | SOCK_CLOEXEC);
 #else
-        int fd = ::accept(op->sock->fd(), reinterpret_cast<sockaddr*>(&ss), &len);
+        int fd = ::accept(op->st.get()->fd, reinterpret_cast<sockaddr*>(&ss), &len);
         if (fd >= 0) {
             ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
             ::fcntl(fd, F_SETFD, FD_CLOEXEC);
@@ -242,20 +249,17 @@ bool accept_op::perform_accept(operation* o) noexcept {
 tcp_stream accept_op::await_resume() {
     throw_if(ec, "taskport::io::tcp_listener::accept");
     int fd = std::exchange(new_fd, -1);
-    return tcp_stream(socket_core(sock->svc(), fd));
+    return tcp_stream(socket_core(st.get()->svc, fd));
 }
 
 // ---- connect ----
 
-connect_op::connect_op(service* s, const endpoint& ep) noexcept
-    : socket_op(&own, &perform_connect, 1), target(ep) {
+connect_op::connect_op(service* s, const endpoint& ep) noexcept : socket_op(&perform_connect, 1), target(ep) {
     svc = s;
 }
 
 connect_op::connect_op(connect_op&& o) noexcept
-    : socket_op(std::move(o)), own(std::move(o.own)), target(o.target), started(o.started) {
-    sock = &own;
-}
+    : socket_op(std::move(o)), own(std::move(o.own)), target(o.target), started(o.started) {}
 
 bool connect_op::await_ready() noexcept {
     std::error_code e;
@@ -270,6 +274,7 @@ bool connect_op::await_ready() noexcept {
         ec = x.code();
         return true;
     }
+    st = own.state();
     for (;;) {
         if (::connect(fd, target.data(), target.size()) == 0) {
             ec.clear();
@@ -288,11 +293,11 @@ bool connect_op::perform_connect(operation* o) noexcept {
     auto* op = static_cast<connect_op*>(o);
     if (!op->started) return true;  // connected (or failed) in await_ready
     // Writable means the handshake finished, one way or the other; a spurious wake-up is not.
-    pollfd p{op->own.fd(), POLLOUT, 0};
+    pollfd p{op->st.get()->fd, POLLOUT, 0};
     if (::poll(&p, 1, 0) == 0) return false;
     int err = 0;
     socklen_t len = sizeof err;
-    if (::getsockopt(op->own.fd(), SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+    if (::getsockopt(op->st.get()->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
     op->ec = err ? std::error_code(err, std::system_category()) : std::error_code();
     return true;
 }
@@ -314,36 +319,35 @@ detail::connect_op tcp_stream::connect(runtime& rt, const endpoint& ep) {
 }
 
 void tcp_stream::set_nodelay(bool on) {
+    const char* what = "taskport::io::tcp_stream::set_nodelay";
     int v = on ? 1 : 0;
-    if (!is_open()) throw std::system_error(std::make_error_code(std::errc::bad_file_descriptor), "set_nodelay");
-    if (::setsockopt(core_.fd(), IPPROTO_TCP, TCP_NODELAY, &v, sizeof v) < 0)
-        throw std::system_error(errno, std::system_category(), "taskport::io::tcp_stream::set_nodelay");
+    if (detail::with_fd(core_, what, [&](int fd) { return ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof v); }) < 0)
+        throw std::system_error(errno, std::system_category(), what);
 }
 
 void tcp_stream::shutdown_write() {
-    if (!is_open()) throw std::system_error(std::make_error_code(std::errc::bad_file_descriptor), "shutdown_write");
-    if (::shutdown(core_.fd(), SHUT_WR) < 0)
-        throw std::system_error(errno, std::system_category(), "taskport::io::tcp_stream::shutdown_write");
+    const char* what = "taskport::io::tcp_stream::shutdown_write";
+    if (detail::with_fd(core_, what, [](int fd) { return ::shutdown(fd, SHUT_WR); }) < 0)
+        throw std::system_error(errno, std::system_category(), what);
 }
 
-namespace {
-endpoint name_of(int fd, bool peer, const char* what) {
-    if (fd < 0) throw std::system_error(std::make_error_code(std::errc::bad_file_descriptor), what);
-    sockaddr_storage ss{};
-    socklen_t len = sizeof ss;
-    int r = peer ? ::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len)
-                 : ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
-    if (r < 0) throw std::system_error(errno, std::system_category(), what);
-    std::error_code ec;
-    endpoint e = endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len, ec);
-    if (ec) throw std::system_error(ec, what);
-    return e;
+endpoint detail::socket_name(const socket_core& c, bool peer, const char* what) {
+    return with_fd(c, what, [&](int fd) {
+        sockaddr_storage ss{};
+        socklen_t len = sizeof ss;
+        int r = peer ? ::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len)
+                     : ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+        if (r < 0) throw std::system_error(errno, std::system_category(), what);
+        std::error_code ec;
+        endpoint e = endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len, ec);
+        if (ec) throw std::system_error(ec, what);
+        return e;
+    });
 }
-}  // namespace
 
-endpoint tcp_stream::local_endpoint() const { return name_of(core_.fd(), false, "taskport::io::tcp_stream::local_endpoint"); }
-endpoint tcp_stream::remote_endpoint() const { return name_of(core_.fd(), true, "taskport::io::tcp_stream::remote_endpoint"); }
-endpoint tcp_listener::local_endpoint() const { return name_of(core_.fd(), false, "taskport::io::tcp_listener::local_endpoint"); }
+endpoint tcp_stream::local_endpoint() const { return detail::socket_name(core_, false, "taskport::io::tcp_stream::local_endpoint"); }
+endpoint tcp_stream::remote_endpoint() const { return detail::socket_name(core_, true, "taskport::io::tcp_stream::remote_endpoint"); }
+endpoint tcp_listener::local_endpoint() const { return detail::socket_name(core_, false, "taskport::io::tcp_listener::local_endpoint"); }
 
 tcp_listener tcp_listener::bind(runtime& rt, const endpoint& ep, int backlog) {
     detail::service& svc = detail::service_of(rt);

@@ -69,7 +69,7 @@ struct file_core {
     void add_ref() noexcept { refs.fetch_add(1, std::memory_order_relaxed); }
     void release() noexcept;  // the last one closes fd
 
-    service* svc;
+    service* svc;    // this holds a reference to it (taken by open, dropped by the last release)
     native_file fd;  // int; a HANDLE on Windows
     bool seekable;                      // false: a FIFO, socket or terminal (no positions)
     bool append = false;                // open_mode::append (Windows: writes are sent to the end)
