@@ -197,35 +197,16 @@ native_socket open_socket(int family, int type, std::error_code& ec) noexcept {
     return s;
 }
 
-// ---- socket_core ----
+// ---- the completion port's half of the socket layer (socket_ops.hpp) ----
 
-void descriptor_state::close_fd() noexcept { ::closesocket(fd); }
+void close_socket(native_socket fd) noexcept { ::closesocket(fd); }
 
-socket_core::socket_core(service* s, native_socket fd) {
-    descriptor_state* st;
-    try {
-        st = new descriptor_state(s, fd);
-    } catch (...) {
-        ::closesocket(fd);
-        throw;
-    }
-    st_ = descriptor_ref(st);
-    try {
-        s->iocp->associate(fd);
-    } catch (...) {
-        st->closed.store(true, std::memory_order_release);
-        st->release_fd();
-        st_ = descriptor_ref();
-        throw;
-    }
-}
+void socket_backend::attach(descriptor_state* st) { st->svc->iocp->associate(st->fd); }
 
-void socket_core::close() noexcept {
-    descriptor_state* st = st_.get();
-    if (!st) return;
+void socket_backend::close(descriptor_state* st) noexcept {
     {
         std::lock_guard<std::mutex> g(st->mu);
-        if (st->closed.load(std::memory_order_relaxed)) return;  // closed already (maybe by another thread)
+        if (st->closed.load(std::memory_order_relaxed)) return;  // another close() won
         st->closed.store(true, std::memory_order_release);
     }
     st->svc->iocp->forget(st->fd);
@@ -235,82 +216,26 @@ void socket_core::close() noexcept {
     st->release_fd();  // closesocket now, or when the last start under way on it returns
 }
 
-void socket_core::cancel() noexcept {
-    descriptor_state* st = st_.get();
-    if (st && st->enter()) {
+void socket_backend::cancel(descriptor_state* st) noexcept {
+    if (st->enter()) {
         ::CancelIoEx(reinterpret_cast<HANDLE>(st->fd), nullptr);
         st->leave();
     }
 }
 
-bool socket_core::is_open() const noexcept {
-    return st_ && !st_.get()->closed.load(std::memory_order_acquire);
-}
+// No attempt before parking: the attempt is the overlapped call itself, in park().
+bool socket_backend::try_now(descriptor_state*, socket_op*) noexcept { return false; }
 
-native_socket socket_core::fd() const noexcept { return is_open() ? st_.get()->fd : invalid_socket; }
-
-// ---- the common awaiter path ----
-
-namespace {
-// Starts op's overlapped call on its socket, guarded against a concurrent close() (so the call
-// never runs on a handle value that close() has given back). False: finished at once.
-bool start_on(descriptor_state* s, socket_op* op) noexcept {
-    if (!s->enter()) {
+// Starts op's overlapped call, guarded against a concurrent close() (so the call never runs on
+// a handle value that close() has given back).
+bool socket_backend::park(descriptor_state* st, socket_op* op) noexcept {
+    if (!st->enter()) {
         op->ec = std::make_error_code(std::errc::bad_file_descriptor);
         return false;
     }
-    const bool parked = s->svc->iocp->start(op, s->fd, issue_for(op->perform));
-    s->leave();
+    const bool parked = st->svc->iocp->start(op, st->fd, issue_for(op->perform));
+    st->leave();
     return parked;
-}
-}  // namespace
-
-bool socket_op::await_ready() noexcept {
-    descriptor_state* s = st.get();
-    if (!s || s->closed.load(std::memory_order_acquire)) {
-        ec = std::make_error_code(std::errc::bad_file_descriptor);
-        return true;
-    }
-    svc = s->svc;
-    if (svc->stopped()) {  // its runtime is gone (or going)
-        ec = operation_aborted();
-        return true;
-    }
-    if (!take_inline_budget()) force_queue = true;
-    return false;  // the attempt is the overlapped call itself, in start()
-}
-
-bool socket_op::start() noexcept {
-    descriptor_state* s = st.get();
-    if (!s) {
-        ec = std::make_error_code(std::errc::bad_file_descriptor);
-        return false;
-    }
-    svc = s->svc;
-    if (!enter_scope()) return false;
-    if (start_on(s, this)) return true;
-    // Finished at once.
-    if (force_queue) {  // budget spent: let others run before this task continues
-        force_queue = false;
-        complete(this);
-        return true;
-    }
-    leave_scope();
-    return false;
-}
-
-void start_detached(socket_op* op) noexcept {
-    descriptor_state* s = op->st.get();
-    if (!s || s->closed.load(std::memory_order_acquire)) {
-        op->ec = std::make_error_code(std::errc::bad_file_descriptor);
-        if (auto* ex = taskport::detail::current_executor())
-            ex->schedule_accepted(op);
-        else
-            op->run();
-        return;
-    }
-    op->svc = s->svc;
-    if (!start_on(s, op)) complete(op);
 }
 
 // ---- completion steps (perform) ----

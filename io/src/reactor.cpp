@@ -149,43 +149,7 @@ void reactor::cancel(operation* op, descriptor_state* st) noexcept {
     cq_.push(op);
 }
 
-// ---- timers: a binary min-heap of operations on deadline, under timer_mu_ ----
-
-void reactor::heap_up(std::size_t i) noexcept {
-    while (i > 0) {
-        std::size_t p = (i - 1) / 2;
-        if (!(heap_[i]->deadline < heap_[p]->deadline)) break;
-        std::swap(heap_[i], heap_[p]);
-        heap_[i]->heap_index = i;
-        heap_[p]->heap_index = p;
-        i = p;
-    }
-}
-
-void reactor::heap_down(std::size_t i) noexcept {
-    const std::size_t n = heap_.size();
-    for (;;) {
-        std::size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < n && heap_[l]->deadline < heap_[m]->deadline) m = l;
-        if (r < n && heap_[r]->deadline < heap_[m]->deadline) m = r;
-        if (m == i) break;
-        std::swap(heap_[i], heap_[m]);
-        heap_[i]->heap_index = i;
-        heap_[m]->heap_index = m;
-        i = m;
-    }
-}
-
-void reactor::heap_remove(std::size_t i) noexcept {
-    std::swap(heap_[i], heap_.back());
-    heap_[i]->heap_index = i;
-    heap_.pop_back();
-    n_timers_.store(heap_.size(), std::memory_order_relaxed);
-    if (i < heap_.size()) {
-        heap_down(i);
-        heap_up(i);
-    }
-}
+// ---- timers: timer_heap.hpp, under timer_mu_ ----
 
 void reactor::add_timer(operation* op, std::chrono::steady_clock::time_point when) noexcept {
     op->kind = place_kind::timer;
@@ -199,20 +163,17 @@ void reactor::add_timer(operation* op, std::chrono::steady_clock::time_point whe
             cq_.push(op);
             return;
         }
-        try {
-            heap_.push_back(op);
-        } catch (...) {  // out of memory: fail this timer rather than lose it
+        if (!timers_.push(op)) {  // out of memory: fail this timer rather than lose it
             op->ec = std::make_error_code(std::errc::not_enough_memory);
             cq_.push(op);
             return;
         }
-        n_timers_.store(heap_.size(), std::memory_order_relaxed);
-        op->heap_index = heap_.size() - 1;
-        heap_up(op->heap_index);
-        earliest = heap_.front() == op;
+        n_timers_.store(timers_.size(), std::memory_order_relaxed);
+        earliest = timers_.top() == op;
         op->place.store(this, std::memory_order_seq_cst);
-        if (op->cancelled.load(std::memory_order_seq_cst)) {
-            heap_remove(op->heap_index);
+        if (op->cancelled.load(std::memory_order_seq_cst)) {  // Dekker pair with cancel()
+            timers_.remove(op);
+            n_timers_.store(timers_.size(), std::memory_order_relaxed);
             op->place.store(nullptr, std::memory_order_seq_cst);
             op->ec = operation_aborted();
             cq_.push(op);
@@ -226,7 +187,8 @@ void reactor::cancel_timer(operation* op) noexcept {
     {
         std::lock_guard<std::mutex> g(timer_mu_);
         if (op->place.load(std::memory_order_seq_cst) != this) return;
-        heap_remove(op->heap_index);
+        timers_.remove(op);
+        n_timers_.store(timers_.size(), std::memory_order_relaxed);
         op->place.store(nullptr, std::memory_order_seq_cst);
         op->ec = operation_aborted();
     }
@@ -235,9 +197,10 @@ void reactor::cancel_timer(operation* op) noexcept {
 
 int reactor::next_timeout_ms() {
     std::lock_guard<std::mutex> g(timer_mu_);
-    if (heap_.empty()) return -1;
+    operation* first = timers_.top();
+    if (!first) return -1;
     auto now = std::chrono::steady_clock::now();
-    auto d = heap_.front()->deadline;
+    auto d = first->deadline;
     if (d <= now) return 0;
     auto ms = std::chrono::ceil<std::chrono::milliseconds>(d - now).count();
     return ms > 60'000 ? 60'000 : static_cast<int>(ms);
@@ -247,13 +210,14 @@ void reactor::expire_timers(op_batch& b) {
     if (n_timers_.load(std::memory_order_relaxed) == 0) return;  // (re-read under the lock below)
     auto now = std::chrono::steady_clock::now();
     std::lock_guard<std::mutex> g(timer_mu_);
-    while (!heap_.empty() && heap_.front()->deadline <= now) {
-        operation* op = heap_.front();
-        heap_remove(0);
+    while (operation* op = timers_.top()) {
+        if (op->deadline > now) break;
+        timers_.pop();
         op->place.store(nullptr, std::memory_order_seq_cst);
         op->ec.clear();
         b.push(op);
     }
+    n_timers_.store(timers_.size(), std::memory_order_relaxed);
 }
 
 // ---- polling: the role's holder runs cycle() ----
@@ -473,12 +437,11 @@ void reactor::shutdown() noexcept {
     }
     {
         std::lock_guard<std::mutex> g(timer_mu_);
-        for (operation* op : heap_) {
+        while (operation* op = timers_.pop()) {
             op->place.store(nullptr, std::memory_order_seq_cst);
             op->ec = operation_aborted();
             b.push(op);
         }
-        heap_.clear();
         n_timers_.store(0, std::memory_order_relaxed);
     }
     cq_.push(b);

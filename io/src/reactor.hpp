@@ -14,7 +14,7 @@
 // the descriptor's lock when the queue is empty); only when it would block is it queued. On a
 // readiness event the thread retries the queued operations of that direction in order and
 // hands every finished one to the completion queue — one batch per wake-up. The same thread
-// owns the timer heap: the poller's timeout is the nearest deadline.
+// owns the timer heap (timer_heap.hpp): the poller's timeout is the nearest deadline.
 //
 // A descriptor_state is reference-counted (descriptor.hpp); the reactor holds one reference while
 // it is registered, and after detach() hands it to the role's holder, who drops it at the start
@@ -25,6 +25,7 @@
 #include "completion_queue.hpp"
 #include "descriptor.hpp"
 #include "poller.hpp"
+#include "timer_heap.hpp"
 
 #include <taskport/io/detail/operation.hpp>
 
@@ -82,9 +83,6 @@ private:
     // Returns how many operations it queued (finished I/O and expired timers).
     std::size_t cycle(int timeout_ms, bool notify) noexcept;
     void release_role(std::uint32_t held) noexcept;
-    void heap_up(std::size_t i) noexcept;
-    void heap_down(std::size_t i) noexcept;
-    void heap_remove(std::size_t i) noexcept;
     int next_timeout_ms();
     void expire_timers(op_batch& b);
     void abort_queues(descriptor_state* st, op_batch& b) noexcept;
@@ -108,9 +106,9 @@ private:
     std::atomic<std::size_t> n_retired_{0};  // retired_.size(), read without mu_
     std::vector<descriptor_state*> to_free_;  // the role holder's
 
-    std::mutex timer_mu_;                    // guards heap_
-    std::vector<operation*> heap_;           // min-heap on deadline
-    std::atomic<std::size_t> n_timers_{0};   // heap_.size(), read without timer_mu_
+    std::mutex timer_mu_;                    // guards timers_
+    timer_heap timers_;
+    std::atomic<std::size_t> n_timers_{0};   // timers_.size(), read without timer_mu_
 
     std::thread thread_;
 };

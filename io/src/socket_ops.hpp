@@ -1,6 +1,7 @@
-// socket_ops.hpp — what the socket classes share beside their operations, written once per I/O
-// model (reactive: tcp.cpp; completion: iocp_socket.cpp): the socket's address, and running a
-// call on its descriptor guarded against a concurrent close() (descriptor.hpp).
+// socket_ops.hpp — the interface between the socket layer (socket_core.cpp, written once) and
+// each I/O model's half (reactive: tcp.cpp on epoll/kqueue; completion: iocp_socket.cpp), plus
+// what the socket classes share: opening a socket, its address, and running a call on its
+// descriptor guarded against a concurrent close() (descriptor.hpp).
 #pragma once
 
 #include "descriptor.hpp"
@@ -24,6 +25,27 @@ auto with_fd(const socket_core& c, const char* what, F f) {
     } guard{st};
     return f(st->fd);
 }
+
+// One I/O model's socket operations (Asio selects its reactor the same way: one set of
+// functions, chosen by which file is built).
+struct socket_backend {
+    // Registers a new socket's state (the readiness core: with the poller; IOCP: with the port).
+    // Throws std::system_error (operation_aborted once the runtime is shutting down).
+    static void attach(descriptor_state* st);
+    // Marks st closed under its lock (once; nothing if another close() did), completes every
+    // pending operation with operation_aborted, deregisters, then st->release_fd().
+    static void close(descriptor_state* st) noexcept;
+    // Completes every pending operation with operation_aborted; st stays open.
+    static void cancel(descriptor_state* st) noexcept;
+    // The fast path: one attempt on the calling thread before parking (readiness core only).
+    // True when it finished op (ec/bytes set).
+    static bool try_now(descriptor_state* st, socket_op* op) noexcept;
+    // Parks op on st (or finishes it now): true if parked, false if finished (ec/bytes set).
+    static bool park(descriptor_state* st, socket_op* op) noexcept;
+};
+
+// close(2) or closesocket.
+void close_socket(native_socket fd) noexcept;
 
 // A new non-blocking, close-on-exec socket (SOCK_STREAM or SOCK_DGRAM); sets ec on failure.
 native_socket open_socket(int family, int type, std::error_code& ec) noexcept;

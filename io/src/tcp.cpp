@@ -5,8 +5,6 @@
 #include "service.hpp"
 #include "socket_ops.hpp"
 
-#include <taskport/io/detail/test_hooks.hpp>
-
 #include <cerrno>
 #include <cstdio>
 #include <exception>
@@ -51,114 +49,40 @@ int open_socket(int family, int type, std::error_code& ec) noexcept {
     return fd;
 }
 
-// ---- socket_core ----
+// ---- the readiness core's half of the socket layer (socket_ops.hpp) ----
 
-void descriptor_state::close_fd() noexcept { ::close(fd); }
+void close_socket(int fd) noexcept { ::close(fd); }
 
-socket_core::socket_core(service* s, int fd) {
-    descriptor_state* st;
-    try {
-        st = new descriptor_state(s, fd);
-    } catch (...) {
-        ::close(fd);
-        throw;
-    }
-    st_ = descriptor_ref(st);
-    try {
-        s->react->attach(st);
-    } catch (...) {
-        st->closed.store(true, std::memory_order_release);
-        st->release_fd();
-        st_ = descriptor_ref();
-        throw;
-    }
-}
+void socket_backend::attach(descriptor_state* st) { st->svc->react->attach(st); }
 
-void socket_core::close() noexcept {
-    descriptor_state* st = st_.get();
-    if (!st || st->closed.load(std::memory_order_acquire)) return;
-    run_test_hook(hook_point::close_before_abort, st);
+void socket_backend::close(descriptor_state* st) noexcept {
     bool drop_ref = false;
     if (!st->svc->react->detach(st, drop_ref)) return;  // another close() won
     st->release_fd();  // closes fd now, or when the last fast-path attempt on it returns
-    if (drop_ref) descriptor_release(st);  // st_ still holds one: st itself stays
+    if (drop_ref) descriptor_release(st);  // the registration's; the caller still holds one
 }
 
-void socket_core::cancel() noexcept {
-    if (descriptor_state* st = st_.get()) st->svc->react->cancel_all(st);
-}
+void socket_backend::cancel(descriptor_state* st) noexcept { st->svc->react->cancel_all(st); }
 
-bool socket_core::is_open() const noexcept {
-    return st_ && !st_.get()->closed.load(std::memory_order_acquire);
-}
-
-native_socket socket_core::fd() const noexcept { return is_open() ? st_.get()->fd : invalid_socket; }
-
-// ---- the common awaiter path ----
-
-bool socket_op::await_ready() noexcept {
-    descriptor_state* s = st.get();
-    if (!s || s->closed.load(std::memory_order_acquire)) {
-        ec = std::make_error_code(std::errc::bad_file_descriptor);
-        return true;
-    }
-    svc = s->svc;
-    if (svc->stopped()) {  // its runtime is gone (or going)
-        ec = operation_aborted();
-        return true;
-    }
-    if (!take_inline_budget()) {
-        force_queue = true;
-        return false;
-    }
+bool socket_backend::try_now(descriptor_state* st, socket_op* op) noexcept {
     // Speculative attempt without the lock when nothing is queued in this direction, guarded
-    // against a concurrent close(). The readiness count is read first: start() skips a second
+    // against a concurrent close(). The readiness count is read first: park() skips a second
     // attempt if no event came since.
-    if (s->queued[direction].load(std::memory_order_relaxed) == 0) {
-        if (!s->enter()) {
-            ec = std::make_error_code(std::errc::bad_file_descriptor);
-            return true;
-        }
-        ready_seen = s->ready_seq[direction].load(std::memory_order_acquire);
-        const bool done = perform(this);
-        s->leave();
-        if (done) return true;
-        tried = true;
-    }
-    return false;
-}
-
-bool socket_op::start() noexcept {
-    descriptor_state* s = st.get();
-    if (!s) {  // a moved-from or default stream (await_ready said so already; start_detached's callers too)
-        ec = std::make_error_code(std::errc::bad_file_descriptor);
-        return false;
-    }
-    svc = s->svc;
-    if (!enter_scope()) return false;
-    if (svc->react->start(s, this, direction, tried ? &ready_seen : nullptr)) return true;
-    // Finished at once.
-    if (force_queue) {  // budget spent: let others run before this task continues
-        force_queue = false;
-        complete(this);
+    const int dir = op->direction;
+    if (st->queued[dir].load(std::memory_order_relaxed) != 0) return false;
+    if (!st->enter()) {
+        op->ec = std::make_error_code(std::errc::bad_file_descriptor);
         return true;
     }
-    leave_scope();
-    return false;
+    op->ready_seen = st->ready_seq[dir].load(std::memory_order_acquire);
+    const bool done = op->perform(op);
+    st->leave();
+    op->tried = !done;
+    return done;
 }
 
-void start_detached(socket_op* op) noexcept {
-    descriptor_state* s = op->st.get();
-    if (!s || s->closed.load(std::memory_order_acquire)) {
-        op->ec = std::make_error_code(std::errc::bad_file_descriptor);
-        if (auto* ex = taskport::detail::current_executor())
-            ex->schedule_accepted(op);
-        else
-            op->run();
-        return;
-    }
-    op->svc = s->svc;
-    if (!op->svc->react->start(s, op, op->direction)) complete(op);
+bool socket_backend::park(descriptor_state* st, socket_op* op) noexcept {
+    return st->svc->react->start(st, op, op->direction, op->tried ? &op->ready_seen : nullptr);
 }
 
 // ---- reads and writes ----
