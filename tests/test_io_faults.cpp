@@ -12,6 +12,8 @@
 
 #include "io_test_util.hpp"
 
+#include <taskport/io/detail/test_hooks.hpp>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -904,7 +906,16 @@ TEST_CASE("faults: a socket that outlives its runtime can still be closed", "[fa
         survivor = tp_test::run(rt, tp_test::connect_pair(rt, listener)).client;
     }
     CHECK(survivor.is_open());
+    const auto fd = survivor.native_handle();
     survivor.close();  // must only close the descriptor: the runtime and its reactor are gone
+    CHECK_FALSE(survivor.is_open());
+#if !defined(_WIN32)
+    CHECK(::fcntl(fd, F_GETFD) == -1);  // closed by close(), not later
+#else
+    (void)fd;
+#endif
+    // The service's own descriptors (poller, wake-up) go with the last object that used it.
+    survivor = io::tcp_stream();
     listener = io::tcp_listener();
     CHECK(tp_test::open_fds() == fds_before);
 }
@@ -933,4 +944,234 @@ TEST_CASE("faults: an I/O backend that cannot be had fails the call; the runtime
     CHECK(rt.spawn([] { return 7; }).get() == 7);
     rt.shutdown();
     CHECK(n.load() == 1000);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lifetimes: close() and cancel() from other threads, objects that outlive their runtime
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+// Installs a test hook for the scope (taskport/io/detail/test_hooks.hpp).
+struct hook_scope {
+    explicit hook_scope(io::detail::test_hook_fn f) noexcept { io::detail::set_test_hook(f); }
+    ~hook_scope() { io::detail::set_test_hook(nullptr); }
+};
+
+// What the hooks of the tests below act on (one test at a time).
+struct hook_ctx {
+    runtime* rt = nullptr;
+    io::tcp_stream* to_close = nullptr;
+    tp_test::counter_latch parked;
+    std::atomic<int> cancels_hooked{0};
+    std::atomic<bool> armed{false};
+    std::atomic<int> widen{0};  // stress: how many yields each hooked point spends
+};
+hook_ctx* g_hook = nullptr;
+
+task<void> two_timer_cycles() {
+    // Each expiry is handled by a poll cycle; the second cycle began after the first expiry
+    // was delivered, so it began after anything done before this task started.
+    co_await taskport::sleep_for(std::chrono::milliseconds(1));
+    co_await taskport::sleep_for(std::chrono::milliseconds(1));
+}
+
+}  // namespace
+
+TEST_CASE("faults: future::cancel that has found a read parked, then close() retires its descriptor",
+          "[faults][race][hook]") {
+    // The canceller reads the operation's place (the descriptor's state), then — held there by
+    // the hook — close() runs and the reactor polls twice, which is when it used to free a closed
+    // descriptor's state; then the canceller locks that state.
+    runtime rt(tp_test::workers(3));
+    auto p = tp_test::connect_pair(rt);
+    hook_ctx ctx;
+    ctx.rt = &rt;
+    ctx.to_close = &p.server;
+    g_hook = &ctx;
+    hook_scope hs([](io::detail::hook_point at, void*) {
+        if (at == io::detail::hook_point::parked) g_hook->parked.arrive();
+        if (at != io::detail::hook_point::cancel_before_lock || !g_hook->armed.exchange(false)) return;
+        g_hook->cancels_hooked.fetch_add(1);
+        g_hook->to_close->close();
+        g_hook->rt->spawn(two_timer_cycles()).get();
+    });
+    auto reader = rt.spawn(read_outcome(p.server));
+    REQUIRE(ctx.parked.wait_for(1));
+    ctx.armed = true;
+    {
+        tp_test::watchdog w("future::cancel while close() retires the descriptor");
+        reader.cancel();
+    }
+    CHECK(ctx.cancels_hooked.load() == 1);
+    tp_test::watchdog w("reader after cancel + close");
+    CHECK(reader.get() == aborted);
+}
+
+TEST_CASE("faults: cancel, close, a racing completion and a move, in every order: one outcome each",
+          "[faults][race][hook]") {
+    // Per round: a task parks a read on a stream; then, from three threads at once, the task's
+    // future is cancelled, the peer sends a byte (the completion), and the stream is moved and
+    // the moved-to object closed. The hooks widen the windows between a cancel finding the
+    // operation and locking its descriptor, and at the start of close().
+    runtime rt(tp_test::workers(2));
+    auto l = io::tcp_listener::bind(rt, io::endpoint::loopback_v4(0));
+    hook_ctx ctx;
+    g_hook = &ctx;
+    hook_scope hs([](io::detail::hook_point at, void*) {
+        if (at == io::detail::hook_point::parked) {
+            g_hook->parked.arrive();
+            return;
+        }
+        for (int i = g_hook->widen.load(std::memory_order_relaxed); i > 0; --i) std::this_thread::yield();
+    });
+    const int rounds = static_cast<int>(tp_test::scaled(300));
+    int outcomes_ok = 0, outcomes_aborted = 0, outcomes_other = 0;
+    for (int r = 0; r < rounds; ++r) {
+        auto p = tp_test::run(rt, tp_test::connect_pair(rt, l));
+        const long parked_before = ctx.parked.count();
+        auto reader = rt.spawn(read_outcome(p.server));
+        REQUIRE(ctx.parked.wait_for(parked_before + 1));
+        ctx.widen = r % 4 == 0 ? 0 : 50 * (r % 4);
+        tp_test::barrier go(3);
+        std::thread canceller([&] {
+            go.arrive_and_wait();
+            reader.cancel();
+        });
+        std::thread sender([&] {
+            go.arrive_and_wait();
+            tp_test::raw_send_all(p.client.native_handle(), bytes_of("x"));
+        });
+        go.arrive_and_wait();
+        io::tcp_stream moved = std::move(p.server);
+        if (r % 2) moved.close();
+        canceller.join();
+        sender.join();
+        tp_test::watchdog w("reader in the cancel/close/move stress");
+        const std::error_code ec = reader.get();
+        (ec == std::error_code() ? outcomes_ok : ec == aborted ? outcomes_aborted : outcomes_other)++;
+    }
+    ctx.widen = 0;
+    CHECK(outcomes_other == 0);
+    CHECK(outcomes_ok + outcomes_aborted == rounds);
+}
+
+TEST_CASE("faults: close() from another task aborts every pending operation with operation_aborted",
+          "[faults][close]") {
+    // One worker: once the four operations' tasks have started, each ran until it parked.
+    runtime rt(tp_test::workers(1));
+    auto l = io::tcp_listener::bind(rt, io::endpoint::loopback_v4(0));
+    auto p = tp_test::run(rt, tp_test::connect_pair(rt, l));
+    auto u = io::udp_socket::bind(rt, io::endpoint::loopback_v4(0));
+    const auto big = tp_test::pattern(std::size_t{64} << 20, 4);  // parks: more than the buffers hold
+    std::atomic<int> started{0};
+    auto result = tp_test::run(rt, [&]() -> task<std::vector<std::error_code>> {
+        auto catching = [&](auto body) -> task<std::error_code> {
+            started.fetch_add(1);
+            try {
+                co_await body();
+            } catch (const std::system_error& e) {
+                co_return e.code();
+            }
+            co_return std::error_code();
+        };
+        std::vector<future<std::error_code>> ops;
+        ops.push_back(rt.spawn(catching([&]() -> task<void> {
+            std::array<std::byte, 64> b;
+            co_await p.server.read_some(b);
+        })));
+        ops.push_back(rt.spawn(catching([&]() -> task<void> { co_await p.server.write_all(big); })));
+        ops.push_back(rt.spawn(catching([&]() -> task<void> { co_await l.accept(); })));
+        ops.push_back(rt.spawn(catching([&]() -> task<void> {
+            std::array<std::byte, 64> b;
+            co_await u.receive_from(b);
+        })));
+        while (started.load() < 4) co_await taskport::yield();
+        co_await rt.spawn([&] {  // another task closes them
+            p.server.close();
+            l.close();
+            u.close();
+        });
+        std::vector<std::error_code> out;
+        for (auto& f : ops) out.push_back(co_await std::move(f));
+        co_return out;
+    }());
+    CHECK(result == std::vector<std::error_code>(4, aborted));
+}
+
+TEST_CASE("faults: close() from another thread while a task keeps starting operations", "[faults][close][race]") {
+    // The rule (tcp.hpp): close() and cancel() may be called from any thread, even while another
+    // starts operations on the same object; those then fail (bad_file_descriptor or
+    // operation_aborted) or run on the still-open socket — never on another descriptor.
+    runtime rt(tp_test::workers(2));
+    const int rounds = static_cast<int>(tp_test::scaled(50));
+    for (int r = 0; r < rounds; ++r) {
+        auto p = tp_test::connect_pair(rt);
+        std::atomic<bool> writing{false};
+        auto writer = rt.spawn([&]() -> task<std::error_code> {
+            std::array<std::byte, 1> one{};
+            for (;;) {
+                writing.store(true);
+                try {
+                    co_await p.client.write_some(one);
+                } catch (const std::system_error& e) {
+                    co_return e.code();
+                }
+            }
+        });
+        while (!writing.load()) std::this_thread::yield();
+        p.client.close();
+        tp_test::watchdog w("writer after a concurrent close");
+        const std::error_code ec = writer.get();
+        CHECK((ec == aborted || ec == std::errc::bad_file_descriptor));
+    }
+}
+
+TEST_CASE("faults: sockets that outlive their runtime: operations fail with operation_aborted, close works",
+          "[faults][shutdown]") {
+    const long fds_before = tp_test::open_fds();
+    io::tcp_stream stream;
+    io::tcp_listener listener;
+    io::udp_socket udp;
+    io::endpoint udp_ep;
+    {
+        runtime rt(tp_test::workers(1));
+        listener = io::tcp_listener::bind(rt, io::endpoint::loopback_v4(0));
+        stream = tp_test::run(rt, tp_test::connect_pair(rt, listener)).client;
+        udp = io::udp_socket::bind(rt, io::endpoint::loopback_v4(0));
+        udp_ep = udp.local_endpoint();
+    }
+    REQUIRE(stream.is_open());
+    std::array<std::byte, 16> buf{};
+    // Callback forms: nothing is left to run them but the caller: once each, inside the call.
+    std::vector<std::error_code> got;
+    auto cb = [&](std::error_code ec, std::size_t) { got.push_back(ec); };
+    stream.async_read_some(buf, cb);
+    stream.async_write_some(bytes_of("x"), cb);
+    listener.async_accept([&](std::error_code ec, io::tcp_stream) { got.push_back(ec); });
+    udp.async_send_to(bytes_of("x"), udp_ep, cb);
+    udp.async_receive_from(buf, [&](std::error_code ec, std::size_t, io::endpoint) { got.push_back(ec); });
+    CHECK(got == std::vector<std::error_code>(5, aborted));
+    // Coroutine forms, awaited on another runtime.
+    runtime other(tp_test::workers(1));
+    CHECK(tp_test::run(other, read_outcome(stream)) == aborted);
+    auto accept_outcome = [](io::tcp_listener& l) -> task<std::error_code> {
+        try {
+            co_await l.accept();
+        } catch (const std::system_error& e) {
+            co_return e.code();
+        }
+        co_return std::error_code();
+    };
+    CHECK(tp_test::run(other, accept_outcome(listener)) == aborted);
+    stream.close();
+    listener.close();
+    udp.close();
+    CHECK_FALSE(stream.is_open());
+    CHECK_FALSE(listener.is_open());
+    CHECK_FALSE(udp.is_open());
+    stream = io::tcp_stream();  // the last objects of the runtime's service: it goes now
+    listener = io::tcp_listener();
+    udp = io::udp_socket();
+    CHECK(tp_test::open_fds() == fds_before);
 }

@@ -749,3 +749,65 @@ TEST_CASE("file: the fast path and the backend agree on a file read in odd-sized
         REQUIRE(back == data);
     }
 }
+
+TEST_CASE("file: a file that outlives its runtime: operations fail with operation_aborted, close works") {
+    temp_dir dir;
+    write_plain(dir / "old", pattern(4096, 5));
+    const long fds_before = tp_test::open_fds();
+    io::file f;
+    {
+        runtime rt(tp_test::workers(1));
+        f = run(rt, open_file(rt, dir / "old", io::open_mode::read_write));
+    }
+    REQUIRE(f.is_open());
+    std::vector<std::byte> buf(4096);
+    // Callback forms: no worker is left, so the callback runs inside the call, once, with the error.
+    for (int kind = 0; kind < 2; ++kind) {
+        int calls = 0;
+        std::error_code got;
+        auto cb = [&](std::error_code ec, std::size_t) {
+            got = ec;
+            ++calls;
+        };
+        if (kind == 0)
+            f.async_read_at(0, buf, cb);
+        else
+            f.async_write_at(0, buf, cb);
+        CHECK(calls == 1);
+        CHECK(got == tp_test::aborted);
+    }
+    // Coroutine forms, awaited on another runtime: they throw operation_aborted naming the call.
+    runtime other(tp_test::workers(1));
+    std::string what;
+    CHECK(error_in(other, read_at(f, 0, buf), &what) == tp_test::aborted);
+    CHECK(what.find("read_at") != std::string::npos);
+    CHECK(error_in(other, write_at(f, 0, buf)) == tp_test::aborted);
+    CHECK(error_in(other, sync(f)) == tp_test::aborted);
+    f.close();
+    CHECK_FALSE(f.is_open());
+    CHECK(tp_test::open_fds() == fds_before);
+}
+
+TEST_CASE("file: a file moved with a callback read in flight: the read completes") {
+    runtime rt(tp_test::workers(2));
+    temp_dir dir;
+    const auto data = pattern(8192, 8);
+    write_plain(dir / "mv", data);
+    std::vector<io::file> v;
+    v.push_back(run(rt, open_file(rt, dir / "mv", io::open_mode::read)));
+    std::vector<std::byte> buf(8192);
+    tp_test::counter_latch done;
+    std::error_code got;
+    std::size_t n = 0;
+    v[0].async_read_at(0, buf, [&](std::error_code ec, std::size_t k) {
+        got = ec;
+        n = k;
+        done.arrive();
+    });
+    for (int i = 0; i < 64; ++i) v.emplace_back();
+    REQUIRE(done.wait_for(1));
+    CHECK_FALSE(got);
+    CHECK(n == data.size());
+    CHECK(buf == data);
+    CHECK(v[0].is_open());
+}

@@ -499,3 +499,134 @@ TEST_CASE("tcp: a read found by a worker waiting in get() reaches another worker
     }
     SUCCEED("rounds: " << rounds);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Moving a stream or listener while an operation is pending: the operation holds the
+// descriptor's state, not the user's object, so it completes on the moved-to object.
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+// One callback's outcome, waited for by the test thread.
+struct callback_result {
+    tp_test::counter_latch done;
+    std::atomic<int> calls{0};
+    std::error_code ec;
+    std::size_t n = 0;
+    auto handler() {
+        return [this](std::error_code e, std::size_t k) {
+            ec = e;
+            n = k;
+            calls.fetch_add(1);
+            done.arrive();
+        };
+    }
+};
+
+}  // namespace
+
+TEST_CASE("tcp: a stream moved with a callback read pending: the read completes with the data", "[tcp][move]") {
+    runtime rt(tp_test::workers(2));
+    auto p = tp_test::connect_pair(rt);
+    std::array<std::byte, 16> buf{};
+    callback_result r;
+    p.server.async_read_some(buf, r.handler());  // parked: nothing has been sent
+    io::tcp_stream moved = std::move(p.server);
+    CHECK_FALSE(p.server.is_open());
+    CHECK(moved.is_open());
+    tp_test::raw_send_all(p.client.native_handle(), bytes_of("hello"));
+    REQUIRE(r.done.wait_for(1));
+    CHECK(r.ec == std::error_code());
+    REQUIRE(r.n == 5);
+    CHECK(tp_test::text_of(std::span<const std::byte>(buf.data(), r.n)) == "hello");
+    rt.shutdown();
+    CHECK(r.calls.load() == 1);
+}
+
+TEST_CASE("tcp: a vector of streams grows under a pending callback read", "[tcp][move]") {
+    runtime rt(tp_test::workers(2));
+    auto p = tp_test::connect_pair(rt);
+    std::vector<io::tcp_stream> v;
+    v.push_back(std::move(p.server));
+    std::array<std::byte, 16> buf{};
+    callback_result r;
+    v[0].async_read_some(buf, r.handler());
+    for (int i = 0; i < 64; ++i) v.emplace_back();  // reallocates: v[0] moves, the old one dies
+    tp_test::raw_send_all(p.client.native_handle(), bytes_of("grown"));
+    REQUIRE(r.done.wait_for(1));
+    CHECK(r.ec == std::error_code());
+    REQUIRE(r.n == 5);
+    CHECK(tp_test::text_of(std::span<const std::byte>(buf.data(), r.n)) == "grown");
+    // The moved stream still reads and writes.
+    auto echo_once = [](io::tcp_stream& s) -> task<std::size_t> { co_return co_await s.write_all(bytes_of("back")); };
+    CHECK(tp_test::run(rt, echo_once(v[0])) == 4);
+}
+
+TEST_CASE("tcp: a vector of streams grows under a suspended co_await read_some", "[tcp][move]") {
+    // One worker: the task that grows the vector runs only once the reader has suspended in
+    // read_some (it was spawned by the reader, onto the same worker, just before).
+    runtime rt(tp_test::workers(1));
+    auto p = tp_test::connect_pair(rt);
+    std::vector<io::tcp_stream> v;
+    v.push_back(std::move(p.server));
+    const tp_test::raw_socket client = p.client.native_handle();
+    auto reader = [&]() -> task<std::string> {
+        auto grower = rt.spawn([&] {
+            for (int i = 0; i < 64; ++i) v.emplace_back();
+            tp_test::raw_send_all(client, bytes_of("moved"));
+        });
+        std::array<std::byte, 16> buf{};
+        std::size_t n = co_await v[0].read_some(buf);
+        co_await std::move(grower);
+        co_return std::string(tp_test::text_of(std::span<const std::byte>(buf.data(), n)));
+    };
+    CHECK(tp_test::run(rt, reader()) == "moved");
+    CHECK(v.size() == 65);
+}
+
+TEST_CASE("tcp: a listener moved with a callback accept pending: the accept completes", "[tcp][move]") {
+    runtime rt(tp_test::workers(2));
+    std::vector<io::tcp_listener> v;
+    v.push_back(io::tcp_listener::bind(rt, io::endpoint::loopback_v4(0)));
+    const io::endpoint ep = v[0].local_endpoint();
+    tp_test::counter_latch done;
+    std::error_code got;
+    io::tcp_stream accepted;
+    v[0].async_accept([&](std::error_code ec, io::tcp_stream s) {
+        got = ec;
+        accepted = std::move(s);
+        done.arrive();
+    });
+    for (int i = 0; i < 64; ++i) v.emplace_back();
+    io::tcp_listener moved = std::move(v[0]);
+    tp_test::raw_fd c(tp_test::raw_connect(ep));
+    REQUIRE(done.wait_for(1));
+    CHECK(got == std::error_code());
+    CHECK(accepted.is_open());
+    CHECK(moved.is_open());
+    CHECK_FALSE(v[0].is_open());
+}
+
+TEST_CASE("tcp: a stream moved into a coroutine frame with a write pending: the write completes", "[tcp][move]") {
+    runtime rt(tp_test::workers(2));
+    auto p = tp_test::connect_pair(rt);
+    const std::size_t big = std::size_t{8} << 20;  // more than the socket buffers: it parks
+    const auto data = tp_test::pattern(big, 9);
+    callback_result w;
+    p.client.async_write_all(data, w.handler());
+    auto drain_in_frame = [](io::tcp_stream s, io::tcp_stream peer, std::size_t n) -> task<std::size_t> {
+        std::vector<std::byte> buf(65536);
+        std::size_t got = 0;
+        while (got < n) {
+            std::size_t k = co_await peer.read_some(buf);
+            if (k == 0) break;
+            got += k;
+        }
+        (void)s;  // the writer's stream lives in this frame now
+        co_return got;
+    };
+    CHECK(tp_test::run(rt, drain_in_frame(std::move(p.client), std::move(p.server), big)) == big);
+    REQUIRE(w.done.wait_for(1));
+    CHECK(w.ec == std::error_code());
+    CHECK(w.n == big);
+}

@@ -241,3 +241,31 @@ TEST_CASE("udp: bind errors") {
         REQUIRE(std::string(e.what()).find(a.local_endpoint().to_string()) != std::string::npos);
     }
 }
+
+TEST_CASE("udp: a socket moved (a vector growing) with a callback receive pending: it gets the datagram") {
+    runtime rt(tp_test::workers(2));
+    std::vector<io::udp_socket> v;
+    v.push_back(io::udp_socket::bind(rt, io::endpoint::loopback_v4(0)));
+    const io::endpoint to = v[0].local_endpoint();
+    auto sender = io::udp_socket::bind(rt, io::endpoint::loopback_v4(0));
+    std::array<std::byte, 32> buf{};
+    tp_test::counter_latch done;
+    std::error_code got;
+    std::size_t n = 0;
+    io::endpoint from;
+    v[0].async_receive_from(buf, [&](std::error_code ec, std::size_t k, io::endpoint f) {
+        got = ec;
+        n = k;
+        from = f;
+        done.arrive();
+    });
+    for (int i = 0; i < 64; ++i) v.emplace_back();
+    io::udp_socket moved = std::move(v[0]);
+    CHECK(run(rt, send_to(sender, bytes_of("datagram"), to)) == 8);
+    REQUIRE(done.wait_for(1));
+    CHECK(got == std::error_code());
+    REQUIRE(n == 8);
+    CHECK(text_of(std::span<const std::byte>(buf.data(), n)) == "datagram");
+    CHECK(from == sender.local_endpoint());
+    CHECK(moved.is_open());
+}

@@ -72,7 +72,9 @@ void set_file_fast_path(bool on) noexcept { fast_path.store(on ? 1 : 0, std::mem
 void file_core::release() noexcept {
     if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
         ::close(fd);  // on Linux the descriptor is released even when close reports EINTR
+        service* s = svc;
         delete this;
+        s->release();  // last: a file that outlived its runtime may hold the service's last reference
     }
 }
 
@@ -81,6 +83,10 @@ void file_core::release() noexcept {
 bool file_rw_op::await_ready() noexcept {
     if (!core) {
         ec = std::make_error_code(std::errc::bad_file_descriptor);
+        return true;
+    }
+    if (core->svc->stopped()) {  // its runtime is gone (or going): nothing may reach the backends
+        ec = operation_aborted();
         return true;
     }
     if (action != file_op_kind::sync) {
@@ -267,6 +273,7 @@ file file_open_op::await_resume() {
     file f;
     f.core_ = new file_core(svc, new_fd, seekable, path.string());
     new_fd = -1;
+    svc->add_ref();  // released with the descriptor: the service outlives every open file (as on IOCP)
     return f;
 }
 

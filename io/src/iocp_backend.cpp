@@ -4,6 +4,8 @@
 #include "socket_types.hpp"
 #include "timer_heap.hpp"
 
+#include <taskport/io/detail/test_hooks.hpp>
+
 #include <winternl.h>  // RtlNtStatusToDosError
 
 #include <array>
@@ -101,6 +103,7 @@ public:
             return false;
         }
         if (advance(op, issue(op))) {
+            run_test_hook(hook_point::parked, op);
             g.unlock();
             return true;  // `op` is not touched again here: it may complete at any moment now
         }
@@ -111,6 +114,7 @@ public:
     }
 
     void cancel(operation* op) noexcept override {
+        run_test_hook(hook_point::cancel_before_lock, op);
         std::lock_guard<std::mutex> g(stripe(op));
         if (op->place.load(std::memory_order_seq_cst) != this) return;  // finished meanwhile
         ::CancelIoEx(reinterpret_cast<HANDLE>(op->plat.handle), overlapped_of(op));

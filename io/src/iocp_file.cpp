@@ -110,6 +110,10 @@ bool file_rw_op::await_ready() noexcept {
         ec = std::make_error_code(std::errc::bad_file_descriptor);
         return true;
     }
+    if (core->svc->stopped()) {  // its runtime is gone (or going): nothing may reach the port
+        ec = operation_aborted();
+        return true;
+    }
     if (action != file_op_kind::sync) {
         if (!core->seekable) {
             ec = std::make_error_code(std::errc::invalid_seek);

@@ -13,6 +13,7 @@
 
 #include "service.hpp"
 #include "socket_types.hpp"
+#include "socket_ops.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -103,14 +104,6 @@ const extensions& ext() noexcept {
 constexpr DWORD accept_addr_len = sizeof(sockaddr_in6) + 16;
 static_assert(2 * accept_addr_len <= sizeof(accept_storage::buf), "config.hpp: AcceptEx buffer too small");
 
-SOCKET open_socket(int family, int type, int protocol, std::error_code& ec) noexcept {
-    net_init();
-    SOCKET s = ::WSASocketW(family, type, protocol, nullptr, 0, WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
-    if (s == INVALID_SOCKET) ec = last_socket_error();
-    return s;
-}
-
-thread_local unsigned inline_budget = 128;
 
 // ---- the system calls, one step each (iocp_issue_fn) ----
 
@@ -140,7 +133,7 @@ int issue_accept(operation* o) noexcept {
     int len = sizeof ss;
     if (::getsockname(l, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return ::WSAGetLastError();
     std::error_code ec;
-    SOCKET s = open_socket(ss.ss_family, SOCK_STREAM, IPPROTO_TCP, ec);
+    SOCKET s = open_socket(ss.ss_family, SOCK_STREAM, ec);
     if (s == INVALID_SOCKET) return ::WSAGetLastError();  // WSAEMFILE, WSAENOBUFS...
     op->new_fd = s;
     DWORD n = 0;
@@ -197,94 +190,52 @@ iocp_issue_fn issue_for(operation::perform_fn p) noexcept {
 
 }  // namespace
 
-bool take_inline_budget() noexcept {
-    if (inline_budget == 0) {
-        inline_budget = 128;
-        return false;
-    }
-    --inline_budget;
-    return true;
+native_socket open_socket(int family, int type, std::error_code& ec) noexcept {
+    net_init();
+    SOCKET s = ::WSASocketW(family, type, 0, nullptr, 0, WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
+    if (s == INVALID_SOCKET) ec = last_socket_error();
+    return s;
 }
 
-void report_callback_exception(std::exception_ptr e) noexcept {
-    auto* ex = taskport::detail::current_executor();
-    if (ex && ex->owner()) {
-        static_cast<runtime*>(ex->owner())->report_unhandled(e);
-        return;
+// ---- the completion port's half of the socket layer (socket_ops.hpp) ----
+
+void close_socket(native_socket fd) noexcept { ::closesocket(fd); }
+
+void socket_backend::attach(descriptor_state* st) { st->svc->iocp->associate(st->fd); }
+
+void socket_backend::close(descriptor_state* st) noexcept {
+    {
+        std::lock_guard<std::mutex> g(st->mu);
+        if (st->closed.load(std::memory_order_relaxed)) return;  // another close() won
+        st->closed.store(true, std::memory_order_release);
     }
-    std::fputs("taskport: exception escaped an I/O callback\n", stderr);
-}
-
-// ---- socket_core ----
-
-socket_core::socket_core(service* s, native_socket fd) : svc_(s), fd_(fd) {
-    try {
-        s->iocp->associate(fd);
-    } catch (...) {
-        ::closesocket(fd);
-        fd_ = invalid_socket;
-        svc_ = nullptr;
-        throw;
-    }
-    s->add_ref();  // the service outlives every open socket, even past its runtime
-}
-
-void socket_core::close() noexcept {
-    if (fd_ == invalid_socket) return;
-    svc_->iocp->forget(fd_);
+    st->svc->iocp->forget(st->fd);
     // Cancel first: every pending operation then completes with operation_aborted, whatever
     // status closesocket alone would have given it.
-    ::CancelIoEx(reinterpret_cast<HANDLE>(fd_), nullptr);
-    ::closesocket(fd_);
-    fd_ = invalid_socket;
-    st_ = nullptr;
-    std::exchange(svc_, nullptr)->release();
+    ::CancelIoEx(reinterpret_cast<HANDLE>(st->fd), nullptr);
+    st->release_fd();  // closesocket now, or when the last start under way on it returns
 }
 
-void socket_core::cancel() noexcept {
-    if (fd_ != invalid_socket) ::CancelIoEx(reinterpret_cast<HANDLE>(fd_), nullptr);
-}
-
-// ---- the common awaiter path ----
-
-bool socket_op::await_ready() noexcept {
-    if (!sock->is_open()) {
-        ec = std::make_error_code(std::errc::bad_file_descriptor);
-        return true;
+void socket_backend::cancel(descriptor_state* st) noexcept {
+    if (st->enter()) {
+        ::CancelIoEx(reinterpret_cast<HANDLE>(st->fd), nullptr);
+        st->leave();
     }
-    svc = sock->svc();
-    if (!take_inline_budget()) force_queue = true;
-    return false;  // the attempt is the overlapped call itself, in start()
 }
 
-bool socket_op::start() noexcept {
-    if (!sock->is_open()) {  // closed between await_ready and here, or a moved-from stream
-        ec = std::make_error_code(std::errc::bad_file_descriptor);
+// No attempt before parking: the attempt is the overlapped call itself, in park().
+bool socket_backend::try_now(descriptor_state*, socket_op*) noexcept { return false; }
+
+// Starts op's overlapped call, guarded against a concurrent close() (so the call never runs on
+// a handle value that close() has given back).
+bool socket_backend::park(descriptor_state* st, socket_op* op) noexcept {
+    if (!st->enter()) {
+        op->ec = std::make_error_code(std::errc::bad_file_descriptor);
         return false;
     }
-    svc = sock->svc();
-    if (!enter_scope()) return false;
-    if (svc->iocp->start(this, sock->fd(), issue_for(perform))) return true;
-    // Finished at once.
-    if (force_queue) {  // budget spent: let others run before this task continues
-        force_queue = false;
-        complete(this);
-        return true;
-    }
-    leave_scope();
-    return false;
-}
-
-void start_detached(socket_op* op, service* svc) noexcept {
-    if (!svc) {
-        if (auto* ex = taskport::detail::current_executor())
-            ex->schedule_accepted(op);
-        else
-            op->run();
-        return;
-    }
-    op->svc = svc;
-    if (!svc->iocp->start(op, op->sock->fd(), issue_for(op->perform))) complete(op);
+    const bool parked = st->svc->iocp->start(op, st->fd, issue_for(op->perform));
+    st->leave();
+    return parked;
 }
 
 // ---- completion steps (perform) ----
@@ -382,19 +333,16 @@ tcp_stream accept_op::await_resume() {
 
 // ---- connect ----
 
-connect_op::connect_op(service* s, const endpoint& ep) noexcept
-    : socket_op(&own, &perform_connect, 1), target(ep) {
+connect_op::connect_op(service* s, const endpoint& ep) noexcept : socket_op(&perform_connect, 1), target(ep) {
     svc = s;
 }
 
 connect_op::connect_op(connect_op&& o) noexcept
-    : socket_op(std::move(o)), own(std::move(o.own)), target(o.target), started(o.started) {
-    sock = &own;
-}
+    : socket_op(std::move(o)), own(std::move(o.own)), target(o.target), started(o.started) {}
 
 bool connect_op::await_ready() noexcept {
     std::error_code e;
-    SOCKET fd = open_socket(target.data()->sa_family, SOCK_STREAM, IPPROTO_TCP, e);
+    SOCKET fd = open_socket(target.data()->sa_family, SOCK_STREAM, e);
     if (fd == INVALID_SOCKET) {
         ec = e;
         return true;
@@ -405,6 +353,7 @@ bool connect_op::await_ready() noexcept {
         ec = x.code();
         return true;
     }
+    st = own.state();
     // ConnectEx wants a bound socket.
     const endpoint any = target.is_v4() ? endpoint::any_v4(0) : endpoint::any_v6(0);
     if (::bind(fd, any.data(), static_cast<int>(any.size())) != 0) {
@@ -432,43 +381,43 @@ detail::connect_op tcp_stream::connect(runtime& rt, const endpoint& ep) {
 }
 
 void tcp_stream::set_nodelay(bool on) {
+    const char* what = "taskport::io::tcp_stream::set_nodelay";
     BOOL v = on ? TRUE : FALSE;
-    if (!is_open()) throw std::system_error(std::make_error_code(std::errc::bad_file_descriptor), "set_nodelay");
-    if (::setsockopt(core_.fd(), IPPROTO_TCP, TCP_NODELAY, reinterpret_cast<const char*>(&v), sizeof v) != 0)
-        throw std::system_error(detail::last_socket_error(), "taskport::io::tcp_stream::set_nodelay");
+    if (detail::with_fd(core_, what, [&](SOCKET fd) {
+            return ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, reinterpret_cast<const char*>(&v), sizeof v);
+        }) != 0)
+        throw std::system_error(detail::last_socket_error(), what);
 }
 
 void tcp_stream::shutdown_write() {
-    if (!is_open()) throw std::system_error(std::make_error_code(std::errc::bad_file_descriptor), "shutdown_write");
-    if (::shutdown(core_.fd(), SD_SEND) != 0)
-        throw std::system_error(detail::last_socket_error(), "taskport::io::tcp_stream::shutdown_write");
+    const char* what = "taskport::io::tcp_stream::shutdown_write";
+    if (detail::with_fd(core_, what, [](SOCKET fd) { return ::shutdown(fd, SD_SEND); }) != 0)
+        throw std::system_error(detail::last_socket_error(), what);
 }
 
-namespace {
-endpoint name_of(detail::native_socket fd, bool peer, const char* what) {
-    if (fd == detail::invalid_socket)
-        throw std::system_error(std::make_error_code(std::errc::bad_file_descriptor), what);
-    sockaddr_storage ss{};
-    int len = sizeof ss;
-    int r = peer ? ::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len)
-                 : ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
-    if (r != 0) throw std::system_error(detail::last_socket_error(), what);
-    std::error_code ec;
-    endpoint e = endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), static_cast<std::uint32_t>(len), ec);
-    if (ec) throw std::system_error(ec, what);
-    return e;
+endpoint detail::socket_name(const socket_core& c, bool peer, const char* what) {
+    return with_fd(c, what, [&](SOCKET fd) {
+        sockaddr_storage ss{};
+        int len = sizeof ss;
+        int r = peer ? ::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len)
+                     : ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+        if (r != 0) throw std::system_error(last_socket_error(), what);
+        std::error_code ec;
+        endpoint e = endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), static_cast<std::uint32_t>(len), ec);
+        if (ec) throw std::system_error(ec, what);
+        return e;
+    });
 }
-}  // namespace
 
-endpoint tcp_stream::local_endpoint() const { return name_of(core_.fd(), false, "taskport::io::tcp_stream::local_endpoint"); }
-endpoint tcp_stream::remote_endpoint() const { return name_of(core_.fd(), true, "taskport::io::tcp_stream::remote_endpoint"); }
-endpoint tcp_listener::local_endpoint() const { return name_of(core_.fd(), false, "taskport::io::tcp_listener::local_endpoint"); }
-endpoint udp_socket::local_endpoint() const { return name_of(core_.fd(), false, "taskport::io::udp_socket::local_endpoint"); }
+endpoint tcp_stream::local_endpoint() const { return detail::socket_name(core_, false, "taskport::io::tcp_stream::local_endpoint"); }
+endpoint tcp_stream::remote_endpoint() const { return detail::socket_name(core_, true, "taskport::io::tcp_stream::remote_endpoint"); }
+endpoint tcp_listener::local_endpoint() const { return detail::socket_name(core_, false, "taskport::io::tcp_listener::local_endpoint"); }
+endpoint udp_socket::local_endpoint() const { return detail::socket_name(core_, false, "taskport::io::udp_socket::local_endpoint"); }
 
 tcp_listener tcp_listener::bind(runtime& rt, const endpoint& ep, int backlog) {
     detail::service& svc = detail::service_of(rt);
     std::error_code ec;
-    SOCKET fd = detail::open_socket(ep.data()->sa_family, SOCK_STREAM, IPPROTO_TCP, ec);
+    SOCKET fd = detail::open_socket(ep.data()->sa_family, SOCK_STREAM, ec);
     if (fd == INVALID_SOCKET) throw std::system_error(ec, "taskport::io::tcp_listener::bind: socket");
     // No SO_REUSEADDR: on Windows it would let a second listener take the same port. Binding
     // over connections in TIME_WAIT, what it is for on POSIX, is allowed here without it.
@@ -490,7 +439,7 @@ tcp_listener tcp_listener::bind(runtime& rt, const endpoint& ep, int backlog) {
 udp_socket udp_socket::bind(runtime& rt, const endpoint& ep) {
     detail::service& svc = detail::service_of(rt);
     std::error_code ec;
-    SOCKET fd = detail::open_socket(ep.data()->sa_family, SOCK_DGRAM, IPPROTO_UDP, ec);
+    SOCKET fd = detail::open_socket(ep.data()->sa_family, SOCK_DGRAM, ec);
     if (fd == INVALID_SOCKET) throw std::system_error(ec, "taskport::io::udp_socket::bind: socket");
     // An ICMP "port unreachable" for an earlier send_to would otherwise fail the next
     // receive_from with WSAECONNRESET; POSIX reports nothing on an unconnected socket.

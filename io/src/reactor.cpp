@@ -1,6 +1,8 @@
 // reactor.cpp — see reactor.hpp.
 #include "reactor.hpp"
 
+#include <taskport/io/detail/test_hooks.hpp>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -27,39 +29,36 @@ reactor::reactor(completion_queue& cq, std::unique_ptr<poller> p, bool workers_p
 
 reactor::~reactor() {
     shutdown();
-    for (descriptor_state* st : retired_) delete st;
-    // States still attached belong to sockets that outlive the runtime; they were aborted by
-    // shutdown() and are freed here (a later close() on such a socket only closes its fd).
-    while (live_) {
-        descriptor_state* st = live_;
-        live_ = st->live_next;
-        delete st;
-    }
+    // Nothing is left attached: every state holds a reference to the service that owns this
+    // reactor, so the service (and this) is destroyed only after the last state.
 }
 
-descriptor_state* reactor::attach(int fd) {
-    auto st = std::make_unique<descriptor_state>();
-    st->fd = fd;
+void reactor::attach(descriptor_state* st) {
     {
         std::lock_guard<std::mutex> g(mu_);
         if (stopped_.load(std::memory_order_acquire))
             throw std::system_error(operation_aborted(), "taskport: runtime is shut down");
         st->live_next = live_;
-        if (live_) live_->live_prev = st.get();
-        live_ = st.get();
+        if (live_) live_->live_prev = st;
+        live_ = st;
     }
     try {
-        poller_->add(fd, st.get());
+        poller_->add(st->fd, st);
     } catch (...) {
         std::lock_guard<std::mutex> g(mu_);
-        if (st->live_prev)
-            st->live_prev->live_next = st->live_next;
-        else
-            live_ = st->live_next;
-        if (st->live_next) st->live_next->live_prev = st->live_prev;
+        unlink_live(st);
         throw;
     }
-    return st.release();
+    descriptor_add_ref(st);  // the registration's
+}
+
+void reactor::unlink_live(descriptor_state* st) noexcept {
+    if (st->live_prev)
+        st->live_prev->live_next = st->live_next;
+    else
+        live_ = st->live_next;
+    if (st->live_next) st->live_next->live_prev = st->live_prev;
+    st->live_prev = st->live_next = nullptr;
 }
 
 void reactor::abort_queues(descriptor_state* st, op_batch& b) noexcept {
@@ -82,42 +81,34 @@ void reactor::cancel_all(descriptor_state* st) noexcept {
     cq_.push(b);
 }
 
-void reactor::detach(descriptor_state* st) noexcept {
+bool reactor::detach(descriptor_state* st, bool& drop_ref) noexcept {
+    drop_ref = false;
     op_batch b;
     {
         std::lock_guard<std::mutex> g(st->mu);
-        st->closed = true;
+        if (st->closed.load(std::memory_order_relaxed)) return false;
+        st->closed.store(true, std::memory_order_release);
         abort_queues(st, b);
     }
     cq_.push(b);
     std::lock_guard<std::mutex> g(mu_);
-    if (role_.load(std::memory_order_acquire) == role_stopped) {
-        // Nobody polls any more: nobody can hold an event naming st.
-        poller_->remove(st->fd);
-        if (st->live_prev)
-            st->live_prev->live_next = st->live_next;
-        else
-            live_ = st->live_next;
-        if (st->live_next) st->live_next->live_prev = st->live_prev;
-        delete st;
-        return;
-    }
     poller_->remove(st->fd);
-    if (st->live_prev)
-        st->live_prev->live_next = st->live_next;
-    else
-        live_ = st->live_next;
-    if (st->live_next) st->live_next->live_prev = st->live_prev;
-    retired_.push_back(st);
+    unlink_live(st);
+    if (role_.load(std::memory_order_acquire) == role_stopped) {
+        drop_ref = true;  // nobody polls any more: nobody can hold an event naming st
+        return true;
+    }
+    retired_.push_back(st);  // the registration reference, dropped by the next cycle
     n_retired_.store(retired_.size(), std::memory_order_relaxed);
     if (retired_.size() >= 64) poller_->wake();
+    return true;
 }
 
 bool reactor::start(descriptor_state* st, operation* op, int dir, const std::uint32_t* seen) noexcept {
     op->kind = place_kind::descriptor;
     op->dir = static_cast<unsigned char>(dir);
     std::lock_guard<std::mutex> g(st->mu);
-    if (st->closed || stopped_.load(std::memory_order_acquire)) {
+    if (st->closed.load(std::memory_order_relaxed) || stopped_.load(std::memory_order_acquire)) {
         op->ec = operation_aborted();
         return false;
     }
@@ -141,10 +132,12 @@ bool reactor::start(descriptor_state* st, operation* op, int dir, const std::uin
         op->ec = operation_aborted();
         return false;
     }
+    run_test_hook(hook_point::parked, op);
     return true;
 }
 
 void reactor::cancel(operation* op, descriptor_state* st) noexcept {
+    run_test_hook(hook_point::cancel_before_lock, op);
     {
         std::lock_guard<std::mutex> g(st->mu);
         if (op->place.load(std::memory_order_seq_cst) != st) return;  // finished meanwhile
@@ -156,43 +149,7 @@ void reactor::cancel(operation* op, descriptor_state* st) noexcept {
     cq_.push(op);
 }
 
-// ---- timers: a binary min-heap of operations on deadline, under timer_mu_ ----
-
-void reactor::heap_up(std::size_t i) noexcept {
-    while (i > 0) {
-        std::size_t p = (i - 1) / 2;
-        if (!(heap_[i]->deadline < heap_[p]->deadline)) break;
-        std::swap(heap_[i], heap_[p]);
-        heap_[i]->heap_index = i;
-        heap_[p]->heap_index = p;
-        i = p;
-    }
-}
-
-void reactor::heap_down(std::size_t i) noexcept {
-    const std::size_t n = heap_.size();
-    for (;;) {
-        std::size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < n && heap_[l]->deadline < heap_[m]->deadline) m = l;
-        if (r < n && heap_[r]->deadline < heap_[m]->deadline) m = r;
-        if (m == i) break;
-        std::swap(heap_[i], heap_[m]);
-        heap_[i]->heap_index = i;
-        heap_[m]->heap_index = m;
-        i = m;
-    }
-}
-
-void reactor::heap_remove(std::size_t i) noexcept {
-    std::swap(heap_[i], heap_.back());
-    heap_[i]->heap_index = i;
-    heap_.pop_back();
-    n_timers_.store(heap_.size(), std::memory_order_relaxed);
-    if (i < heap_.size()) {
-        heap_down(i);
-        heap_up(i);
-    }
-}
+// ---- timers: timer_heap.hpp, under timer_mu_ ----
 
 void reactor::add_timer(operation* op, std::chrono::steady_clock::time_point when) noexcept {
     op->kind = place_kind::timer;
@@ -206,20 +163,17 @@ void reactor::add_timer(operation* op, std::chrono::steady_clock::time_point whe
             cq_.push(op);
             return;
         }
-        try {
-            heap_.push_back(op);
-        } catch (...) {  // out of memory: fail this timer rather than lose it
+        if (!timers_.push(op)) {  // out of memory: fail this timer rather than lose it
             op->ec = std::make_error_code(std::errc::not_enough_memory);
             cq_.push(op);
             return;
         }
-        n_timers_.store(heap_.size(), std::memory_order_relaxed);
-        op->heap_index = heap_.size() - 1;
-        heap_up(op->heap_index);
-        earliest = heap_.front() == op;
+        n_timers_.store(timers_.size(), std::memory_order_relaxed);
+        earliest = timers_.top() == op;
         op->place.store(this, std::memory_order_seq_cst);
-        if (op->cancelled.load(std::memory_order_seq_cst)) {
-            heap_remove(op->heap_index);
+        if (op->cancelled.load(std::memory_order_seq_cst)) {  // Dekker pair with cancel()
+            timers_.remove(op);
+            n_timers_.store(timers_.size(), std::memory_order_relaxed);
             op->place.store(nullptr, std::memory_order_seq_cst);
             op->ec = operation_aborted();
             cq_.push(op);
@@ -233,7 +187,8 @@ void reactor::cancel_timer(operation* op) noexcept {
     {
         std::lock_guard<std::mutex> g(timer_mu_);
         if (op->place.load(std::memory_order_seq_cst) != this) return;
-        heap_remove(op->heap_index);
+        timers_.remove(op);
+        n_timers_.store(timers_.size(), std::memory_order_relaxed);
         op->place.store(nullptr, std::memory_order_seq_cst);
         op->ec = operation_aborted();
     }
@@ -242,9 +197,10 @@ void reactor::cancel_timer(operation* op) noexcept {
 
 int reactor::next_timeout_ms() {
     std::lock_guard<std::mutex> g(timer_mu_);
-    if (heap_.empty()) return -1;
+    operation* first = timers_.top();
+    if (!first) return -1;
     auto now = std::chrono::steady_clock::now();
-    auto d = heap_.front()->deadline;
+    auto d = first->deadline;
     if (d <= now) return 0;
     auto ms = std::chrono::ceil<std::chrono::milliseconds>(d - now).count();
     return ms > 60'000 ? 60'000 : static_cast<int>(ms);
@@ -254,13 +210,14 @@ void reactor::expire_timers(op_batch& b) {
     if (n_timers_.load(std::memory_order_relaxed) == 0) return;  // (re-read under the lock below)
     auto now = std::chrono::steady_clock::now();
     std::lock_guard<std::mutex> g(timer_mu_);
-    while (!heap_.empty() && heap_.front()->deadline <= now) {
-        operation* op = heap_.front();
-        heap_remove(0);
+    while (operation* op = timers_.top()) {
+        if (op->deadline > now) break;
+        timers_.pop();
         op->place.store(nullptr, std::memory_order_seq_cst);
         op->ec.clear();
         b.push(op);
     }
+    n_timers_.store(timers_.size(), std::memory_order_relaxed);
 }
 
 // ---- polling: the role's holder runs cycle() ----
@@ -285,7 +242,7 @@ std::size_t reactor::cycle(int timeout_ms, bool notify) noexcept {
             to_free_.swap(retired_);
             n_retired_.store(0, std::memory_order_relaxed);
         }
-        for (descriptor_state* st : to_free_) delete st;
+        for (descriptor_state* st : to_free_) descriptor_release(st);
         to_free_.clear();
     }
     poll_event evs[256];
@@ -300,7 +257,7 @@ std::size_t reactor::cycle(int timeout_ms, bool notify) noexcept {
     for (int i = 0; i < n; ++i) {
         auto* st = static_cast<descriptor_state*>(evs[i].tag);
         std::lock_guard<std::mutex> g(st->mu);
-        if (st->closed) continue;
+        if (st->closed.load(std::memory_order_relaxed)) continue;
         for (int d = 0; d < 2; ++d) {
             if (!(d == 0 ? evs[i].readable : evs[i].writable)) continue;
             st->ready_seq[d].store(st->ready_seq[d].load(std::memory_order_relaxed) + 1,
@@ -461,6 +418,15 @@ void reactor::shutdown() noexcept {
         poller_->wake();
         std::this_thread::yield();
     }
+    // Nobody polls now: the retired states' registration references can go. (The runtime still
+    // holds the service, so no state's last release can destroy it here.)
+    std::vector<descriptor_state*> retired;
+    {
+        std::lock_guard<std::mutex> g(mu_);
+        retired.swap(retired_);
+        n_retired_.store(0, std::memory_order_relaxed);
+    }
+    for (descriptor_state* st : retired) descriptor_release(st);
     op_batch b;
     {
         std::lock_guard<std::mutex> g(mu_);
@@ -471,12 +437,11 @@ void reactor::shutdown() noexcept {
     }
     {
         std::lock_guard<std::mutex> g(timer_mu_);
-        for (operation* op : heap_) {
+        while (operation* op = timers_.pop()) {
             op->place.store(nullptr, std::memory_order_seq_cst);
             op->ec = operation_aborted();
             b.push(op);
         }
-        heap_.clear();
         n_timers_.store(0, std::memory_order_relaxed);
     }
     cq_.push(b);

@@ -14,14 +14,18 @@
 // the descriptor's lock when the queue is empty); only when it would block is it queued. On a
 // readiness event the thread retries the queued operations of that direction in order and
 // hands every finished one to the completion queue — one batch per wake-up. The same thread
-// owns the timer heap: the poller's timeout is the nearest deadline.
+// owns the timer heap (timer_heap.hpp): the poller's timeout is the nearest deadline.
 //
-// A descriptor_state is freed by the role's holder at the start of its next cycle, never while
-// an event naming it may still be processed (only the role's holder handles events).
+// A descriptor_state is reference-counted (descriptor.hpp); the reactor holds one reference while
+// it is registered, and after detach() hands it to the role's holder, who drops it at the start
+// of its next cycle — never while an event naming it may still be processed (only the role's
+// holder handles events). Operations and the user's object hold their own references.
 #pragma once
 
 #include "completion_queue.hpp"
+#include "descriptor.hpp"
 #include "poller.hpp"
+#include "timer_heap.hpp"
 
 #include <taskport/io/detail/operation.hpp>
 
@@ -35,57 +39,6 @@
 
 namespace taskport::io::detail {
 
-struct op_queue {
-    operation* head = nullptr;
-    operation* tail = nullptr;
-    void push(operation* op) noexcept {
-        op->next = nullptr;
-        if (tail)
-            tail->next = op;
-        else
-            head = op;
-        tail = op;
-    }
-    operation* pop() noexcept {
-        operation* op = head;
-        if (op) {
-            head = static_cast<operation*>(op->next);
-            if (!head) tail = nullptr;
-            op->next = nullptr;
-        }
-        return op;
-    }
-    bool remove(operation* op) noexcept {
-        operation* prev = nullptr;
-        for (operation* c = head; c; prev = c, c = static_cast<operation*>(c->next)) {
-            if (c != op) continue;
-            if (prev)
-                prev->next = c->next;
-            else
-                head = static_cast<operation*>(c->next);
-            if (tail == c) tail = prev;
-            c->next = nullptr;
-            return true;
-        }
-        return false;
-    }
-    bool empty() const noexcept { return head == nullptr; }
-};
-
-struct descriptor_state {
-    std::mutex mu;
-    int fd = -1;
-    op_queue q[2];                          // guarded by mu: 0 read side, 1 write side
-    std::atomic<std::uint32_t> queued[2]{};  // lengths of q, for the lock-free fast-path check
-    // Readiness events handled per side: bumped under mu by the readiness thread, read without
-    // the lock by the fast path, so that start() can tell whether an event came in since the
-    // caller's own failed attempt (see reactor::start).
-    std::atomic<std::uint32_t> ready_seq[2]{};
-    bool closed = false;                    // guarded by mu
-    descriptor_state* live_prev = nullptr;  // reactor's live list, guarded by reactor::mu_
-    descriptor_state* live_next = nullptr;
-};
-
 class reactor final : public poll_target {
 public:
     // workers_poll: the executor's workers call worker_poll() (executor::polls_source()).
@@ -96,10 +49,13 @@ public:
     bool worker_poll(bool block, const std::atomic<std::uint32_t>* wake) noexcept override;
     void interrupt_poll() noexcept override { poller_->wake(); }
 
-    // Registers fd (already non-blocking). Throws std::system_error.
-    descriptor_state* attach(int fd);
-    // Aborts every queued operation, deregisters; the fd itself is the caller's to close.
-    void detach(descriptor_state* st) noexcept;
+    // Registers st->fd (already non-blocking) and takes the registration reference. Throws
+    // std::system_error (operation_aborted after shutdown).
+    void attach(descriptor_state* st);
+    // Marks st closed, aborts every queued operation, deregisters. False if it was closed
+    // already (by another close()). drop_ref: the caller must drop the registration reference
+    // itself (nobody polls any more), after this returns. The fd is the caller's to close.
+    bool detach(descriptor_state* st, bool& drop_ref) noexcept;
     // Aborts the queued operations of st, keeps it registered.
     void cancel_all(descriptor_state* st) noexcept;
 
@@ -127,12 +83,10 @@ private:
     // Returns how many operations it queued (finished I/O and expired timers).
     std::size_t cycle(int timeout_ms, bool notify) noexcept;
     void release_role(std::uint32_t held) noexcept;
-    void heap_up(std::size_t i) noexcept;
-    void heap_down(std::size_t i) noexcept;
-    void heap_remove(std::size_t i) noexcept;
     int next_timeout_ms();
     void expire_timers(op_batch& b);
     void abort_queues(descriptor_state* st, op_batch& b) noexcept;
+    void unlink_live(descriptor_state* st) noexcept;  // under mu_
 
     completion_queue& cq_;
     std::unique_ptr<poller> poller_;
@@ -146,15 +100,15 @@ private:
     std::condition_variable bs_cv_;
     std::atomic<bool> deep_{false};  // the backstop sleeps until a blocking poller leaves
 
-    std::mutex mu_;                          // guards the live list and retired_
+    std::mutex mu_;                          // guards the live list and retired_ (registration refs)
     descriptor_state* live_ = nullptr;
     std::vector<descriptor_state*> retired_;
     std::atomic<std::size_t> n_retired_{0};  // retired_.size(), read without mu_
     std::vector<descriptor_state*> to_free_;  // the role holder's
 
-    std::mutex timer_mu_;                    // guards heap_
-    std::vector<operation*> heap_;           // min-heap on deadline
-    std::atomic<std::size_t> n_timers_{0};   // heap_.size(), read without timer_mu_
+    std::mutex timer_mu_;                    // guards timers_
+    timer_heap timers_;
+    std::atomic<std::size_t> n_timers_{0};   // timers_.size(), read without timer_mu_
 
     std::thread thread_;
 };

@@ -1,6 +1,10 @@
 // service.cpp — creating the per-runtime I/O service and choosing its backends.
 #include "service.hpp"
+#include "descriptor.hpp"
 
+#include <taskport/io/detail/test_hooks.hpp>
+
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
@@ -88,6 +92,7 @@ void service::fill_stats(runtime_stats& s) const {
 }
 
 void service::shutdown() noexcept {
+    stopped_.store(true, std::memory_order_release);
     if (react) react->shutdown();
     if (iocp) iocp->shutdown();
     if (uring) uring->shutdown();
@@ -110,6 +115,43 @@ service& current_service() {
 }
 
 void complete(operation* op) noexcept { op->svc->cq.push(op); }
+
+// ---- what every socket and file layer shares ----
+
+namespace {
+thread_local unsigned inline_budget = 128;
+}  // namespace
+
+bool take_inline_budget() noexcept {
+    if (inline_budget == 0) {
+        inline_budget = 128;
+        return false;
+    }
+    --inline_budget;
+    return true;
+}
+
+void report_callback_exception(std::exception_ptr e) noexcept {
+    auto* ex = taskport::detail::current_executor();
+    if (ex && ex->owner()) {
+        static_cast<runtime*>(ex->owner())->report_unhandled(e);
+        return;
+    }
+    std::fputs("taskport: exception escaped an I/O callback\n", stderr);
+}
+
+// ---- descriptor states (descriptor.hpp) ----
+
+descriptor_state::descriptor_state(service* s, native_socket f) noexcept : svc(s), fd(f) { s->add_ref(); }
+
+void descriptor_add_ref(descriptor_state* st) noexcept { st->refs.fetch_add(1, std::memory_order_relaxed); }
+
+void descriptor_release(descriptor_state* st) noexcept {
+    if (st->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    service* s = st->svc;
+    delete st;
+    s->release();  // last: this may destroy the service (a socket that outlived its runtime)
+}
 
 void cancel(operation* op) noexcept {
     op->cancelled.store(true, std::memory_order_seq_cst);
@@ -148,4 +190,18 @@ void throw_if(const std::error_code& ec, const char* what) {
     if (ec) throw std::system_error(ec, what);
 }
 
+}  // namespace taskport::io::detail
+
+// ---- test hooks (taskport/io/detail/test_hooks.hpp) ----
+
+namespace taskport::io::detail {
+namespace {
+// Written by set_test_hook (tests only), read by run_test_hook: relaxed, since a test installs
+// it before starting the operations it should see, which orders the store before their loads.
+std::atomic<test_hook_fn> installed_hook{nullptr};
+}  // namespace
+void set_test_hook(test_hook_fn f) noexcept { installed_hook.store(f, std::memory_order_relaxed); }
+void run_test_hook(hook_point p, void* arg) noexcept {
+    if (test_hook_fn f = installed_hook.load(std::memory_order_relaxed)) f(p, arg);
+}
 }  // namespace taskport::io::detail

@@ -36,6 +36,10 @@ public:
     }
     void fill_stats(runtime_stats& s) const override;
     void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+    // True once shutdown() has begun: new operations then fail with operation_aborted, also
+    // on the fast paths (an object that outlives its runtime). Written once by shutdown();
+    // read by any thread starting an operation.
+    bool stopped() const noexcept { return stopped_.load(std::memory_order_acquire); }
     void release() noexcept {
         if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
     }
@@ -52,6 +56,7 @@ public:
 
 private:
     std::atomic<std::uint32_t> refs_{1};
+    std::atomic<bool> stopped_{false};
 };
 
 io_backend backend_from_env(io_backend requested);

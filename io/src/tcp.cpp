@@ -3,6 +3,7 @@
 #include <taskport/runtime.hpp>
 
 #include "service.hpp"
+#include "socket_ops.hpp"
 
 #include <cerrno>
 #include <cstdio>
@@ -23,8 +24,9 @@ namespace taskport::io {
 namespace detail {
 
 namespace {
-
 std::error_code last_error() noexcept { return {errno, std::system_category()}; }
+bool would_block(int e) noexcept { return e == EAGAIN || e == EWOULDBLOCK; }
+}  // namespace
 
 int open_socket(int family, int type, std::error_code& ec) noexcept {
 #ifdef SOCK_NONBLOCK
@@ -47,108 +49,40 @@ int open_socket(int family, int type, std::error_code& ec) noexcept {
     return fd;
 }
 
-bool would_block(int e) noexcept { return e == EAGAIN || e == EWOULDBLOCK; }
+// ---- the readiness core's half of the socket layer (socket_ops.hpp) ----
 
-thread_local unsigned inline_budget = 128;
+void close_socket(int fd) noexcept { ::close(fd); }
 
-}  // namespace
+void socket_backend::attach(descriptor_state* st) { st->svc->react->attach(st); }
 
-bool take_inline_budget() noexcept {
-    if (inline_budget == 0) {
-        inline_budget = 128;
-        return false;
-    }
-    --inline_budget;
-    return true;
+void socket_backend::close(descriptor_state* st) noexcept {
+    bool drop_ref = false;
+    if (!st->svc->react->detach(st, drop_ref)) return;  // another close() won
+    st->release_fd();  // closes fd now, or when the last fast-path attempt on it returns
+    if (drop_ref) descriptor_release(st);  // the registration's; the caller still holds one
 }
 
-void report_callback_exception(std::exception_ptr e) noexcept {
-    auto* ex = taskport::detail::current_executor();
-    if (ex && ex->owner()) {
-        static_cast<runtime*>(ex->owner())->report_unhandled(e);
-        return;
-    }
-    std::fputs("taskport: exception escaped an I/O callback\n", stderr);
-}
+void socket_backend::cancel(descriptor_state* st) noexcept { st->svc->react->cancel_all(st); }
 
-// ---- socket_core ----
-
-socket_core::socket_core(service* s, int fd) : svc_(s), fd_(fd) {
-    try {
-        st_ = s->react->attach(fd);
-    } catch (...) {
-        ::close(fd);
-        fd_ = -1;
-        svc_ = nullptr;
-        throw;
-    }
-    s->add_ref();  // the service outlives every open socket, even past its runtime
-}
-
-void socket_core::close() noexcept {
-    if (fd_ < 0) return;
-    svc_->react->detach(st_);  // aborts pending operations first
-    ::close(fd_);
-    fd_ = -1;
-    st_ = nullptr;
-    std::exchange(svc_, nullptr)->release();
-}
-
-void socket_core::cancel() noexcept {
-    if (st_) svc_->react->cancel_all(st_);
-}
-
-// ---- the common awaiter path ----
-
-bool socket_op::await_ready() noexcept {
-    if (!sock->is_open()) {
-        ec = std::make_error_code(std::errc::bad_file_descriptor);
+bool socket_backend::try_now(descriptor_state* st, socket_op* op) noexcept {
+    // Speculative attempt without the lock when nothing is queued in this direction, guarded
+    // against a concurrent close(). The readiness count is read first: park() skips a second
+    // attempt if no event came since.
+    const int dir = op->direction;
+    if (st->queued[dir].load(std::memory_order_relaxed) != 0) return false;
+    if (!st->enter()) {
+        op->ec = std::make_error_code(std::errc::bad_file_descriptor);
         return true;
     }
-    svc = sock->svc();
-    if (!take_inline_budget()) {
-        force_queue = true;
-        return false;
-    }
-    // Speculative attempt without the lock when nothing is queued in this direction. The
-    // readiness count is read first: start() skips a second attempt if no event came since.
-    descriptor_state* st = sock->state();
-    if (st->queued[direction].load(std::memory_order_relaxed) == 0) {
-        ready_seen = st->ready_seq[direction].load(std::memory_order_acquire);
-        if (perform(this)) return true;
-        tried = true;
-    }
-    return false;
+    op->ready_seen = st->ready_seq[dir].load(std::memory_order_acquire);
+    const bool done = op->perform(op);
+    st->leave();
+    op->tried = !done;
+    return done;
 }
 
-bool socket_op::start() noexcept {
-    if (!sock->is_open()) {  // closed between await_ready and here, or a moved-from stream
-        ec = std::make_error_code(std::errc::bad_file_descriptor);
-        return false;
-    }
-    svc = sock->svc();
-    if (!enter_scope()) return false;
-    if (svc->react->start(sock->state(), this, direction, tried ? &ready_seen : nullptr)) return true;
-    // Finished at once.
-    if (force_queue) {  // budget spent: let others run before this task continues
-        force_queue = false;
-        complete(this);
-        return true;
-    }
-    leave_scope();
-    return false;
-}
-
-void start_detached(socket_op* op, service* svc) noexcept {
-    if (!svc) {
-        if (auto* ex = taskport::detail::current_executor())
-            ex->schedule_accepted(op);
-        else
-            op->run();
-        return;
-    }
-    op->svc = svc;
-    if (!svc->react->start(op->sock->state(), op, op->direction)) complete(op);
+bool socket_backend::park(descriptor_state* st, socket_op* op) noexcept {
+    return st->svc->react->start(st, op, op->direction, op->tried ? &op->ready_seen : nullptr);
 }
 
 // ---- reads and writes ----
@@ -160,7 +94,7 @@ bool read_op::perform_read(operation* o) noexcept {
         return true;
     }
     for (;;) {
-        ssize_t n = ::recv(op->sock->fd(), op->buf.data(), op->buf.size(), 0);
+        ssize_t n = ::recv(op->st.get()->fd, op->buf.data(), op->buf.size(), 0);
         if (n >= 0) {
             op->bytes = static_cast<std::size_t>(n);
             op->ec.clear();
@@ -180,7 +114,7 @@ bool write_op::perform_write(operation* o) noexcept {
             op->ec.clear();
             return true;
         }
-        ssize_t n = ::send(op->sock->fd(), op->buf.data() + op->bytes, op->buf.size() - op->bytes,
+        ssize_t n = ::send(op->st.get()->fd, op->buf.data() + op->bytes, op->buf.size() - op->bytes,
                            MSG_NOSIGNAL);
         if (n >= 0) {
             op->bytes += static_cast<std::size_t>(n);
@@ -209,10 +143,10 @@ bool accept_op::perform_accept(operation* o) noexcept {
         sockaddr_storage ss{};
         socklen_t len = sizeof ss;
 #ifdef SOCK_NONBLOCK
-        int fd = ::accept4(op->sock->fd(), reinterpret_cast<sockaddr*>(&ss), &len,
+        int fd = ::accept4(op->st.get()->fd, reinterpret_cast<sockaddr*>(&ss), &len,
                            SOCK_NONBLOCK | SOCK_CLOEXEC);
 #else
-        int fd = ::accept(op->sock->fd(), reinterpret_cast<sockaddr*>(&ss), &len);
+        int fd = ::accept(op->st.get()->fd, reinterpret_cast<sockaddr*>(&ss), &len);
         if (fd >= 0) {
             ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
             ::fcntl(fd, F_SETFD, FD_CLOEXEC);
@@ -239,20 +173,17 @@ bool accept_op::perform_accept(operation* o) noexcept {
 tcp_stream accept_op::await_resume() {
     throw_if(ec, "taskport::io::tcp_listener::accept");
     int fd = std::exchange(new_fd, -1);
-    return tcp_stream(socket_core(sock->svc(), fd));
+    return tcp_stream(socket_core(st.get()->svc, fd));
 }
 
 // ---- connect ----
 
-connect_op::connect_op(service* s, const endpoint& ep) noexcept
-    : socket_op(&own, &perform_connect, 1), target(ep) {
+connect_op::connect_op(service* s, const endpoint& ep) noexcept : socket_op(&perform_connect, 1), target(ep) {
     svc = s;
 }
 
 connect_op::connect_op(connect_op&& o) noexcept
-    : socket_op(std::move(o)), own(std::move(o.own)), target(o.target), started(o.started) {
-    sock = &own;
-}
+    : socket_op(std::move(o)), own(std::move(o.own)), target(o.target), started(o.started) {}
 
 bool connect_op::await_ready() noexcept {
     std::error_code e;
@@ -267,6 +198,7 @@ bool connect_op::await_ready() noexcept {
         ec = x.code();
         return true;
     }
+    st = own.state();
     for (;;) {
         if (::connect(fd, target.data(), target.size()) == 0) {
             ec.clear();
@@ -285,11 +217,11 @@ bool connect_op::perform_connect(operation* o) noexcept {
     auto* op = static_cast<connect_op*>(o);
     if (!op->started) return true;  // connected (or failed) in await_ready
     // Writable means the handshake finished, one way or the other; a spurious wake-up is not.
-    pollfd p{op->own.fd(), POLLOUT, 0};
+    pollfd p{op->st.get()->fd, POLLOUT, 0};
     if (::poll(&p, 1, 0) == 0) return false;
     int err = 0;
     socklen_t len = sizeof err;
-    if (::getsockopt(op->own.fd(), SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+    if (::getsockopt(op->st.get()->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
     op->ec = err ? std::error_code(err, std::system_category()) : std::error_code();
     return true;
 }
@@ -311,36 +243,35 @@ detail::connect_op tcp_stream::connect(runtime& rt, const endpoint& ep) {
 }
 
 void tcp_stream::set_nodelay(bool on) {
+    const char* what = "taskport::io::tcp_stream::set_nodelay";
     int v = on ? 1 : 0;
-    if (!is_open()) throw std::system_error(std::make_error_code(std::errc::bad_file_descriptor), "set_nodelay");
-    if (::setsockopt(core_.fd(), IPPROTO_TCP, TCP_NODELAY, &v, sizeof v) < 0)
-        throw std::system_error(errno, std::system_category(), "taskport::io::tcp_stream::set_nodelay");
+    if (detail::with_fd(core_, what, [&](int fd) { return ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof v); }) < 0)
+        throw std::system_error(errno, std::system_category(), what);
 }
 
 void tcp_stream::shutdown_write() {
-    if (!is_open()) throw std::system_error(std::make_error_code(std::errc::bad_file_descriptor), "shutdown_write");
-    if (::shutdown(core_.fd(), SHUT_WR) < 0)
-        throw std::system_error(errno, std::system_category(), "taskport::io::tcp_stream::shutdown_write");
+    const char* what = "taskport::io::tcp_stream::shutdown_write";
+    if (detail::with_fd(core_, what, [](int fd) { return ::shutdown(fd, SHUT_WR); }) < 0)
+        throw std::system_error(errno, std::system_category(), what);
 }
 
-namespace {
-endpoint name_of(int fd, bool peer, const char* what) {
-    if (fd < 0) throw std::system_error(std::make_error_code(std::errc::bad_file_descriptor), what);
-    sockaddr_storage ss{};
-    socklen_t len = sizeof ss;
-    int r = peer ? ::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len)
-                 : ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
-    if (r < 0) throw std::system_error(errno, std::system_category(), what);
-    std::error_code ec;
-    endpoint e = endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len, ec);
-    if (ec) throw std::system_error(ec, what);
-    return e;
+endpoint detail::socket_name(const socket_core& c, bool peer, const char* what) {
+    return with_fd(c, what, [&](int fd) {
+        sockaddr_storage ss{};
+        socklen_t len = sizeof ss;
+        int r = peer ? ::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len)
+                     : ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+        if (r < 0) throw std::system_error(errno, std::system_category(), what);
+        std::error_code ec;
+        endpoint e = endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len, ec);
+        if (ec) throw std::system_error(ec, what);
+        return e;
+    });
 }
-}  // namespace
 
-endpoint tcp_stream::local_endpoint() const { return name_of(core_.fd(), false, "taskport::io::tcp_stream::local_endpoint"); }
-endpoint tcp_stream::remote_endpoint() const { return name_of(core_.fd(), true, "taskport::io::tcp_stream::remote_endpoint"); }
-endpoint tcp_listener::local_endpoint() const { return name_of(core_.fd(), false, "taskport::io::tcp_listener::local_endpoint"); }
+endpoint tcp_stream::local_endpoint() const { return detail::socket_name(core_, false, "taskport::io::tcp_stream::local_endpoint"); }
+endpoint tcp_stream::remote_endpoint() const { return detail::socket_name(core_, true, "taskport::io::tcp_stream::remote_endpoint"); }
+endpoint tcp_listener::local_endpoint() const { return detail::socket_name(core_, false, "taskport::io::tcp_listener::local_endpoint"); }
 
 tcp_listener tcp_listener::bind(runtime& rt, const endpoint& ep, int backlog) {
     detail::service& svc = detail::service_of(rt);

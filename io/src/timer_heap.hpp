@@ -1,5 +1,6 @@
-// timer_heap.hpp — a binary min-heap of timer operations on their deadline. Not thread-safe:
-// its owner (the IOCP backend) guards it. Each op keeps its position in heap_index, so a
+// timer_heap.hpp — a binary min-heap of timer operations on their deadline: the one timer queue
+// of every backend (the reactor's, for epoll, kqueue and io_uring runtimes; the IOCP backend's).
+// Not thread-safe: its owner guards it. Each op keeps its position in heap_index, so a
 // cancelled timer leaves in O(log n).
 #pragma once
 
@@ -34,6 +35,7 @@ public:
     }
     void remove(operation* op) noexcept { remove_at(op->heap_index); }
     bool empty() const noexcept { return heap_.empty(); }
+    std::size_t size() const noexcept { return heap_.size(); }
 
 private:
     void remove_at(std::size_t i) noexcept {

@@ -4,6 +4,7 @@
 #include <taskport/runtime.hpp>
 
 #include "service.hpp"
+#include "socket_ops.hpp"
 
 #include <cerrno>
 
@@ -24,33 +25,12 @@ namespace {
 std::error_code last_error() noexcept { return {errno, std::system_category()}; }
 bool would_block(int e) noexcept { return e == EAGAIN || e == EWOULDBLOCK; }
 
-int open_datagram_socket(int family, std::error_code& ec) noexcept {
-#ifdef SOCK_NONBLOCK
-    int fd = ::socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-#else
-    int fd = ::socket(family, SOCK_DGRAM, 0);
-    if (fd >= 0) {
-        ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
-        ::fcntl(fd, F_SETFD, FD_CLOEXEC);
-    }
-#endif
-    if (fd < 0) {
-        ec = last_error();
-        return -1;
-    }
-#ifdef SO_NOSIGPIPE
-    int one = 1;
-    ::setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
-#endif
-    return fd;
-}
-
 }  // namespace
 
 bool send_to_op::perform_send(operation* o) noexcept {
     auto* op = static_cast<send_to_op*>(o);
     for (;;) {
-        ssize_t n = ::sendto(op->sock->fd(), op->buf.data(), op->buf.size(), MSG_NOSIGNAL,
+        ssize_t n = ::sendto(op->st.get()->fd, op->buf.data(), op->buf.size(), MSG_NOSIGNAL,
                              op->target.data(), op->target.size());
         if (n >= 0) {
             op->bytes = static_cast<std::size_t>(n);
@@ -69,7 +49,7 @@ bool receive_from_op::perform_receive(operation* o) noexcept {
     for (;;) {
         sockaddr_storage ss{};
         socklen_t len = sizeof ss;
-        ssize_t n = ::recvfrom(op->sock->fd(), op->buf.data(), op->buf.size(), 0,
+        ssize_t n = ::recvfrom(op->st.get()->fd, op->buf.data(), op->buf.size(), 0,
                                reinterpret_cast<sockaddr*>(&ss), &len);
         if (n >= 0) {
             op->bytes = static_cast<std::size_t>(n);
@@ -90,7 +70,7 @@ bool receive_from_op::perform_receive(operation* o) noexcept {
 udp_socket udp_socket::bind(runtime& rt, const endpoint& ep) {
     detail::service& svc = detail::service_of(rt);
     std::error_code ec;
-    int fd = detail::open_datagram_socket(ep.data()->sa_family, ec);
+    int fd = detail::open_socket(ep.data()->sa_family, SOCK_DGRAM, ec);
     if (fd < 0) throw std::system_error(ec, "taskport::io::udp_socket::bind: socket");
     if (::bind(fd, ep.data(), ep.size()) < 0) {
         int e = errno;
@@ -103,16 +83,7 @@ udp_socket udp_socket::bind(runtime& rt, const endpoint& ep) {
 }
 
 endpoint udp_socket::local_endpoint() const {
-    const char* what = "taskport::io::udp_socket::local_endpoint";
-    if (!core_.is_open()) throw std::system_error(std::make_error_code(std::errc::bad_file_descriptor), what);
-    sockaddr_storage ss{};
-    socklen_t len = sizeof ss;
-    if (::getsockname(core_.fd(), reinterpret_cast<sockaddr*>(&ss), &len) < 0)
-        throw std::system_error(errno, std::system_category(), what);
-    std::error_code ec;
-    endpoint e = endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len, ec);
-    if (ec) throw std::system_error(ec, what);
-    return e;
+    return detail::socket_name(core_, false, "taskport::io::udp_socket::local_endpoint");
 }
 
 }  // namespace taskport::io

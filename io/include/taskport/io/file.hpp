@@ -14,7 +14,9 @@
 // A file's operations share its descriptor: close() (or destruction) lets go of the file's
 // hold, and the descriptor is closed when the last pending operation has finished too, so an
 // operation in flight never reads or writes a descriptor number that a later open() reused.
-// The buffer must outlive the operation.
+// The buffer must outlive the operation. Moving a file with operations in flight is safe. A file
+// that outlives its runtime can be closed; its other operations fail with operation_aborted (a
+// callback then runs inside the call: no worker is left).
 //
 // Cancelling (future::cancel, with_timeout) aborts a transfer between its steps or while its
 // step waits (queued on the pool, or cancellable in io_uring); a step already under way finishes
@@ -69,7 +71,7 @@ struct file_core {
     void add_ref() noexcept { refs.fetch_add(1, std::memory_order_relaxed); }
     void release() noexcept;  // the last one closes fd
 
-    service* svc;
+    service* svc;    // this holds a reference to it (taken by open, dropped by the last release)
     native_file fd;  // int; a HANDLE on Windows
     bool seekable;                      // false: a FIFO, socket or terminal (no positions)
     bool append = false;                // open_mode::append (Windows: writes are sent to the end)

@@ -7,9 +7,18 @@
 //
 // Coroutine forms throw std::system_error carrying the OS's error; callback forms
 // (async_read_some, ...) get the std::error_code and run as a task on a worker. An operation
-// tries its system call at once and parks only when it would block. A stream is not meant to be
-// used by two tasks at once in the same direction; reading in one task while writing in another
-// is fine. close() (or destruction) completes every pending operation with operation_aborted.
+// tries its system call at once and parks only when it would block.
+//
+// Threads (as Asio's): one stream or listener is not for concurrent use — except that close()
+// and cancel() may be called from any thread at any time, also while another thread starts an
+// operation on it; and one task may read while another writes. close() (or destruction)
+// completes every pending operation with operation_aborted; an operation started after close()
+// fails with bad_file_descriptor (one racing it gets either, or runs on the still-open socket
+// and is then aborted). Moving a stream or listener with operations pending is safe: they belong
+// to the socket, not to the object, and complete as if it had not moved. An object that outlives
+// its runtime can be closed; its other operations fail with operation_aborted (callbacks then
+// run inside the call: no worker is left). The runtime's I/O service (its poller's descriptors)
+// stays until the last object that used it is destroyed.
 #pragma once
 
 #include <taskport/io/detail/operation.hpp>
@@ -29,41 +38,39 @@ class tcp_listener;
 
 namespace detail {
 
-// An open socket registered with the runtime's reactor. Move-only; closes on destruction.
+// An open socket: a counted reference to its state, which the backend owns (descriptor.hpp).
+// Moving it moves that reference; operations hold their own, so they never look back at this
+// object. close() and cancel() may run on any thread, also while another thread starts an
+// operation on the same object (see tcp_stream); nothing else here is for concurrent use.
 class socket_core {
 public:
     socket_core() noexcept = default;
     socket_core(service* s, native_socket fd);  // registers fd (non-blocking); closes it and throws on error
-    socket_core(socket_core&& o) noexcept
-        : svc_(std::exchange(o.svc_, nullptr)), st_(std::exchange(o.st_, nullptr)), fd_(std::exchange(o.fd_, invalid_socket)) {}
+    socket_core(socket_core&& o) noexcept = default;
     socket_core& operator=(socket_core&& o) noexcept {
         if (this != &o) {
             close();
-            svc_ = std::exchange(o.svc_, nullptr);
-            st_ = std::exchange(o.st_, nullptr);
-            fd_ = std::exchange(o.fd_, invalid_socket);
+            st_ = std::move(o.st_);
         }
         return *this;
     }
     ~socket_core() { close(); }
 
-    void close() noexcept;
-    void cancel() noexcept;
-    bool is_open() const noexcept { return fd_ != invalid_socket; }
-    native_socket fd() const noexcept { return fd_; }
-    service* svc() const noexcept { return svc_; }
-    descriptor_state* state() const noexcept { return st_; }
+    void close() noexcept;   // idempotent; aborts pending operations; any thread
+    void cancel() noexcept;  // aborts pending operations, stays open; any thread
+    bool is_open() const noexcept;
+    native_socket fd() const noexcept;  // invalid_socket once closed
+    const descriptor_ref& state() const noexcept { return st_; }
 
 private:
-    service* svc_ = nullptr;
-    descriptor_state* st_ = nullptr;
-    native_socket fd_ = invalid_socket;
+    descriptor_ref st_;  // set at construction, changed only by moves (never by close)
 };
 
 // Common shape of the socket awaiters: fast path in await_ready, park in await_suspend.
 struct socket_op : coro_operation {
-    socket_op(socket_core* s, perform_fn p, int direction) noexcept
-        : coro_operation(p), sock(s), direction(direction) {}
+    socket_op(const socket_core& s, perform_fn p, int direction) noexcept
+        : coro_operation(p), st(s.state()), direction(direction) {}
+    socket_op(perform_fn p, int direction) noexcept : coro_operation(p), direction(direction) {}  // st set later
     socket_op(socket_op&&) noexcept = default;
 
     bool await_ready() noexcept;  // true when finished now (or the socket is closed)
@@ -74,7 +81,7 @@ struct socket_op : coro_operation {
     }
     bool start() noexcept;  // true if parked / queued; false if finished now
 
-    socket_core* sock;
+    descriptor_ref st;  // the socket's state, held for the operation's whole life
     int direction;
     bool force_queue = false;  // the coop budget ran out: deliver through the queue
     bool tried = false;        // await_ready's attempt would block; ready_seen is valid
@@ -82,7 +89,7 @@ struct socket_op : coro_operation {
 };
 
 struct read_op : socket_op {
-    read_op(socket_core* s, std::span<std::byte> b) noexcept : socket_op(s, &perform_read, 0), buf(b) {}
+    read_op(const socket_core& s, std::span<std::byte> b) noexcept : socket_op(s, &perform_read, 0), buf(b) {}
     std::size_t await_resume() const {
         throw_if(ec, "taskport::io::tcp_stream::read_some");
         return bytes;
@@ -92,7 +99,7 @@ struct read_op : socket_op {
 };
 
 struct write_op : socket_op {
-    write_op(socket_core* s, std::span<const std::byte> b, bool all) noexcept
+    write_op(const socket_core& s, std::span<const std::byte> b, bool all) noexcept
         : socket_op(s, &perform_write, 1), buf(b), all(all) {}
     std::size_t await_resume() const {
         throw_if(ec, all ? "taskport::io::tcp_stream::write_all" : "taskport::io::tcp_stream::write_some");
@@ -104,7 +111,7 @@ struct write_op : socket_op {
 };
 
 struct accept_op : socket_op {
-    explicit accept_op(socket_core* s) noexcept : socket_op(s, &perform_accept, 0) {}
+    explicit accept_op(const socket_core& s) noexcept : socket_op(s, &perform_accept, 0) {}
     accept_op(accept_op&& o) noexcept : socket_op(std::move(o)), new_fd(std::exchange(o.new_fd, invalid_socket)) {}
     ~accept_op();
     tcp_stream await_resume();
@@ -125,14 +132,15 @@ struct connect_op : socket_op {
     }
     tcp_stream await_resume();
     static bool perform_connect(operation* op) noexcept;
-    socket_core own;
+    socket_core own;  // the new socket (st refers to its state once it exists)
     endpoint target;
     bool started = false;
 };
 
 // Starts a heap op whose completion is a task: parks it, or queues it at once when it finishes
-// synchronously (so the callback never runs inside the caller). svc null: the socket is closed.
-void start_detached(socket_op* op, service* svc) noexcept;
+// synchronously (so the callback never runs inside the caller). A closed socket: bad_file_descriptor;
+// a runtime gone: operation_aborted (run inline then: no worker is left).
+void start_detached(socket_op* op) noexcept;
 void report_callback_exception(std::exception_ptr e) noexcept;
 
 // Callback forms: a heap op that runs f(ec, bytes) as a task.
@@ -156,14 +164,7 @@ struct callback_op final : Base, taskport::detail::task_allocated {
             report_callback_exception(std::current_exception());
         }
     }
-    void go() noexcept {
-        if (!this->sock->is_open()) {
-            this->ec = std::make_error_code(std::errc::bad_file_descriptor);
-            start_detached(this, nullptr);
-            return;
-        }
-        start_detached(this, this->sock->svc());
-    }
+    void go() noexcept { start_detached(this); }
     F f;
 };
 
@@ -181,25 +182,25 @@ public:
     static detail::connect_op connect(runtime& rt, const endpoint& ep);
 
     // At most buf.size() bytes; 0 means the peer closed its side (or buf is empty).
-    detail::read_op read_some(std::span<std::byte> buf) noexcept { return {&core_, buf}; }
+    detail::read_op read_some(std::span<std::byte> buf) noexcept { return {core_, buf}; }
     // Some of buf; returns how much.
-    detail::write_op write_some(std::span<const std::byte> buf) noexcept { return {&core_, buf, false}; }
+    detail::write_op write_some(std::span<const std::byte> buf) noexcept { return {core_, buf, false}; }
     // All of buf (several system calls if need be); returns buf.size().
-    detail::write_op write_all(std::span<const std::byte> buf) noexcept { return {&core_, buf, true}; }
+    detail::write_op write_all(std::span<const std::byte> buf) noexcept { return {core_, buf, true}; }
 
     // Callback forms: f(std::error_code, std::size_t) runs as a task on a worker. The stream
     // and the buffer must outlive the operation.
     template <class F>
     void async_read_some(std::span<std::byte> buf, F&& f) {
-        (new detail::callback_op<detail::read_op, std::decay_t<F>>(std::forward<F>(f), &core_, buf))->go();
+        (new detail::callback_op<detail::read_op, std::decay_t<F>>(std::forward<F>(f), core_, buf))->go();
     }
     template <class F>
     void async_write_some(std::span<const std::byte> buf, F&& f) {
-        (new detail::callback_op<detail::write_op, std::decay_t<F>>(std::forward<F>(f), &core_, buf, false))->go();
+        (new detail::callback_op<detail::write_op, std::decay_t<F>>(std::forward<F>(f), core_, buf, false))->go();
     }
     template <class F>
     void async_write_all(std::span<const std::byte> buf, F&& f) {
-        (new detail::callback_op<detail::write_op, std::decay_t<F>>(std::forward<F>(f), &core_, buf, true))->go();
+        (new detail::callback_op<detail::write_op, std::decay_t<F>>(std::forward<F>(f), core_, buf, true))->go();
     }
 
     void set_nodelay(bool on);    // throws std::system_error
@@ -226,7 +227,7 @@ public:
 
     // The next connection. A failure (EMFILE when descriptors run out, ...) throws
     // std::system_error and leaves the listener usable: accept again.
-    detail::accept_op accept() noexcept { return detail::accept_op(&core_); }
+    detail::accept_op accept() noexcept { return detail::accept_op(core_); }
     template <class F>  // f(std::error_code, tcp_stream)
     void async_accept(F&& f);
 
@@ -243,7 +244,7 @@ private:
 template <class F>
 void tcp_listener::async_accept(F&& f) {
     struct op final : detail::accept_op, taskport::detail::task_allocated {
-        op(detail::socket_core* s, std::decay_t<F>&& fn) : accept_op(s), f(std::move(fn)) {
+        op(const detail::socket_core& s, std::decay_t<F>&& fn) : accept_op(s), f(std::move(fn)) {
             this->run_fn = &op::on_done;
         }
         static void on_done(taskport::detail::task_node* t) noexcept {
@@ -267,13 +268,7 @@ void tcp_listener::async_accept(F&& f) {
         }
         std::decay_t<F> f;
     };
-    auto* o = new op(&core_, std::decay_t<F>(std::forward<F>(f)));
-    if (!core_.is_open()) {
-        o->ec = std::make_error_code(std::errc::bad_file_descriptor);
-        detail::start_detached(o, nullptr);
-        return;
-    }
-    detail::start_detached(o, core_.svc());
+    detail::start_detached(new op(core_, std::decay_t<F>(std::forward<F>(f))));
 }
 
 }  // namespace taskport::io

@@ -7,7 +7,7 @@
 // On the readiness core like TCP: an operation tries its system call at once and parks only when
 // it would block. Coroutine forms throw std::system_error; callback forms get the
 // std::error_code and run as a task on a worker. close() (or destruction) completes every
-// pending operation with operation_aborted.
+// pending operation with operation_aborted. Threads, moves and closing: as for tcp_stream.
 #pragma once
 
 #include <taskport/io/endpoint.hpp>
@@ -29,7 +29,7 @@ struct udp_receive_result {
 namespace detail {
 
 struct send_to_op : socket_op {
-    send_to_op(socket_core* s, std::span<const std::byte> b, const endpoint& to) noexcept
+    send_to_op(const socket_core& s, std::span<const std::byte> b, const endpoint& to) noexcept
         : socket_op(s, &perform_send, 1), buf(b), target(to) {}
     std::size_t await_resume() const {
         throw_if(ec, "taskport::io::udp_socket::send_to");
@@ -41,7 +41,7 @@ struct send_to_op : socket_op {
 };
 
 struct receive_from_op : socket_op {
-    receive_from_op(socket_core* s, std::span<std::byte> b) noexcept
+    receive_from_op(const socket_core& s, std::span<std::byte> b) noexcept
         : socket_op(s, &perform_receive, 0), buf(b) {}
     udp_receive_result await_resume() const {
         throw_if(ec, "taskport::io::udp_socket::receive_from");
@@ -55,7 +55,7 @@ struct receive_from_op : socket_op {
 // receive_from's callback form: f(std::error_code, std::size_t, endpoint) as a task.
 template <class F>
 struct receive_callback_op final : receive_from_op, taskport::detail::task_allocated {
-    receive_callback_op(F&& fn, socket_core* s, std::span<std::byte> b)
+    receive_callback_op(F&& fn, const socket_core& s, std::span<std::byte> b)
         : receive_from_op(s, b), f(std::move(fn)) {
         this->run_fn = &receive_callback_op::on_done;
     }
@@ -72,14 +72,7 @@ struct receive_callback_op final : receive_from_op, taskport::detail::task_alloc
             report_callback_exception(std::current_exception());
         }
     }
-    void go() noexcept {
-        if (!this->sock->is_open()) {
-            this->ec = std::make_error_code(std::errc::bad_file_descriptor);
-            start_detached(this, nullptr);
-            return;
-        }
-        start_detached(this, this->sock->svc());
-    }
+    void go() noexcept { start_detached(this); }
     F f;
 };
 
@@ -97,22 +90,22 @@ public:
 
     // Sends buf as one datagram to `to`; returns buf.size(). An empty buf sends an empty datagram.
     detail::send_to_op send_to(std::span<const std::byte> buf, const endpoint& to) noexcept {
-        return {&core_, buf, to};
+        return {core_, buf, to};
     }
     // The next datagram: its length (cut to buf.size()) and its sender.
-    detail::receive_from_op receive_from(std::span<std::byte> buf) noexcept { return {&core_, buf}; }
+    detail::receive_from_op receive_from(std::span<std::byte> buf) noexcept { return {core_, buf}; }
 
     // Callback forms, run as a task on a worker. The socket and the buffer must outlive the
     // operation.
     template <class F>  // f(std::error_code, std::size_t)
     void async_send_to(std::span<const std::byte> buf, const endpoint& to, F&& f) {
         (new detail::callback_op<detail::send_to_op, std::decay_t<F>>(std::decay_t<F>(std::forward<F>(f)),
-                                                                     &core_, buf, to))
+                                                                     core_, buf, to))
             ->go();
     }
     template <class F>  // f(std::error_code, std::size_t, endpoint from)
     void async_receive_from(std::span<std::byte> buf, F&& f) {
-        (new detail::receive_callback_op<std::decay_t<F>>(std::decay_t<F>(std::forward<F>(f)), &core_, buf))->go();
+        (new detail::receive_callback_op<std::decay_t<F>>(std::decay_t<F>(std::forward<F>(f)), core_, buf))->go();
     }
 
     endpoint local_endpoint() const;

@@ -26,6 +26,7 @@
 #include <cstddef>
 #include <system_error>
 #include <type_traits>
+#include <utility>
 
 namespace taskport {
 class runtime;
@@ -92,6 +93,34 @@ struct operation : taskport::detail::task_node, taskport::detail::cancel_hook {
 
 private:
     static void on_cancel_hook(cancel_hook* h) noexcept;
+};
+
+// A counted reference to an open socket's state (io/src/descriptor.hpp), which the backend
+// owns: the user's socket object holds one, and so does every operation on it, by value, so
+// that moving or destroying the user's object never leaves an operation pointing into it.
+void descriptor_add_ref(descriptor_state* st) noexcept;
+void descriptor_release(descriptor_state* st) noexcept;  // the last one frees the state
+
+class descriptor_ref {
+public:
+    descriptor_ref() noexcept = default;
+    explicit descriptor_ref(descriptor_state* adopt) noexcept : p_(adopt) {}  // takes over a reference
+    descriptor_ref(const descriptor_ref& o) noexcept : p_(o.p_) {
+        if (p_) descriptor_add_ref(p_);
+    }
+    descriptor_ref(descriptor_ref&& o) noexcept : p_(std::exchange(o.p_, nullptr)) {}
+    descriptor_ref& operator=(descriptor_ref o) noexcept {
+        std::swap(p_, o.p_);
+        return *this;
+    }
+    ~descriptor_ref() {
+        if (p_) descriptor_release(p_);
+    }
+    descriptor_state* get() const noexcept { return p_; }
+    explicit operator bool() const noexcept { return p_ != nullptr; }
+
+private:
+    descriptor_state* p_ = nullptr;
 };
 
 // Requests cancellation of a started operation from any thread. If it is still parked it

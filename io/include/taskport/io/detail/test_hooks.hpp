@@ -1,0 +1,25 @@
+// taskport/io/detail/test_hooks.hpp — points inside io/ where a test can widen a race window.
+//
+// Off (null) unless a test installs a function; the library then pays one relaxed load of a
+// global on the cold paths that call it (parking an operation, cancelling one, closing a
+// descriptor), never on a fast path. Tests use it to make a rare interleaving certain: e.g. a
+// cancel that has read an operation's place and is about to lock it, while close() runs.
+#pragma once
+
+namespace taskport::io::detail {
+
+enum class hook_point {
+    parked,              // an operation was queued on its descriptor (arg: the operation)
+    cancel_before_lock,  // a cancel found the operation parked, before it locks the place (arg: the operation)
+    close_before_abort,  // close() of a socket, before it marks the descriptor closed (arg: its state)
+};
+
+using test_hook_fn = void (*)(hook_point, void* arg);
+
+// Installs f (null: none). Tests only: install before starting the I/O it should see, remove
+// after. A function, not an inline variable, so that a test and a DLL share one hook.
+void set_test_hook(test_hook_fn f) noexcept;
+// Calls the hook if one is installed (service.cpp).
+void run_test_hook(hook_point p, void* arg) noexcept;
+
+}  // namespace taskport::io::detail
