@@ -71,10 +71,16 @@ std::string resolve_location(const url_parts& b, const std::string& loc) {
     const std::size_t stop = loc.find_first_of("/?#");
     if (colon != std::string::npos && (stop == std::string::npos || colon < stop)) return loc;  // has a scheme
     if (loc.starts_with("//")) return "http:" + loc;
+    // A relative reference: path, then "?query", then "#fragment" (never sent: dropped). Dot
+    // segments are removed from the path alone; the query is the server's, byte for byte.
     const std::string origin = "http://" + b.host_header;
-    if (loc.starts_with("/")) return origin + remove_dot_segments(loc);
-    if (loc.starts_with("?")) return origin + b.path + loc;
-    return origin + remove_dot_segments(b.path.substr(0, b.path.rfind('/') + 1) + loc);  // beside the base
+    const std::string_view ref = std::string_view(loc).substr(0, loc.find('#'));
+    const std::size_t q = ref.find('?');
+    const std::string_view path = ref.substr(0, q);
+    const std::string query(q == std::string_view::npos ? std::string_view() : ref.substr(q));  // with its '?'
+    if (path.empty()) return origin + (q == std::string_view::npos ? b.target : b.path + query);  // "#f", "?q"
+    if (path.starts_with('/')) return origin + remove_dot_segments(path) + query;
+    return origin + remove_dot_segments(b.path.substr(0, b.path.rfind('/') + 1) + std::string(path)) + query;  // beside the base
 }
 
 std::string name_from_url(const std::string& url) {
