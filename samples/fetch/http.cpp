@@ -17,9 +17,14 @@ bool iequals(std::string_view a, std::string_view b) {
 }
 
 std::optional<std::string> parse_url(const std::string& url, url_parts& u) {
+    // http-parser, built not strict, lets a tab and a form feed through in a path or query:
+    // the request line would carry them. No blank or control character is part of a URL.
+    const bool blank_or_control = std::any_of(url.begin(), url.end(), [](char c) {
+        return static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) == 0x7f;
+    });
     http_parser_url p;
     http_parser_url_init(&p);
-    if (url.size() > 65535 || http_parser_parse_url(url.data(), url.size(), 0, &p) != 0)
+    if (blank_or_control || url.size() > 65535 || http_parser_parse_url(url.data(), url.size(), 0, &p) != 0)
         return "not a valid URL";
     auto field = [&](int f) -> std::string_view {
         if (!(p.field_set & (1u << f))) return {};
@@ -30,16 +35,19 @@ std::optional<std::string> parse_url(const std::string& url, url_parts& u) {
     if (!iequals(scheme, "http")) return "unsupported scheme '" + std::string(scheme) + "' (only http:// is supported)";
     u.host = std::string(field(UF_HOST));
     if (u.host.empty()) return "no host in URL";
+    // A host in brackets is an IPv6 address (RFC 3986 3.2.2); http-parser takes any hex digits
+    // there ("[abc]"), which would then be looked up as a name.
+    const bool bracketed = p.field_data[UF_HOST].off > 0 && url[p.field_data[UF_HOST].off - 1] == '[';
+    if (bracketed && u.host.find(':') == std::string::npos) return "not a valid URL";
     u.port = (p.field_set & (1u << UF_PORT)) ? p.port : 80;
     if (u.port == 0) return "port 0 in URL";
     u.path = std::string(field(UF_PATH));
     if (u.path.empty()) u.path = "/";
     u.target = u.path;
     if (p.field_set & (1u << UF_QUERY)) u.target += "?" + std::string(field(UF_QUERY));
-    const bool v6 = u.host.find(':') != std::string::npos;
-    const std::string bracketed = v6 ? "[" + u.host + "]" : u.host;
-    u.host_header = u.port == 80 ? bracketed : bracketed + ":" + std::to_string(u.port);
-    u.key = bracketed + ":" + std::to_string(u.port);
+    const std::string host = bracketed ? "[" + u.host + "]" : u.host;
+    u.host_header = u.port == 80 ? host : host + ":" + std::to_string(u.port);
+    u.key = host + ":" + std::to_string(u.port);
     return std::nullopt;
 }
 
@@ -115,6 +123,7 @@ void response::reset() {
     value_.clear();
     location_.clear();
     body_.clear();
+    error_.clear();
     in_value_ = headers_done_ = complete_ = keep_alive_ = extra_ = false;
 }
 
@@ -122,6 +131,7 @@ std::size_t response::feed(const char* data, std::size_t n) {
     const std::size_t used = http_parser_execute(&parser_, &settings(), data, n);
     const auto err = HTTP_PARSER_ERRNO(&parser_);
     if (err == HPE_PAUSED) return used;  // complete: paused by on_message_complete
+    if (!error_.empty()) throw std::runtime_error(error_);  // a callback refused the response
     if (err != HPE_OK) throw std::runtime_error(std::string("malformed response: ") + http_errno_description(err));
     if (parser_.upgrade) throw std::runtime_error("malformed response: unexpected protocol upgrade");
     return used;
@@ -178,9 +188,19 @@ int response::on_header_value(http_parser* p, const char* at, std::size_t n) {
     return 0;
 }
 
+// An interim response (1xx other than 101 Switching Protocols: 100 Continue, 103 Early Hints...)
+// comes before the answer and is not it (RFC 9110 15.2): it has no body, and what it said
+// (a Location) is forgotten when it ends.
+static bool interim(const http_parser* p) { return p->status_code / 100 == 1 && p->status_code != 101; }
+
 int response::on_headers_complete(http_parser* p) {
     response& r = self(p);
     if (r.in_value_) r.end_header();
+    if (p->status_code < 100) {  // http-parser takes 1 or 2 digits; RFC 9112 4: 3 digits
+        r.error_ = "malformed response: status code " + std::to_string(p->status_code) + " has fewer than 3 digits";
+        return -1;  // stops the parser: HPE_CB_headers_complete
+    }
+    if (interim(p)) return 1;  // no body, whatever it says
     r.headers_done_ = true;
     return 0;
 }
@@ -192,6 +212,13 @@ int response::on_body(http_parser* p, const char* at, std::size_t n) {
 
 int response::on_message_complete(http_parser* p) {
     response& r = self(p);
+    if (interim(p)) {  // the answer follows: parse on
+        r.field_.clear();
+        r.value_.clear();
+        r.location_.clear();
+        r.in_value_ = false;
+        return 0;
+    }
     r.complete_ = true;
     r.keep_alive_ = http_should_keep_alive(p) != 0;
     http_parser_pause(p, 1);  // stop here: bytes after this response are not ours

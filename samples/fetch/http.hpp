@@ -31,7 +31,8 @@ struct url_parts {
 
 bool iequals(std::string_view a, std::string_view b);
 
-// Fills u from an absolute http:// URL; otherwise returns why not.
+// Fills u from an absolute http:// URL; otherwise returns why not (a URL holding a blank or a
+// control character is not valid).
 std::optional<std::string> parse_url(const std::string& url, url_parts& u);
 
 // RFC 3986 5.2.4: "/a/b/../c/./d" -> "/a/c/d".
@@ -51,7 +52,8 @@ std::string request_text(const url_parts& u);
 // ---- responses ---------------------------------------------------------------------------
 
 // One response being parsed. The parser's callbacks only record; the caller does the I/O
-// (writing the body) between calls to receive().
+// (writing the body) between calls to receive(). Interim 1xx responses before it (100
+// Continue, 103 Early Hints) are skipped: complete() means the final response.
 class response {
 public:
     response() { reset(); }
@@ -91,6 +93,7 @@ private:
 
     http_parser parser_;
     std::string field_, value_, location_, body_;
+    std::string error_;  // why a callback stopped the parser (a malformed response)
     bool in_value_ = false;
     bool headers_done_ = false;
     bool complete_ = false;
