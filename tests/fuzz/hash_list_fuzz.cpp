@@ -68,10 +68,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (std::size_t i = 0; i < text.size(); ++i) lines += text[i] == '\n';
     if (!text.empty() && !text.ends_with('\n')) ++lines;
     CHECK_PROP(counts.entries + counts.bad <= lines, text);
+    // Every entry written again as a sum line: the list of those lines reads back to the same
+    // entries, in order (one pass over all of them: each line alone is the name case below).
+    std::string again;
     for (const auto& [hex, name] : got) {
         CHECK_PROP(lower_hex64(hex), text);
         CHECK_PROP(!name.empty(), text);
-        check_round_trip(hex, name, text);
+        ck::append_sum_line(again, hex, name);
+    }
+    if (!got.empty()) {
+        ck::list_counts c;
+        CHECK_PROP(read_all(again, c) == got && c.bad == 0, text);
     }
 
     // The input as a name.
