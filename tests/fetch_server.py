@@ -19,6 +19,7 @@ the faults a downloader must survive. Routes (GET only):
   /short/NAME            Content-Length 1000, 10 bytes, then a clean close
   /malformed/NAME        a status line, then a header line without a colon
   /close-after/SIZE/NAME /data's answer without "Connection: close", then closes anyway
+  /interim/SIZE/NAME     "100 Continue" and "103 Early Hints" (with a Location), then /data's answer
 
 Use it in-process (FaultServer(...).start(); .port; .stop()) or standalone:
   python3 fetch_server.py [--port N]      prints "port N" once it listens, serves until killed.
@@ -159,6 +160,12 @@ class _Handler(socketserver.BaseRequestHandler):
         if kind == "close-after" and len(p) == 3:
             self._reply(200, "OK", data(p[2], int(p[1])))
             return False  # closed although the reply promised keep-alive
+        if kind == "interim" and len(p) == 3:
+            # Interim responses come before the answer, which they are not (RFC 9110 15.2).
+            self._send(b"HTTP/1.1 100 Continue\r\n\r\n"
+                       b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\nLocation: /loop\r\n\r\n")
+            self._reply(200, "OK", data(p[2], int(p[1])))
+            return True
         self._reply(404, "Not Found", b"no such route\n")
         return True
 

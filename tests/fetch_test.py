@@ -154,6 +154,27 @@ def case_names_and_bad_urls(srv, base, out):
     no_temp_files(out)
 
 
+def case_interim_responses(srv, base, out):
+    """100 Continue and 103 Early Hints before the answer are skipped (a fuzzing find: the URL
+    failed with "HTTP 100 Continue"); the connection stays in use."""
+    urls = ["%s/interim/%d/i%d" % (base, n, n) for n in (0, 10, 70000)]
+    rc, so, se = run(["--concurrency", "1"] + urls, out)
+    check(rc == 0, "exit status %d, stderr: %s" % (rc, se))
+    for n in (0, 10, 70000):
+        check(read(out, "i%d" % n) == data("i%d" % n, n), "i%d: wrong bytes" % n)
+    check("3 succeeded, 0 failed" in so and "1 connection\n" in so, "summary: %r" % so)
+
+
+def case_bad_url_syntax(srv, base, out):
+    """Fuzzing finds: a URL with a blank or control character inside, or a bracketed host that is
+    not IPv6, is not a valid URL (before: sent as it was, or 'abc' looked up by name)."""
+    rc, so, se = run(["--retries", "0", base + "/data/1/a\tb", "http://[abc]/x"], out)
+    check(rc == 1, "exit status %d" % rc)
+    check("%s/data/1/a\tb: not a valid URL\n" % base in se, "tab: %r" % se)
+    check("http://[abc]/x: not a valid URL\n" in se, "[abc]: %r" % se)
+    check(files(out) == [], "files: %s" % files(out))
+
+
 def case_progress(srv, base, out):
     """--progress draws the bar on stderr (as on a terminal) and erases it before the summary."""
     urls = ["%s/data/%d/p%d" % (base, 1000 * i, i) for i in range(30)]
@@ -170,7 +191,8 @@ def case_bad_output_dir(srv, base, out):
 
 
 CASES = [case_keep_alive_many, case_chunked_and_eof, case_redirects, case_http_errors, case_faults,
-         case_stale_keep_alive, case_names_and_bad_urls, case_progress, case_bad_output_dir]
+         case_stale_keep_alive, case_names_and_bad_urls, case_interim_responses, case_bad_url_syntax,
+         case_progress, case_bad_output_dir]
 
 
 def main():

@@ -51,6 +51,10 @@ TEST_CASE("endpoint: IPv6 text in brackets parses and prints back", "[endpoint]"
     CHECK(reinterpret_cast<const sockaddr_in6*>(s.data())->sin6_scope_id == 7);
     CHECK(s.to_string() == "[fe80::1%7]:443");
     CHECK(io::endpoint::parse(s.to_string()) == s);
+    // The largest scope id there is.
+    auto m = io::endpoint::parse("[fe80::1%4294967295]:1");
+    CHECK(reinterpret_cast<const sockaddr_in6*>(m.data())->sin6_scope_id == 4294967295u);
+    CHECK(io::endpoint::parse(m.to_string()) == m);
     unsigned lo = ::if_nametoindex("lo");
     if (lo != 0) {
         auto n = io::endpoint::parse("[fe80::1%lo]:443");
@@ -105,6 +109,13 @@ TEST_CASE("endpoint: bad text is rejected with a message naming it and the probl
         {"1.2.3:80", "not an IPv4 or IPv6 address"},
         {"[fe80::1%no-such-if0]:1", "unknown IPv6 scope"},
         {"[fe80::1%]:1", "unknown IPv6 scope"},
+        // Found by tests/fuzz/endpoint: strtoul took a sign, leading blanks and numbers past
+        // 32 bits, so these parsed (scope 4294967289, 7, 7, 0 and 4294967295).
+        {"[fe80::1%-7]:1", "unknown IPv6 scope"},
+        {"[fe80::1% 7]:1", "unknown IPv6 scope"},
+        {"[fe80::1%+7]:1", "unknown IPv6 scope"},
+        {"[fe80::1%4294967296]:1", "scope id out of range"},
+        {"[fe80::1%99999999999999999999]:1", "scope id out of range"},
         {std::string(100, '1') + ":80", "too long"},
         // An embedded NUL must not cut the address short ("127.0.0.1" followed by garbage).
         {std::string("127.0.0.1\0junk:80", 17), "NUL"},

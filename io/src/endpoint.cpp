@@ -62,12 +62,19 @@ const char* parse_into(std::string_view text, endpoint& out) noexcept {
         v6->sin6_family = AF_INET6;
         v6->sin6_port = htons(static_cast<std::uint16_t>(p));
         if (pct) {
-            unsigned idx = ::if_nametoindex(pct + 1);
+            // An interface name, else a scope id in decimal digits only, at most 32 bits
+            // (strtoul would take a sign, leading blanks and wrap larger numbers).
+            std::uint32_t idx = ::if_nametoindex(pct + 1);
             if (idx == 0) {
-                char* end = nullptr;
-                unsigned long v = std::strtoul(pct + 1, &end, 10);
-                if (!*(pct + 1) || *end) return "unknown IPv6 scope (interface)";
-                idx = static_cast<unsigned>(v);
+                const char* d = pct + 1;
+                if (!*d) return "unknown IPv6 scope (interface)";
+                std::uint64_t v = 0;
+                for (; *d; ++d) {
+                    if (*d < '0' || *d > '9') return "unknown IPv6 scope (interface)";
+                    v = v * 10 + static_cast<unsigned>(*d - '0');
+                    if (v > 0xffffffffu) return "IPv6 scope id out of range (0-4294967295)";
+                }
+                idx = static_cast<std::uint32_t>(v);
             }
             v6->sin6_scope_id = idx;
         }

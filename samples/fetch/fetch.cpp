@@ -22,6 +22,8 @@
 // and ._-~+=,% become '_'; "index.html" when empty); a name used twice in one run gets ".1", ".2"... in
 // input order. Every failure is reported on stderr with its URL and reason; a summary follows
 // (succeeded, failed, bytes, time) on stdout; the exit status is 1 if any URL failed.
+// The URL handling and the response parser are in http.hpp (no I/O there: tests/fuzz/ feeds
+// them the byte streams a server could send); this file does the I/O around them.
 #include <taskport/io/file.hpp>
 #include <taskport/io/resolve.hpp>
 #include <taskport/io/tcp.hpp>
@@ -29,9 +31,9 @@
 #include <taskport/taskport.hpp>
 
 #include "console.hpp"
+#include "http.hpp"
 
 #include <CLI/CLI.hpp>
-#include <http_parser.h>
 
 #include <algorithm>
 #include <atomic>
@@ -66,213 +68,7 @@ namespace {
 
 constexpr const char* prog = "taskport-fetch";
 
-// ---- URLs --------------------------------------------------------------------------------
-
-struct url_parts {
-    std::string host;         // without brackets
-    std::uint16_t port = 80;
-    std::string target;       // path and query: what goes on the request line
-    std::string path;         // path only
-    std::string key;          // "host:port": which connections may serve it
-    std::string host_header;  // "host" or "host:port", IPv6 in brackets
-};
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-           });
-}
-
-// Fills u from an absolute http:// URL; otherwise returns why not.
-std::optional<std::string> parse_url(const std::string& url, url_parts& u) {
-    http_parser_url p;
-    http_parser_url_init(&p);
-    if (url.size() > 65535 || http_parser_parse_url(url.data(), url.size(), 0, &p) != 0)
-        return "not a valid URL";
-    auto field = [&](int f) -> std::string_view {
-        if (!(p.field_set & (1u << f))) return {};
-        return std::string_view(url).substr(p.field_data[f].off, p.field_data[f].len);
-    };
-    const std::string_view scheme = field(UF_SCHEMA);
-    if (scheme.empty()) return "not an absolute URL";
-    if (!iequals(scheme, "http")) return "unsupported scheme '" + std::string(scheme) + "' (only http:// is supported)";
-    u.host = std::string(field(UF_HOST));
-    if (u.host.empty()) return "no host in URL";
-    u.port = (p.field_set & (1u << UF_PORT)) ? p.port : 80;
-    if (u.port == 0) return "port 0 in URL";
-    u.path = std::string(field(UF_PATH));
-    if (u.path.empty()) u.path = "/";
-    u.target = u.path;
-    if (p.field_set & (1u << UF_QUERY)) u.target += "?" + std::string(field(UF_QUERY));
-    const bool v6 = u.host.find(':') != std::string::npos;
-    const std::string bracketed = v6 ? "[" + u.host + "]" : u.host;
-    u.host_header = u.port == 80 ? bracketed : bracketed + ":" + std::to_string(u.port);
-    u.key = bracketed + ":" + std::to_string(u.port);
-    return std::nullopt;
-}
-
-// RFC 3986 5.2.4: "/a/b/../c/./d" -> "/a/c/d".
-std::string remove_dot_segments(std::string_view in) {
-    std::string out;
-    while (!in.empty()) {
-        if (in.starts_with("../")) in.remove_prefix(3);
-        else if (in.starts_with("./")) in.remove_prefix(2);
-        else if (in.starts_with("/./")) in.remove_prefix(2);
-        else if (in == "/.") in = "/";
-        else if (in.starts_with("/../") || in == "/..") {
-            in = in.size() == 3 ? std::string_view("/") : in.substr(3);
-            const std::size_t cut = out.rfind('/');
-            out.resize(cut == std::string::npos ? 0 : cut);
-        } else if (in == "." || in == "..") {
-            break;
-        } else {
-            const std::size_t next = in.find('/', 1);
-            const std::size_t n = next == std::string_view::npos ? in.size() : next;
-            out += in.substr(0, n);
-            in.remove_prefix(n);
-        }
-    }
-    return out;
-}
-
-// A Location header's target, resolved against the URL that answered with it (RFC 3986 5.2).
-std::string resolve_location(const url_parts& b, const std::string& loc) {
-    const std::size_t colon = loc.find(':');
-    const std::size_t stop = loc.find_first_of("/?#");
-    if (colon != std::string::npos && (stop == std::string::npos || colon < stop)) return loc;  // has a scheme
-    if (loc.starts_with("//")) return "http:" + loc;
-    const std::string origin = "http://" + b.host_header;
-    if (loc.starts_with("/")) return origin + remove_dot_segments(loc);
-    if (loc.starts_with("?")) return origin + b.path + loc;
-    return origin + remove_dot_segments(b.path.substr(0, b.path.rfind('/') + 1) + loc);  // beside the base
-}
-
-// The file name a URL's body is saved under (see the file comment).
-std::string name_from_url(const std::string& url) {
-    url_parts u;
-    std::string seg;
-    if (!parse_url(url, u)) {
-        const std::size_t slash = u.path.rfind('/');
-        seg = u.path.substr(slash == std::string::npos ? 0 : slash + 1);
-    }
-    std::string name;
-    for (char c : seg) {
-        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                        std::strchr("._-~+=,%", c) != nullptr;
-        name += ok ? c : '_';
-    }
-    if (name.size() > 200) name.resize(200);
-    if (name.empty() || name == "." || name == "..") name = "index.html";
-    return name;
-}
-
-// ---- HTTP responses ----------------------------------------------------------------------
-
-// One response being parsed. The parser's callbacks only record; the coroutine does the I/O
-// (writing the body) between calls to feed().
-class response {
-public:
-    response() { reset(); }
-    response(const response&) = delete;  // the parser points back at its response
-    response& operator=(const response&) = delete;
-
-    void reset() {
-        http_parser_init(&parser_, HTTP_RESPONSE);
-        parser_.data = this;
-        field_.clear();
-        value_.clear();
-        location_.clear();
-        body_.clear();
-        in_value_ = headers_done_ = complete_ = keep_alive_ = false;
-    }
-
-    // Parses n bytes. Returns how many belong to this response (the rest would be a response
-    // nobody asked for), or throws std::runtime_error for a malformed one.
-    std::size_t feed(const char* data, std::size_t n) {
-        const std::size_t used = http_parser_execute(&parser_, &settings(), data, n);
-        const auto err = HTTP_PARSER_ERRNO(&parser_);
-        if (err == HPE_PAUSED) return used;  // complete: paused by on_message_complete
-        if (err != HPE_OK) throw std::runtime_error(std::string("malformed response: ") + http_errno_description(err));
-        if (parser_.upgrade) throw std::runtime_error("malformed response: unexpected protocol upgrade");
-        return used;
-    }
-    // The peer closed the connection: lets a body that runs until the close complete.
-    void feed_eof() {
-        http_parser_execute(&parser_, &settings(), nullptr, 0);
-        const auto err = HTTP_PARSER_ERRNO(&parser_);
-        if (err != HPE_OK && err != HPE_PAUSED) throw std::runtime_error("connection closed before the response was complete");
-        if (!complete_) throw std::runtime_error("connection closed before the response was complete");
-    }
-
-    bool headers_done() const noexcept { return headers_done_; }
-    bool complete() const noexcept { return complete_; }
-    unsigned status() const noexcept { return parser_.status_code; }
-    bool keep_alive() const noexcept { return keep_alive_; }
-    const std::string& location() const noexcept { return location_; }
-    std::string& body() noexcept { return body_; }  // body bytes parsed and not yet written
-
-private:
-    static const http_parser_settings& settings() {
-        static const http_parser_settings s = [] {
-            http_parser_settings st;
-            http_parser_settings_init(&st);
-            st.on_header_field = &on_header_field;
-            st.on_header_value = &on_header_value;
-            st.on_headers_complete = &on_headers_complete;
-            st.on_body = &on_body;
-            st.on_message_complete = &on_message_complete;
-            return st;
-        }();
-        return s;
-    }
-    static response& self(http_parser* p) { return *static_cast<response*>(p->data); }
-
-    // Header names and values may arrive in pieces; a name piece after a value starts a new header.
-    static int on_header_field(http_parser* p, const char* at, std::size_t n) {
-        response& r = self(p);
-        if (r.in_value_) {
-            r.end_header();
-            r.field_.clear();
-        }
-        r.in_value_ = false;
-        r.field_.append(at, n);
-        return 0;
-    }
-    static int on_header_value(http_parser* p, const char* at, std::size_t n) {
-        response& r = self(p);
-        if (!r.in_value_) r.value_.clear();
-        r.in_value_ = true;
-        r.value_.append(at, n);
-        return 0;
-    }
-    static int on_headers_complete(http_parser* p) {
-        response& r = self(p);
-        if (r.in_value_) r.end_header();
-        r.headers_done_ = true;
-        return 0;
-    }
-    static int on_body(http_parser* p, const char* at, std::size_t n) {
-        self(p).body_.append(at, n);
-        return 0;
-    }
-    static int on_message_complete(http_parser* p) {
-        response& r = self(p);
-        r.complete_ = true;
-        r.keep_alive_ = http_should_keep_alive(p) != 0;
-        http_parser_pause(p, 1);  // stop here: bytes after this response are not ours
-        return 0;
-    }
-    void end_header() {
-        if (iequals(field_, "location")) location_ = value_;
-    }
-
-    http_parser parser_;
-    std::string field_, value_, location_, body_;
-    bool in_value_ = false;
-    bool headers_done_ = false;
-    bool complete_ = false;
-    bool keep_alive_ = false;
-};
+using samples::http::url_parts;
 
 // ---- the fetcher -------------------------------------------------------------------------
 
@@ -442,22 +238,19 @@ private:
 
         for (;;) {  // one pass per URL of the redirect chain
             url_parts u;
-            if (auto why = parse_url(url, u)) {
+            if (auto why = samples::http::parse_url(url, u)) {
                 result = failure{*why + (url == j.url ? "" : " (redirected to " + url + ")"), true};
                 break;
             }
-            request = "GET " + u.target + " HTTP/1.1\r\nHost: " + u.host_header +
-                      "\r\nUser-Agent: taskport-fetch/0.1\r\nAccept: */*\r\nConnection: keep-alive\r\n\r\n";
-            response resp;
+            request = samples::http::request_text(u);
+            samples::http::response resp;
             bool allow_reuse = true;
             std::optional<failure> fail;
             std::string step = "connect";
             io::tcp_stream s;
-            bool extra = false;
             for (;;) {  // a stale kept-alive connection is replaced once
                 bool reused = false, retry_fresh = false;
                 std::size_t received = 0;
-                extra = false;
                 fail.reset();
                 try {
                     step = "connect";
@@ -468,17 +261,11 @@ private:
                     while (!resp.complete()) {
                         const std::size_t n = co_await timed(s.read_some(std::as_writable_bytes(std::span(buf))));
                         received += n;
-                        std::size_t used = 0;
-                        if (n == 0) {
-                            if (reused && received == 0) {
-                                retry_fresh = true;
-                                break;
-                            }
-                            resp.feed_eof();
-                        } else {
-                            used = resp.feed(buf.data(), n);
+                        if (n == 0 && reused && received == 0) {
+                            retry_fresh = true;
+                            break;
                         }
-                        if (resp.complete() && used < n) extra = true;  // not ours: the connection goes
+                        resp.receive(buf.data(), n);  // n == 0: the close; bytes after the response: extra()
                         if (resp.headers_done() && resp.status() / 100 == 2 && !out.is_open()) {
                             step = "create " + temp_path.string();
                             out = co_await timed(io::file::open(rt_, temp_path,
@@ -522,26 +309,18 @@ private:
                 result = std::move(fail);
                 break;
             }
-            // A whole response. Keep the connection if the server keeps it.
-            const unsigned status = resp.status();
-            const std::string location = resp.location();
-            if (resp.keep_alive() && !extra)
+            // A whole response. Keep the connection if the server keeps it (and sent nothing more).
+            if (resp.keep_alive() && !resp.extra())
                 keep(u.key, std::move(s));
             else
                 s.close();
-            if (status / 100 == 2) break;  // done: result stays empty
-            const bool redirect = status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
-            if (redirect && !location.empty()) {
-                if (++redirects > opt_.max_redirects) {
-                    result = failure{"too many redirects (more than " + std::to_string(opt_.max_redirects) + ")", true};
-                    break;
-                }
-                url = resolve_location(u, location);
+            const samples::http::outcome next = samples::http::after_response(u, resp, redirects, opt_.max_redirects);
+            if (next.kind == samples::http::outcome::redirect) {
+                url = next.url;
                 continue;
             }
-            result = failure{"HTTP " + std::to_string(status) + " " + http_status_str(static_cast<http_status>(status)),
-                             status / 100 == 4};
-            break;
+            if (next.kind == samples::http::outcome::fail) result = failure{next.reason, next.permanent};
+            break;  // done (result stays empty) or failed
         }
 
         // Finish: the body goes under its name only when all of it is there.
@@ -629,7 +408,7 @@ int main(int argc, char** argv) {
     std::unordered_set<std::string> taken;
     std::unordered_map<std::string, unsigned> next_suffix;  // base name -> the next suffix to try
     for (const std::string& u : urls) {
-        const std::string base = name_from_url(u);
+        const std::string base = samples::http::name_from_url(u);
         std::string name = base;
         while (taken.count(name)) name = base + "." + std::to_string(++next_suffix[base]);
         taken.insert(name);

@@ -23,10 +23,12 @@
 // file that cannot be read, a loop, a device, FIFO or socket (never opened: reading one could
 // block forever) — is reported on stderr with the path and the system's message; everything
 // else is still hashed, and the exit status is 1. Nothing is skipped silently.
+// The checksum line format (writing it, and reading -c's lists) is in checksum_list.hpp.
 #include <taskport/io/file.hpp>
 #include <taskport/io/timer.hpp>
 #include <taskport/taskport.hpp>
 
+#include "checksum_list.hpp"
 #include "console.hpp"
 
 #include <CLI/CLI.hpp>
@@ -188,83 +190,6 @@ private:
     bool failed_ = false;
 };
 
-// ---- sha256sum's line format -------------------------------------------------------------
-
-// sha256sum writes a name holding '\\', '\n' or '\r' escaped, and marks the line with a
-// leading backslash; -c's OK/FAILED lines are escaped only when the name holds a newline.
-bool has_any(std::string_view s, std::string_view chars) { return s.find_first_of(chars) != s.npos; }
-std::string escape_name(std::string_view s) {
-    std::string r;
-    r.reserve(s.size() + 8);
-    for (char c : s) {
-        if (c == '\\') r += "\\\\";
-        else if (c == '\n') r += "\\n";
-        else if (c == '\r') r += "\\r";
-        else r += c;
-    }
-    return r;
-}
-bool unescape_name(std::string_view s, std::string& out) {
-    out.clear();
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        if (s[i] != '\\') {
-            out += s[i];
-            continue;
-        }
-        if (++i == s.size()) return false;
-        if (s[i] == '\\') out += '\\';
-        else if (s[i] == 'n') out += '\n';
-        else if (s[i] == 'r') out += '\r';
-        else return false;
-    }
-    return true;
-}
-
-bool is_hex64(std::string_view s) {
-    return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
-               return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-           });
-}
-std::string lower(std::string_view s) {
-    std::string r(s);
-    for (char& c : r)
-        if (c >= 'A' && c <= 'F') c = static_cast<char>(c - 'A' + 'a');
-    return r;
-}
-
-enum class line_kind { entry, skip, bad };
-
-// One line of a checksum list: "<hex>  <name>", "<hex> *<name>" or "SHA256 (<name>) = <hex>",
-// optionally escaped (leading backslash). Comments (#) and blank lines are skipped.
-line_kind parse_line(std::string_view line, std::string& hex, std::string& name) {
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
-    if (line.empty() || line.front() == '#') return line_kind::skip;
-    const bool escaped = line.front() == '\\';
-    if (escaped) line.remove_prefix(1);
-    std::string_view raw;
-    if (line.starts_with("SHA256 (")) {
-        const std::size_t close = line.rfind(") = ");
-        if (close == line.npos || close < 8) return line_kind::bad;
-        raw = line.substr(8, close - 8);
-        hex = std::string(line.substr(close + 4));
-        if (!is_hex64(hex)) return line_kind::bad;
-    } else {
-        if (line.size() < 66 || !is_hex64(line.substr(0, 64)) || line[64] != ' ') return line_kind::bad;
-        hex = std::string(line.substr(0, 64));
-        raw = line.substr(65);
-        if (!raw.empty() && (raw.front() == ' ' || raw.front() == '*')) raw.remove_prefix(1);
-    }
-    if (raw.empty()) return line_kind::bad;
-    if (escaped) {
-        if (!unescape_name(raw, name)) return line_kind::bad;
-    } else {
-        name = std::string(raw);
-    }
-    hex = lower(hex);
-    return line_kind::entry;
-}
-
 // ---- hashing -----------------------------------------------------------------------------
 
 // One EVP context per lane, reused from file to file.
@@ -394,17 +319,7 @@ struct engine {
             return;
         }
         if (!check_mode) {
-            if (has_any(it.path, "\\\n\r")) {
-                out += '\\';
-                out += it.hex;
-                out += "  ";
-                out += escape_name(it.path);
-            } else {
-                out += it.hex;
-                out += "  ";
-                out += it.path;
-            }
-            out += '\n';
+            samples::checksum::append_sum_line(out, it.hex, it.path);
         } else if (it.hex != it.expect) {
             ++failed;
             ++mismatched;
@@ -415,15 +330,7 @@ struct engine {
     }
 
     static void append_check_line(std::string& out, const std::string& path, const char* verdict) {
-        if (path.find('\n') != path.npos) {
-            out += '\\';
-            out += escape_name(path);
-        } else {
-            out += path;
-        }
-        out += ": ";
-        out += verdict;
-        out += '\n';
+        samples::checksum::append_check_line(out, path, verdict);
     }
 };
 
@@ -531,25 +438,17 @@ bool read_lists(const std::vector<std::string>& lists, std::vector<item>& items,
             }
             in = &file;
         }
-        std::string line, hex, name;
-        std::size_t found = 0, bad = 0;
-        while (std::getline(*in, line)) {
-            switch (parse_line(line, hex, name)) {
-                case line_kind::skip: break;
-                case line_kind::bad: ++bad; break;
-                case line_kind::entry: {
-                    item it;
-                    it.path = name;
-                    it.expect = hex;
-                    struct stat st {};
-                    if (::stat(name.c_str(), &st) == 0 && S_ISREG(st.st_mode))
-                        it.size = static_cast<std::uint64_t>(st.st_size);
-                    items.push_back(std::move(it));
-                    ++found;
-                    break;
-                }
-            }
-        }
+        const samples::checksum::list_counts counts =
+            samples::checksum::read_list(*in, [&](const std::string& hex, const std::string& name) {
+                item it;
+                it.path = name;
+                it.expect = hex;
+                struct stat st {};
+                if (::stat(name.c_str(), &st) == 0 && S_ISREG(st.st_mode))
+                    it.size = static_cast<std::uint64_t>(st.st_size);
+                items.push_back(std::move(it));
+            });
+        const std::size_t found = counts.entries, bad = counts.bad;
         if (in->bad()) {
             con.err(std::string(prog) + ": " + list + ": read error\n");
             ok = false;

@@ -1,0 +1,116 @@
+// http.hpp — taskport-fetch's HTTP/1.1 client logic without any I/O: URLs (parsing, redirect
+// targets, the file name a URL is saved under), the request it sends, and the response parser
+// (Debian's http-parser) fed the bytes as they arrive, with what to do once a response is whole.
+//
+// fetch.cpp does the I/O around these; tests/fuzz/ feeds the very same code the byte streams a
+// server could send, whole and split at every byte boundary. Invariant: nothing here depends on
+// how the bytes were split into reads, and every malformed input ends in an error with a reason
+// (a std::runtime_error or a returned message), never in undefined behaviour.
+#pragma once
+
+#include <http_parser.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace samples::http {
+
+// ---- URLs --------------------------------------------------------------------------------
+
+struct url_parts {
+    std::string host;         // without brackets
+    std::uint16_t port = 80;
+    std::string target;       // path and query: what goes on the request line
+    std::string path;         // path only
+    std::string key;          // "host:port": which connections may serve it
+    std::string host_header;  // "host" or "host:port", IPv6 in brackets
+};
+
+bool iequals(std::string_view a, std::string_view b);
+
+// Fills u from an absolute http:// URL; otherwise returns why not (a URL holding a blank or a
+// control character is not valid).
+std::optional<std::string> parse_url(const std::string& url, url_parts& u);
+
+// RFC 3986 5.2.4: "/a/b/../c/./d" -> "/a/c/d".
+std::string remove_dot_segments(std::string_view in);
+
+// A Location header's target, resolved against the URL that answered with it (RFC 3986 5.2).
+std::string resolve_location(const url_parts& base, const std::string& loc);
+
+// The file name a URL's body is saved under: the URL's last path segment (query dropped;
+// characters other than letters, digits and ._-~+=,% become '_'; at most 200 characters;
+// "index.html" when empty, "." or ".."). Never holds a '/'.
+std::string name_from_url(const std::string& url);
+
+// The GET request for u, keeping the connection alive.
+std::string request_text(const url_parts& u);
+
+// ---- responses ---------------------------------------------------------------------------
+
+// One response being parsed. The parser's callbacks only record; the caller does the I/O
+// (writing the body) between calls to receive(). Interim 1xx responses before it (100
+// Continue, 103 Early Hints) are skipped: complete() means the final response.
+class response {
+public:
+    response() { reset(); }
+    response(const response&) = delete;  // the parser points back at its response
+    response& operator=(const response&) = delete;
+
+    void reset();
+
+    // Parses n bytes. Returns how many belong to this response (the rest would be a response
+    // nobody asked for), or throws std::runtime_error for a malformed one.
+    std::size_t feed(const char* data, std::size_t n);
+    // The peer closed the connection: lets a body that runs until the close complete; throws
+    // std::runtime_error when the response is not complete even so.
+    void feed_eof();
+    // One read's worth: n > 0 bytes (feed), or the peer's close (n == 0: feed_eof). Returns how
+    // many bytes belong to this response; bytes after its end set extra(). Throws as feed and
+    // feed_eof do.
+    std::size_t receive(const char* data, std::size_t n);
+
+    bool headers_done() const noexcept { return headers_done_; }
+    bool complete() const noexcept { return complete_; }
+    bool extra() const noexcept { return extra_; }  // bytes followed the response
+    unsigned status() const noexcept { return parser_.status_code; }
+    bool keep_alive() const noexcept { return keep_alive_; }
+    const std::string& location() const noexcept { return location_; }
+    std::string& body() noexcept { return body_; }  // body bytes parsed and not yet taken
+
+private:
+    static const http_parser_settings& settings();
+    static response& self(http_parser* p) { return *static_cast<response*>(p->data); }
+    static int on_header_field(http_parser* p, const char* at, std::size_t n);
+    static int on_header_value(http_parser* p, const char* at, std::size_t n);
+    static int on_headers_complete(http_parser* p);
+    static int on_body(http_parser* p, const char* at, std::size_t n);
+    static int on_message_complete(http_parser* p);
+    void end_header();
+
+    http_parser parser_;
+    std::string field_, value_, location_, body_;
+    std::string error_;  // why a callback stopped the parser (a malformed response)
+    bool in_value_ = false;
+    bool headers_done_ = false;
+    bool complete_ = false;
+    bool keep_alive_ = false;
+    bool extra_ = false;
+};
+
+// What a whole response means for the URL it answered.
+struct outcome {
+    enum kind_t { done, redirect, fail } kind = done;
+    std::string url;          // redirect: the next URL (resolved against the one that answered)
+    std::string reason;       // fail: why
+    bool permanent = false;   // fail: retrying cannot help (4xx, too many redirects)
+};
+
+// After a complete response to u: 2xx is done; 301, 302, 303, 307 and 308 with a Location are
+// followed while redirects (counted here) stay within max_redirects; anything else fails.
+outcome after_response(const url_parts& u, const response& r, unsigned& redirects, unsigned max_redirects);
+
+}  // namespace samples::http
