@@ -2,6 +2,7 @@
 #include <taskport/runtime.hpp>
 
 #include <cstdio>
+#include <cstdlib>
 
 namespace taskport {
 
@@ -26,7 +27,22 @@ runtime::runtime(runtime_options opts) : opts_(std::move(opts)) {
     ex_->set_owner(this);
 }
 
-runtime::~runtime() { shutdown(); }
+// Destroying the runtime from one of its own tasks cannot work: a worker cannot join itself,
+// and the executor's memory (queues, the worker's own state) would be freed under the task
+// that is running the destructor, which then returns into freed memory. A destructor cannot
+// throw, so this is reported the way std::thread's destructor reports a joinable thread: by
+// terminating, but first saying what went wrong and how to do it instead (before, it died
+// with "terminate called without an active exception" from ~std::thread).
+runtime::~runtime() {
+    if (ex_ && ex_->in_worker()) {
+        std::fputs("taskport: runtime destroyed from one of its own tasks; a worker cannot join "
+                   "itself. Destroy the runtime from outside its workers (a task may call "
+                   "shutdown(), which only closes it)\n",
+                   stderr);
+        std::abort();
+    }
+    shutdown();
+}
 
 void runtime::shutdown() noexcept {
     if (auto* e = ext_.load(std::memory_order_acquire)) e->shutdown();

@@ -16,6 +16,7 @@
 #include "deque.hpp"
 #include "idle.hpp"
 #include "injector.hpp"
+#include "test_hooks.hpp"
 
 #include <taskport/sched/executor.hpp>
 
@@ -24,6 +25,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -35,6 +37,11 @@ namespace taskport::detail {
 
 namespace {
 TASKPORT_TLS_IE thread_local executor* tl_executor = nullptr;
+}
+
+scheduler_test_hooks& test_hooks() noexcept {
+    static scheduler_test_hooks hooks;
+    return hooks;
 }
 
 executor* current_executor() noexcept { return tl_executor; }
@@ -120,9 +127,9 @@ public:
         }
         for (std::size_t i = 0; i < n_; ++i) {
             try {
-                workers_[i]->thread = std::thread([this, i] { worker_main(*workers_[i]); });
+                start_worker(i);
             } catch (...) {
-                shutdown();
+                abandon_start();
                 throw;
             }
         }
@@ -136,13 +143,14 @@ public:
             return;
         }
         inflight_.fetch_add(1, std::memory_order_seq_cst);
+        call_test_hook(test_hooks().submit_in_flight);
         if (closed_.load(std::memory_order_seq_cst)) {
-            inflight_.fetch_sub(1, std::memory_order_seq_cst);
+            leave_in_flight();
             throw runtime_closed();
         }
         inj_.push(t, thread_lane_hint());
         external_spawned_.fetch_add(1, std::memory_order_relaxed);
-        inflight_.fetch_sub(1, std::memory_order_seq_cst);
+        leave_in_flight();
         idle_.notify_one();
     }
 
@@ -188,6 +196,7 @@ public:
         worker& w = *local();
         if (wt.ready()) return;
         parker& p = idle_.parker_of(w.index);
+        bool parked = false;
         // Armed lazily, only before parking: most waits end while this worker runs the very
         // task it waits for (the child it just pushed), and arming costs a wait-table lock
         // (task_group) or a CAS plus a notify (future) that would then be wasted.
@@ -207,12 +216,20 @@ public:
             armed = wt.arm(&p);
             if (!armed) continue;  // ready meanwhile
             park(w, &wt);
+            parked = true;
         }
         if (armed) wt.disarm(&p);
         leave_search(w);
+        // Back to the waiting task, which may run for long. A producer skips its wake-up while
+        // a worker searches (idle.hpp); if this worker was that searcher, its park() ended the
+        // search and re-checked, and the re-check (or a poll) may have seen work that this
+        // worker now leaves behind: hand it on, or it waits until some worker wakes for another
+        // reason (the hang of "a read found by a worker waiting in get()").
+        if (parked && work_visible()) idle_.notify_one();
     }
 
     void shutdown() noexcept override {
+        // Closing changes the termination condition (see park()): wake every worker to re-check.
         closed_.store(true, std::memory_order_seq_cst);
         idle_.notify_all();
         if (local()) return;  // a worker cannot join itself; the destructor joins
@@ -246,6 +263,40 @@ public:
 
 private:
     worker* local() const noexcept { return tl_executor == this ? tl_worker : nullptr; }
+
+    void start_worker(std::size_t i) {
+        if (auto fail = test_hooks().fail_thread_start.load(std::memory_order_relaxed); fail && fail(i))
+            throw std::system_error(std::make_error_code(std::errc::resource_unavailable_try_again),
+                                    "taskport: cannot start worker thread " + std::to_string(i + 1) +
+                                        " of " + std::to_string(n_) + " (test hook)");
+        try {
+            workers_[i]->thread = std::thread([this, i] { worker_main(*workers_[i]); });
+        } catch (const std::system_error& e) {
+            throw std::system_error(e.code(), "taskport: cannot start worker thread " +
+                                                  std::to_string(i + 1) + " of " + std::to_string(n_));
+        }
+    }
+
+    // The constructor failed to start a worker: the ones already running exit at once (they
+    // cannot wait for idle_count_ == n_, which the missing workers would never reach), and
+    // are joined before the exception leaves the constructor. No task can exist yet.
+    void abandon_start() noexcept {
+        closed_.store(true, std::memory_order_seq_cst);
+        terminate_.store(true, std::memory_order_seq_cst);
+        idle_.notify_all();
+        for (auto& w : workers_)
+            if (w->thread.joinable()) w->thread.join();
+    }
+
+    // An outside submission is done (queued or refused). The last one in flight after close
+    // wakes every worker: a worker that went to sleep while it was in flight saw inflight_ != 0
+    // and could not end the pool, and nobody else will wake it (the shutdown hang of
+    // "submissions racing shutdown": a refused submission used to leave without a wake-up).
+    void leave_in_flight() noexcept {
+        if (inflight_.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
+            closed_.load(std::memory_order_seq_cst))
+            idle_.notify_all();
+    }
 
     void push_local(worker& w, task_node* t) {
         w.spawned.add();
@@ -418,6 +469,7 @@ private:
     // Returns false when the worker should exit.
     bool park(worker& w, waitable* wt) {
         const bool top = wt == nullptr;
+        call_test_hook(test_hooks().park_enter, w.index, top, w.searching);
         idle_.prepare(w.index);
         if (w.searching) {
             w.searching = false;
@@ -435,23 +487,18 @@ private:
             idle_.notify_all();
             cancel = true;
         }
-        task_source* polled = nullptr;
         if (!cancel) {
             w.parks.add();
             // With a pollable source and nobody polling it yet, sleep in its poller: an I/O
             // event then wakes this worker, which runs the completion itself. Else the futex.
             parker& p = idle_.parker_of(w.index);
             task_source* src = polls_ ? source_.load(std::memory_order_acquire) : nullptr;
-            if (src && p.park_polling(src))
-                polled = src;
-            else
-                p.park();
+            call_test_hook(test_hooks().before_sleep, w.index, top);
+            if (!(src && p.park_polling(src))) p.park();
         }
         if (idle_.finish(w.index)) w.searching = true;
-        // What a poll found was queued without a wake-up, for this worker to take. Inside
-        // help_until it may instead return to its task at once (the wait is over): then wake
-        // another worker for it. (At top level this worker takes it next, in find_local.)
-        if (polled && !top && !polled->empty()) idle_.notify_one();
+        // What a poll found was queued without a wake-up, for this worker to take: at top level
+        // it does next (find_local); help_until hands it on if it returns to its task instead.
         if (top) idle_count_.fetch_sub(1, std::memory_order_seq_cst);
         return !(top && terminate_.load(std::memory_order_seq_cst));
     }
