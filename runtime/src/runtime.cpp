@@ -1,5 +1,6 @@
 // runtime.cpp — constructing and shutting down the runtime.
 #include <taskport/runtime.hpp>
+#include <taskport/detail/environment.hpp>
 
 #include <cstdio>
 #include <cstdlib>
@@ -20,8 +21,12 @@ resume_loop& this_thread_resume_loop() noexcept {
 }  // namespace detail
 
 runtime::runtime(runtime_options opts) : opts_(std::move(opts)) {
+    // Every TASKPORT_* variable is checked here, before any thread starts, whichever component
+    // reads it later (a bad one: std::invalid_argument naming it and its accepted values).
+    detail::check_environment();
     detail::scheduler_config cfg;
-    cfg.workers = opts_.workers;
+    cfg.workers = opts_.workers ? opts_.workers : detail::env_workers();
+    cfg.worker_poll = detail::env_worker_poll();
     cfg.kind = opts_.scheduler;
     ex_ = detail::make_executor(cfg);
     ex_->set_owner(this);

@@ -21,7 +21,6 @@
 #include <taskport/sched/executor.hpp>
 
 #include <atomic>
-#include <cerrno>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
@@ -47,30 +46,14 @@ scheduler_test_hooks& test_hooks() noexcept {
 executor* current_executor() noexcept { return tl_executor; }
 void set_current_executor(executor* e) noexcept { tl_executor = e; }
 
+// The hardware threads (runtime/ applies TASKPORT_WORKERS before it gets here; sched reads no
+// environment variable: taskport/detail/environment.hpp is the one place that does).
 std::size_t default_worker_count() {
-    if (const char* env = std::getenv("TASKPORT_WORKERS"); env && *env) {
-        char* end = nullptr;
-        errno = 0;
-        unsigned long v = std::strtoul(env, &end, 10);
-        // Digits only: strtoul alone would also take " 3", "+3" and "-1" (as a huge number).
-        if (errno != 0 || *end != '\0' || v == 0 || v > 4096 || env[0] < '0' || env[0] > '9')
-            throw std::invalid_argument(std::string("taskport: TASKPORT_WORKERS must be an integer "
-                                                    "from 1 to 4096, got '") +
-                                        env + "'");
-        return static_cast<std::size_t>(v);
-    }
     unsigned hw = std::thread::hardware_concurrency();
     return hw ? hw : 1;
 }
 
 namespace {
-
-// TASKPORT_WORKER_POLL=0: idle workers sleep on their futex only, and the I/O side's readiness
-// thread does all the polling (the design before worker polling; kept for comparison).
-bool worker_poll_enabled() noexcept {
-    const char* env = std::getenv("TASKPORT_WORKER_POLL");
-    return !(env && env[0] == '0' && env[1] == '\0');
-}
 
 // Owner-written counter: plain load+store (no locked instruction), read by stats() racily-but-
 // atomically from any thread.
@@ -116,7 +99,7 @@ class work_stealing final : public executor {
 public:
     explicit work_stealing(const scheduler_config& cfg)
         : n_(cfg.workers ? cfg.workers : default_worker_count()),
-          polls_(worker_poll_enabled()),
+          polls_(cfg.worker_poll),
           inj_(n_),
           idle_(n_) {
         workers_.reserve(n_);
@@ -506,7 +489,7 @@ private:
     TASKPORT_TLS_IE static thread_local worker* tl_worker;
 
     const std::size_t n_;
-    const bool polls_;  // idle and searching workers poll the source (TASKPORT_WORKER_POLL)
+    const bool polls_;  // idle and searching workers poll the source (scheduler_config::worker_poll)
     std::vector<std::unique_ptr<worker>> workers_;
     injector inj_;
     idle_set idle_;

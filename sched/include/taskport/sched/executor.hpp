@@ -144,7 +144,8 @@ void deallocate_task(void* p, std::size_t bytes) noexcept;
 enum class scheduler_kind { work_stealing, tbb_arena };
 
 struct scheduler_config {
-    std::size_t workers = 0;  // 0: TASKPORT_WORKERS or the hardware threads
+    std::size_t workers = 0;  // 0: the hardware threads
+    bool worker_poll = true;  // idle workers poll the attached source (polls_source())
     scheduler_kind kind = scheduler_kind::work_stealing;
     std::string thread_name = "taskport-w";
 };
