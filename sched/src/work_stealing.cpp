@@ -1,5 +1,5 @@
 // work_stealing.cpp — the default scheduler: one Chase–Lev deque per worker, a LIFO slot, a
-// shared injector, and the idle/parking protocol of idle.hpp.
+// shared injector, and the park protocol of park_protocol.hpp (idle.hpp, parker.hpp).
 //
 // Where an idle worker looks for work, in order (cf. oneTBB's task_dispatcher, Tokio's worker):
 //   1. every 61st tick, the injector first (outside work is never starved by local work);
@@ -10,12 +10,12 @@
 //   5. searching: steal half of a random victim's deque, or a victim's LIFO slot when that
 //      victim's deque is empty; a few rounds, then park (idle.hpp).
 //
-// Shutdown: closed_ stops outside submissions (counted in inflight_ so none slips past); workers
-// keep running whatever is queued; when every worker is idle at top level, no submission is in
-// flight and every queue is empty, the last one to go idle sets terminate_ and all exit.
+// Shutdown (park_protocol.hpp): close() stops outside submissions (each counted in flight so none
+// slips past); workers keep running whatever is queued; when every worker is idle at top level,
+// no submission is in flight and every queue is empty, the last one to go idle ends the pool.
 #include "deque.hpp"
-#include "idle.hpp"
 #include "injector.hpp"
+#include "park_protocol.hpp"
 #include "test_hooks.hpp"
 
 #include <taskport/sched/executor.hpp>
@@ -83,11 +83,10 @@ class work_stealing final : public executor {
         // Owner stores (exchange); thieves exchange it to null. Holds at most one task.
         alignas(64) std::atomic<task_node*> lifo{nullptr};
         counter run, spawned, steals, stolen, parks, inj_pops;
-        std::size_t index = 0;
+        park_protocol<std_sync>::slot ps;  // owner only: index, searching
         std::uint64_t rng = 0;          // owner only
         unsigned tick = 0;              // owner only
         unsigned lifo_streak = 0;       // owner only
-        bool searching = false;         // owner only (mirrored in idle_set's count)
         std::thread thread;
     };
 
@@ -101,11 +100,11 @@ public:
         : n_(cfg.workers ? cfg.workers : default_worker_count()),
           polls_(cfg.worker_poll),
           inj_(n_),
-          idle_(n_) {
+          pp_(n_) {
         workers_.reserve(n_);
         for (std::size_t i = 0; i < n_; ++i) {
             workers_.push_back(std::make_unique<worker>());
-            workers_.back()->index = i;
+            workers_.back()->ps.index = i;
             workers_.back()->rng = 0x9E3779B97F4A7C15ull * (i + 1);
         }
         for (std::size_t i = 0; i < n_; ++i) {
@@ -125,16 +124,14 @@ public:
             push_local(*w, t);
             return;
         }
-        inflight_.fetch_add(1, std::memory_order_seq_cst);
-        call_test_hook(test_hooks().submit_in_flight);
-        if (closed_.load(std::memory_order_seq_cst)) {
-            leave_in_flight();
+        if (!pp_.enter_submit()) {
+            pp_.leave_submit();
             throw runtime_closed();
         }
         inj_.push(t, thread_lane_hint());
         external_spawned_.fetch_add(1, std::memory_order_relaxed);
-        leave_in_flight();
-        idle_.notify_one();
+        pp_.leave_submit();
+        pp_.notify();
     }
 
     void schedule_accepted(task_node* t) noexcept override {
@@ -154,7 +151,7 @@ public:
         w->spawned.add();
         task_node* old = w->lifo.exchange(t, std::memory_order_acq_rel);
         if (old) w->deque.push(old);
-        idle_.notify_one();
+        pp_.notify();
     }
 
     void schedule_yield(task_node* t) noexcept override { inject(t, t, 1); }
@@ -168,7 +165,7 @@ public:
     void attach_source(task_source* s) noexcept override {
         source_.store(s, std::memory_order_release);
     }
-    void notify_source() noexcept override { idle_.notify_one(); }
+    void notify_source() noexcept override { pp_.notify(); }
 
     bool local_queue_empty() const noexcept override {
         worker* w = local();
@@ -178,7 +175,7 @@ public:
     void help_until(waitable& wt) override {
         worker& w = *local();
         if (wt.ready()) return;
-        parker& p = idle_.parker_of(w.index);
+        parker& p = pp_.parker_of(w.ps.index);
         bool parked = false;
         // Armed lazily, only before parking: most waits end while this worker runs the very
         // task it waits for (the child it just pushed), and arming costs a wait-table lock
@@ -202,26 +199,20 @@ public:
             parked = true;
         }
         if (armed) wt.disarm(&p);
-        leave_search(w);
-        // Back to the waiting task, which may run for long. A producer skips its wake-up while
-        // a worker searches (idle.hpp); if this worker was that searcher, its park() ended the
-        // search and re-checked, and the re-check (or a poll) may have seen work that this
-        // worker now leaves behind: hand it on, or it waits until some worker wakes for another
-        // reason (the hang of "a read found by a worker waiting in get()").
-        if (parked && work_visible()) idle_.notify_one();
+        // Back to the waiting task, which may run for long: hand on work this worker saw.
+        pool_view v{*this, w};
+        pp_.leave_wait(w.ps, parked, v);
     }
 
     void shutdown() noexcept override {
-        // Closing changes the termination condition (see park()): wake every worker to re-check.
-        closed_.store(true, std::memory_order_seq_cst);
-        idle_.notify_all();
+        pp_.close();
         if (local()) return;  // a worker cannot join itself; the destructor joins
         std::lock_guard<std::mutex> g(join_mu_);
         for (auto& w : workers_)
             if (w->thread.joinable()) w->thread.join();
     }
 
-    bool closed() const noexcept override { return closed_.load(std::memory_order_acquire); }
+    bool closed() const noexcept override { return pp_.closed(); }
     bool polls_source() const noexcept override { return polls_; }
     std::size_t concurrency() const noexcept override { return n_; }
 
@@ -239,7 +230,7 @@ public:
             s.worker_queue_depth.push_back(w->deque.size() +
                                            (w->lifo.load(std::memory_order_relaxed) ? 1 : 0));
         }
-        s.wakeups = idle_.wakeups();
+        s.wakeups = pp_.wakeups();
         s.injector_depth = inj_.size();
         return s;
     }
@@ -261,36 +252,42 @@ private:
     }
 
     // The constructor failed to start a worker: the ones already running exit at once (they
-    // cannot wait for idle_count_ == n_, which the missing workers would never reach), and
-    // are joined before the exception leaves the constructor. No task can exist yet.
+    // would wait for n idle workers), and are joined before the exception leaves the constructor.
     void abandon_start() noexcept {
-        closed_.store(true, std::memory_order_seq_cst);
-        terminate_.store(true, std::memory_order_seq_cst);
-        idle_.notify_all();
+        pp_.abandon();
         for (auto& w : workers_)
             if (w->thread.joinable()) w->thread.join();
     }
 
-    // An outside submission is done (queued or refused). The last one in flight after close
-    // wakes every worker: a worker that went to sleep while it was in flight saw inflight_ != 0
-    // and could not end the pool, and nobody else will wake it (the shutdown hang of
-    // "submissions racing shutdown": a refused submission used to leave without a wake-up).
-    void leave_in_flight() noexcept {
-        if (inflight_.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
-            closed_.load(std::memory_order_seq_cst))
-            idle_.notify_all();
+    // What park_protocol asks of the pool while worker w parks.
+    struct pool_view {
+        work_stealing& ws;
+        worker& w;
+        bool work_visible() const noexcept { return ws.work_visible(); }
+        task_source* pollable_source() const noexcept {
+            return ws.polls_ ? ws.source_.load(std::memory_order_acquire) : nullptr;
+        }
+        void count_park() const noexcept { w.parks.add(); }
+    };
+
+    // Two-phase wait (park_protocol.hpp). Returns false when the worker should exit.
+    bool park(worker& w, waitable* wt) {
+        pool_view v{*this, w};
+        return pp_.park(w.ps, wt, v);
     }
+
+    void leave_search(worker& w) noexcept { pp_.leave_search(w.ps); }
 
     void push_local(worker& w, task_node* t) {
         w.spawned.add();
         w.deque.push(t);
-        idle_.notify_one();
+        pp_.notify();
     }
 
     void inject(task_node* first, task_node* last, std::size_t n) noexcept {
         inj_.push_batch(first, last, n, thread_lane_hint());
         external_spawned_.fetch_add(n, std::memory_order_relaxed);
-        idle_.notify_one();
+        pp_.notify();
     }
 
     void worker_main(worker& w) {
@@ -314,14 +311,6 @@ private:
         leave_search(w);
         t->run();
         w.run.add();
-    }
-
-    // A searcher that found work (or stops looking) hands the searching role on when it was the
-    // last one, so work published while it searched still gets a worker.
-    void leave_search(worker& w) noexcept {
-        if (!w.searching) return;
-        w.searching = false;
-        if (idle_.end_search()) idle_.notify_one();
     }
 
     task_node* find_local(worker& w) noexcept {
@@ -374,14 +363,14 @@ private:
         std::size_t k = 0;
         for (task_node* c = first->next; c && k < injector_batch; c = c->next) rest[k++] = c;
         while (k) w.deque.push(rest[--k]);
-        if (n > 1) idle_.notify_one();
+        if (n > 1) pp_.notify();
         first->next = nullptr;
     }
 
     task_node* take_injector(worker& w) noexcept {
         if (inj_.size() == 0) return nullptr;
         std::size_t n = 0;
-        task_node* first = inj_.pop_batch(w.index, injector_batch, n);
+        task_node* first = inj_.pop_batch(w.ps.index, injector_batch, n);
         if (!first) return nullptr;
         w.inj_pops.add(n);
         spread_batch(w, first, n);
@@ -389,10 +378,7 @@ private:
     }
 
     task_node* search(worker& w) {
-        if (!w.searching) {
-            w.searching = true;
-            idle_.begin_search();
-        }
+        pp_.begin_search(w.ps);
         for (int round = 0; round < search_rounds; ++round) {
             if (task_node* t = steal_from_others(w)) return t;
             if (round == 0) poll_source(false);
@@ -422,7 +408,7 @@ private:
                 if (task_node* t = v.deque.steal_half(w.deque, moved)) {
                     w.steals.add();
                     w.stolen.add(moved);
-                    if (moved > 1) idle_.notify_one();
+                    if (moved > 1) pp_.notify();
                     return t;
                 }
             }
@@ -448,55 +434,13 @@ private:
         return false;
     }
 
-    // Two-phase wait (idle.hpp). wt: the target of help_until, or null at top level.
-    // Returns false when the worker should exit.
-    bool park(worker& w, waitable* wt) {
-        const bool top = wt == nullptr;
-        call_test_hook(test_hooks().park_enter, w.index, top, w.searching);
-        idle_.prepare(w.index);
-        if (w.searching) {
-            w.searching = false;
-            idle_.end_search();
-        }
-        if (top) idle_count_.fetch_add(1, std::memory_order_seq_cst);
-        std::atomic_thread_fence(std::memory_order_seq_cst);
-
-        bool cancel = terminate_.load(std::memory_order_seq_cst) || (wt && wt->ready()) ||
-                      work_visible();
-        if (!cancel && top && closed_.load(std::memory_order_seq_cst) &&
-            idle_count_.load(std::memory_order_seq_cst) == n_ &&
-            inflight_.load(std::memory_order_seq_cst) == 0 && !work_visible()) {
-            terminate_.store(true, std::memory_order_seq_cst);
-            idle_.notify_all();
-            cancel = true;
-        }
-        if (!cancel) {
-            w.parks.add();
-            // With a pollable source and nobody polling it yet, sleep in its poller: an I/O
-            // event then wakes this worker, which runs the completion itself. Else the futex.
-            parker& p = idle_.parker_of(w.index);
-            task_source* src = polls_ ? source_.load(std::memory_order_acquire) : nullptr;
-            call_test_hook(test_hooks().before_sleep, w.index, top);
-            if (!(src && p.park_polling(src))) p.park();
-        }
-        if (idle_.finish(w.index)) w.searching = true;
-        // What a poll found was queued without a wake-up, for this worker to take: at top level
-        // it does next (find_local); help_until hands it on if it returns to its task instead.
-        if (top) idle_count_.fetch_sub(1, std::memory_order_seq_cst);
-        return !(top && terminate_.load(std::memory_order_seq_cst));
-    }
-
     TASKPORT_TLS_IE static thread_local worker* tl_worker;
 
     const std::size_t n_;
     const bool polls_;  // idle and searching workers poll the source (scheduler_config::worker_poll)
     std::vector<std::unique_ptr<worker>> workers_;
     injector inj_;
-    idle_set idle_;
-    alignas(64) std::atomic<bool> closed_{false};     // set once by shutdown(); read by all
-    std::atomic<bool> terminate_{false};              // set once by the last idle worker
-    alignas(64) std::atomic<std::size_t> inflight_{0};  // outside schedule() calls under way
-    alignas(64) std::atomic<std::size_t> idle_count_{0};  // workers idle at top level
+    park_protocol<std_sync> pp_;
     alignas(64) std::atomic<std::uint64_t> external_spawned_{0};
     std::atomic<task_source*> source_{nullptr};  // set once by attach_source()
     std::mutex join_mu_;
