@@ -331,7 +331,8 @@ TEST_CASE("runtime: a worker thread that cannot be started is a std::system_erro
 // stderr before abort() (as std::thread's destructor terminates on a joinable thread, but
 // saying what happened). Run in a forked child; the parent checks its exit and its stderr.
 TEST_CASE("runtime: destroying it from one of its own tasks names the mistake and aborts") {
-    tp_test::watchdog dog("a child destroying its runtime from a task");
+    // Forked while this process has one thread (the child starts threads: TSan requires it);
+    // the watchdog starts after the fork.
     int pipefd[2];
     REQUIRE(::pipe(pipefd) == 0);
     const pid_t pid = ::fork();
@@ -345,6 +346,7 @@ TEST_CASE("runtime: destroying it from one of its own tasks names the mistake an
         for (;;) ::pause();  // the child ends by abort(); the parent's deadline covers a hang
     }
     ::close(pipefd[1]);
+    tp_test::watchdog dog("a child destroying its runtime from a task");
     std::string err;
     char buf[512];
     for (ssize_t n; (n = ::read(pipefd[0], buf, sizeof buf)) > 0;) err.append(buf, static_cast<std::size_t>(n));

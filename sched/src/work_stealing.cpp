@@ -216,8 +216,8 @@ public:
     bool polls_source() const noexcept override { return polls_; }
     std::size_t concurrency() const noexcept override { return n_; }
 
-    runtime_stats stats() const override {
-        runtime_stats s;
+    scheduler_stats stats() const override {
+        scheduler_stats s;
         s.workers = n_;
         s.tasks_spawned = external_spawned_.load(std::memory_order_relaxed);
         for (auto& w : workers_) {
