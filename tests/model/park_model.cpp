@@ -16,6 +16,7 @@
 //                  (io_tcp's "a read found by a worker waiting in get()" with WORKER_POLL=0)
 //   poll_interrupt 1 polling worker, a poster and a backstop poll: the wake-up of a worker
 //                  asleep in the poller must survive another poller draining the interrupt
+//   poll_interrupt_nospin  the same without the spin (TASKPORT_POLL_SPIN_US=0)
 //   poll_handoff   2 polling workers; what the help_until waiter's poll found must reach the
 //                  other worker when its wait ends (ddbed8c)
 //
@@ -212,6 +213,7 @@ struct poll_source {
     rl_atomic<int> ready_io{0};     // I/O events the kernel holds, not yet harvested
     rl_atomic<int> cq{0};           // completions queued (completion_queue::size_)
     protocol* pp = nullptr;         // for the backstop's notifying push
+    bool spin = true;               // TASKPORT_POLL_SPIN_US > 0: one non-blocking look first
 
     bool empty() const { return cq.load(std::memory_order_seq_cst) == 0; }
     bool pop() {
@@ -255,7 +257,7 @@ struct poll_source {
         if (block && woken()) block = false;
 #endif
         bool done = false;
-        if (block) {  // the spin: one look without blocking
+        if (block && spin) {  // the spin: one look without blocking
             done = cycle(false) != 0;
 #ifndef TASKPORT_PLANT_SPIN_NO_REREAD
             done = done || woken();
@@ -450,6 +452,15 @@ struct poll_interrupt : rl::test_suite<poll_interrupt, 3> {
     }
 };
 
+// The same with TASKPORT_POLL_SPIN_US=0: no spin, so only the re-read once the role is held
+// protects the wake-up (with the spin, the re-read after its look also catches it).
+struct poll_interrupt_nospin : poll_interrupt {
+    void before() {
+        poll_interrupt::before();
+        p.src.spin = false;
+    }
+};
+
 // Two polling workers; the waiter task waits in help_until; a readiness event arrives and fut
 // is completed; the waiter task then needs the completion to have run. A backstop look after
 // the waiter task blocks covers an event nobody polled for (the readiness thread's job).
@@ -530,6 +541,8 @@ int main(int argc, char** argv) {
     if (want("poll_interrupt")) {
         ok = model::check<model::poll_interrupt>("poll_interrupt", cfg(bound2)) && ok;
     }
+    if (want("poll_interrupt_nospin"))
+        ok = model::check<model::poll_interrupt_nospin>("poll_interrupt_nospin", cfg(bound2)) && ok;
     if (want("poll_handoff")) {
         ok = model::check<model::poll_handoff>("poll_handoff", cfg(bound2)) && ok;
     }
