@@ -31,7 +31,8 @@
 //   SPIN_NO_REREAD      this model's poll source: the token is not re-read after the spin's
 //                       non-blocking look (the guard added with the spin in 1c67933)
 //
-// Build and run (exit 0: nothing found; 1: Relacy reported a failure):
+// Build and run (exit 0: nothing found within each scenario's time budget, < 60 s in all; 1:
+// Relacy reported a failure, its report printed):
 //   g++ -std=c++20 -O1 -Isched/src -Isched/include -Iruntime/include -Iio/src -Iio/include \
 //       tests/model/park_model.cpp -o park_model [-DTASKPORT_PLANT_<BUG>] && ./park_model
 // Standard headers first: Relacy's macros break some of them when included after it.
@@ -40,13 +41,19 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <vector>
+
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <relacy/relacy.hpp>
 // relacy.hpp turns the std::memory_order_* names into macros for its own std emulation; the real
@@ -410,20 +417,24 @@ struct shutdown_race : rl::test_suite<shutdown_race, 4> {
     }
 };
 
-// The waiter task (queued at the start) waits in help_until for fut; one outside thread posts a
-// task, another completes fut; the waiter task then waits for the posted task to have run (the
-// io_tcp test's t2 spins for the read). Closed once the waiter task is done.
+// Worker 1 starts in the waiter task (it has just taken it), which waits in help_until for fut;
+// one outside thread posts a task, another completes fut; the waiter task then waits for the
+// posted task to have run (the io_tcp test's t2 spins for the read). Closed once the waiter
+// task is done. (Starting worker 1 in the task, not queueing it, keeps the failing schedule one
+// preemption deep: worker 0 goes to sleep first without any.)
 template <bool Polls>
 struct wait_handoff : rl::test_suite<wait_handoff<Polls>, 4> {
     pool<2> p;
     void before() {
         p.polls = Polls;
-        p.waiter_queued.store(1, std::memory_order_relaxed);
         p.waiter_then = [](pool<2>& q) { q.posted_done.wait(); };
     }
     void thread(unsigned i) {
-        if (i < 2) {
-            p.worker_main(i);
+        if (i == 0) {
+            p.worker_main(0);
+        } else if (i == 1) {
+            p.run(waiter, p.slots[1]);
+            p.worker_main(1);
         } else if (i == 2) {
             p.submit();
         } else {
@@ -462,9 +473,11 @@ struct poll_interrupt_nospin : poll_interrupt {
 };
 
 // Two polling workers; the waiter task waits in help_until; a readiness event arrives and fut
-// is completed; the waiter task then needs the completion to have run. A backstop look after
-// the waiter task blocks covers an event nobody polled for (the readiness thread's job).
-struct poll_handoff : rl::test_suite<poll_handoff, 4> {
+// is completed; the waiter task then needs the completion to have run. The readiness thread's
+// look after the waiter task blocks stands for the backstop, which in the runtime looks every
+// 1-10 ms while nobody holds the poll role (one thread does the event, the completion and the
+// look, so the look always comes after the event, as the backstop's next one would).
+struct poll_handoff : rl::test_suite<poll_handoff, 3> {
     pool<2> p;
     void before() {
         p.polls = true;
@@ -477,9 +490,8 @@ struct poll_handoff : rl::test_suite<poll_handoff, 4> {
     void thread(unsigned i) {
         if (i < 2) {
             p.worker_main(i);
-        } else if (i == 2) {
-            p.src.io_event();
         } else {
+            p.src.io_event();
             p.fut.set();
             p.waiter_waits.wait();
             p.src.backstop_look();
@@ -488,6 +500,10 @@ struct poll_handoff : rl::test_suite<poll_handoff, 4> {
         }
     }
 };
+
+}  // namespace model
+
+namespace model {
 
 struct run_config {
     unsigned long iterations = 0;
@@ -502,50 +518,91 @@ bool check(const char* name, const run_config& c) {
     params.search_type = c.search;
     params.context_bound = c.bound;
     params.execution_depth_limit = 20000;
-    std::printf("== %s (%s, %lu iterations%s)\n", name,
-                c.search == rl::sched_bound ? "context-bound scheduler" : "random scheduler",
-                c.iterations, c.search == rl::sched_bound ? ", bound given below" : "");
-    if (c.search == rl::sched_bound) std::printf("   context bound %u\n", c.bound);
+    if (c.search == rl::sched_bound)
+        std::printf("== %s (context-bound scheduler, at most %u preemptions)\n", name, c.bound);
+    else
+        std::printf("== %s (random scheduler, %lu iterations)\n", name, c.iterations);
     std::fflush(stdout);
     return rl::simulate<Suite>(params);
 }
 
 }  // namespace model
 
-// Usage: park_model [scenario [random ITERATIONS | bound PREEMPTIONS ITERATIONS]]
-// Without arguments every scenario runs with its default search (below), < 60 s in all.
+// Relacy's context-bound search ignores iteration_count and the whole space of a scenario
+// takes minutes, so each scenario runs in a child process with a time budget: exit 1 when Relacy
+// found a failure, 0 when the budget ran out (or the space was exhausted) without one.
+template <class Fn>
+bool within_budget(const char* name, unsigned seconds, Fn fn) {
+    std::fflush(stdout);
+    const pid_t pid = ::fork();
+    if (pid < 0) return fn();
+    if (pid == 0) std::_Exit(fn() ? 0 : 1);
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    int status = 0;
+    for (;;) {
+        if (::waitpid(pid, &status, WNOHANG) == pid)
+            return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        if (std::chrono::steady_clock::now() > until) {
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, &status, 0);
+            std::printf("   %s: budget of %u s spent, no failure found\n", name, seconds);
+            return true;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));  // supervising, not a test
+    }
+}
+
+// Usage: park_model [scenario|all [random ITERATIONS | bound PREEMPTIONS]] [budget seconds]
+// Without arguments every scenario runs its default search within its budget: < 60 s in all.
 int main(int argc, char** argv) {
     using model::run_config;
     const char* only = argc > 1 ? argv[1] : nullptr;
     run_config override_cfg;
+    unsigned budget_override = 0;
     if (argc > 3 && std::strcmp(argv[2], "random") == 0) {
         override_cfg.iterations = std::strtoul(argv[3], nullptr, 10);
-    } else if (argc > 4 && std::strcmp(argv[2], "bound") == 0) {
+        if (argc > 4) budget_override = static_cast<unsigned>(std::strtoul(argv[4], nullptr, 10));
+    } else if (argc > 3 && std::strcmp(argv[2], "bound") == 0) {
         override_cfg.search = rl::sched_bound;
         override_cfg.bound = static_cast<unsigned>(std::strtoul(argv[3], nullptr, 10));
-        override_cfg.iterations = std::strtoul(argv[4], nullptr, 10);
+        override_cfg.iterations = 1;
+        if (argc > 4) budget_override = static_cast<unsigned>(std::strtoul(argv[4], nullptr, 10));
     }
     auto cfg = [&](run_config dflt) { return override_cfg.iterations ? override_cfg : dflt; };
-    auto want = [only](const char* n) { return !only || std::strcmp(only, "all") == 0 || std::strcmp(only, n) == 0; };
-    // Default: a context-bound search (every interleaving with at most 2 preemptions, up to the
-    // iteration cap). Relacy's random scheduler missed every planted bug in 100,000 iterations
-    // per scenario: each needs one thread held in a window of one step while others run long.
-    const run_config bound2{1000000, rl::sched_bound, 2};
+    auto want = [only](const char* n) {
+        return !only || std::strcmp(only, "all") == 0 || std::strcmp(only, n) == 0;
+    };
+    // Default: context-bound searches: every interleaving with at most 1 preemption (each planted
+    // bug needs one), then as many with 2 as the budget allows. Relacy's random scheduler missed
+    // every planted bug in 100,000 iterations per scenario: each needs one thread held in a
+    // window of one step while the others run long.
+    const run_config bound1{1, rl::sched_bound, 1}, bound2{1, rl::sched_bound, 2};
     bool ok = true;
-    if (want("shutdown_race")) {
-        ok = model::check<model::shutdown_race>("shutdown_race", cfg(bound2)) && ok;
-    }
-    if (want("wait_handoff")) {
-        ok = model::check<model::wait_handoff<false>>("wait_handoff", cfg(bound2)) && ok;
-    }
-    if (want("poll_interrupt")) {
-        ok = model::check<model::poll_interrupt>("poll_interrupt", cfg(bound2)) && ok;
-    }
-    if (want("poll_interrupt_nospin"))
-        ok = model::check<model::poll_interrupt_nospin>("poll_interrupt_nospin", cfg(bound2)) && ok;
-    if (want("poll_handoff")) {
-        ok = model::check<model::poll_handoff>("poll_handoff", cfg(bound2)) && ok;
-    }
+    unsigned budget1 = 0;  // seconds for the 1-preemption search, set per scenario below
+    auto run = [&](const char* name, auto check) {
+        if (!want(name)) return;
+        if (budget_override || override_cfg.iterations) {
+            ok = within_budget(name, budget_override ? budget_override : 60,
+                               [&] { return check(cfg(bound1)); }) && ok;
+            return;
+        }
+        ok = within_budget(name, budget1, [&] { return check(bound1); }) && ok;
+        ok = within_budget(name, 3, [&] { return check(bound2); }) && ok;
+    };
+    budget1 = 8;
+    run("shutdown_race", [](run_config c) { return model::check<model::shutdown_race>("shutdown_race", c); });
+    budget1 = 20;
+    run("wait_handoff", [](run_config c) {
+        return model::check<model::wait_handoff<false>>("wait_handoff", c);
+    });
+    budget1 = 4;
+    run("poll_interrupt", [](run_config c) { return model::check<model::poll_interrupt>("poll_interrupt", c); });
+    budget1 = 4;
+    run("poll_interrupt_nospin", [](run_config c) {
+        return model::check<model::poll_interrupt_nospin>("poll_interrupt_nospin", c);
+    });
+    budget1 = 6;
+    run("poll_handoff", [](run_config c) { return model::check<model::poll_handoff>("poll_handoff", c); });
     std::printf("%s\n", ok ? "park_model: no failure found" : "park_model: FAILURE found");
     return ok ? 0 : 1;
 }
