@@ -2,6 +2,7 @@
 // whichever way work arrives at a parked pool (from outside, from a worker's deque, from a
 // worker's LIFO slot, a future completed from outside), and an idle runtime's workers stay
 // parked. No sleeps: each test waits for the event, with a deadline that only fails a hang.
+#include "test_hooks.hpp"
 #include "test_util.hpp"
 
 #include <catch2/catch.hpp>
@@ -222,4 +223,75 @@ TEST_CASE("parking: an idle runtime's workers park and stay parked") {
     REQUIRE(s3.injector_depth == 0);
     REQUIRE(s3.worker_queue_depth.size() == n);
     REQUIRE(s3.workers == n);
+}
+
+// ---- a worker that leaves help_until with work it saw but did not take ----
+
+namespace handoff {
+std::atomic<bool> armed{false}, at_park{false}, go{false};
+std::atomic<long> waiter{-1};                   // the worker held at its park
+std::atomic<unsigned> top_sleepers{0};          // bit per worker asleep at top level
+void park_enter(std::size_t w, bool top, bool searching) {
+    if (top || !searching || !armed.exchange(false)) return;
+    waiter = static_cast<long>(w);
+    at_park = true;
+    while (!go.load()) std::this_thread::yield();
+}
+void before_sleep(std::size_t w, bool top) {
+    if (top) top_sleepers.fetch_or(1u << w);
+}
+}  // namespace handoff
+
+// A worker waiting in get() (help_until) searches, finds nothing and goes to park. Held just
+// there (a test hook) while still counted as searching: an outside post then skips its wake-up
+// (a searcher will find it: idle.hpp's rule), and the awaited promise is set. The worker's
+// park re-check sees the task and cancels, its wait is over, and it returns to its task, which
+// waits for the posted task: only the other worker, asleep, can run it. Before the fix nobody
+// woke it (the same hole as io_tcp's "a read found by a worker waiting in get()" with
+// TASKPORT_WORKER_POLL=0, where the completion queue's push skipped its wake-up).
+TEST_CASE("parking: work seen by a worker leaving help_until reaches a sleeping worker") {
+    namespace H = handoff;
+    struct hooks_on {
+        hooks_on() {
+            detail::test_hooks().park_enter = &H::park_enter;
+            detail::test_hooks().before_sleep = &H::before_sleep;
+        }
+        ~hooks_on() {
+            detail::test_hooks().park_enter = nullptr;
+            detail::test_hooks().before_sleep = nullptr;
+        }
+    } on;
+    for (int round = 0; round < 5; ++round) {
+        H::at_park = false;
+        H::go = false;
+        H::waiter = -1;
+        H::top_sleepers = 0;
+        pool_probe probe;
+        runtime rt(tp_test::workers(2));
+        probe.capture();
+        std::atomic<bool> posted_ran{false};
+        promise<void> pr;
+        future<void> f = pr.get_future();
+        H::armed = true;
+        auto t = rt.spawn([&] {
+            f.get();
+            while (!posted_ran.load()) std::this_thread::yield();
+        });
+        REQUIRE(tp_test::eventually([] { return H::at_park.load(); }));
+        const unsigned other = 1u << (1 - H::waiter.load());
+        // The other worker went to sleep at top level and is asleep in the kernel (the held one
+        // spins in the hook, so a sleeping pool thread is the other one).
+        REQUIRE(tp_test::eventually([&] {
+            if ((H::top_sleepers.load() & other) == 0) return false;
+            bool any_asleep = probe.tids.empty();
+            for (int tid : probe.tids) any_asleep = any_asleep || thread_state(tid) == 'S';
+            return any_asleep;
+        }));
+        rt.post([&] { posted_ran = true; });
+        pr.set_value();
+        H::go = true;
+        tp_test::watchdog dog("work seen by a worker leaving help_until");
+        t.get();
+        REQUIRE(posted_ran.load());
+    }
 }

@@ -5,6 +5,7 @@
 // transfer is continued by on_step on a worker, so with_timeout and future::cancel see one
 // operation throughout, parked in whichever place its current step is.
 #include <taskport/io/file.hpp>
+#include <taskport/detail/environment.hpp>
 #include <taskport/runtime.hpp>
 
 #include "service.hpp"
@@ -57,8 +58,7 @@ std::atomic<int> fast_path{-1};
 bool fast_path_on() noexcept {
     int v = fast_path.load(std::memory_order_relaxed);
     if (v < 0) {
-        const char* e = std::getenv("TASKPORT_FILE_FAST_PATH");
-        v = e && std::strcmp(e, "0") == 0 ? 0 : 1;
+        v = taskport::detail::env_file_fast_path() ? 1 : 0;
         int unread = -1;  // a concurrent set_file_fast_path() wins
         if (!fast_path.compare_exchange_strong(unread, v, std::memory_order_relaxed)) v = unread;
     }

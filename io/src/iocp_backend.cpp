@@ -4,6 +4,7 @@
 #include "socket_types.hpp"
 #include "timer_heap.hpp"
 
+#include <taskport/detail/environment.hpp>
 #include <taskport/io/detail/test_hooks.hpp>
 
 #include <winternl.h>  // RtlNtStatusToDosError
@@ -313,8 +314,7 @@ std::unique_ptr<iocp_backend> iocp_backend::try_create(completion_queue& cq, std
     }
     try {
         // TASKPORT_IOCP_SKIP_ON_SUCCESS=0 keeps the mode off (tests run both ways).
-        const char* env = std::getenv("TASKPORT_IOCP_SKIP_ON_SUCCESS");
-        const bool skip = !(env && std::strcmp(env, "0") == 0) && providers_are_ifs();
+        const bool skip = taskport::detail::env_iocp_skip_on_success() && providers_are_ifs();
         return std::make_unique<iocp_impl>(cq, port, skip);
     } catch (const std::system_error& e) {
         ::CloseHandle(port);

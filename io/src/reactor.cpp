@@ -1,6 +1,7 @@
 // reactor.cpp — see reactor.hpp.
 #include "reactor.hpp"
 
+#include <taskport/detail/environment.hpp>
 #include <taskport/io/detail/test_hooks.hpp>
 
 #include <algorithm>
@@ -13,13 +14,7 @@ namespace taskport::io::detail {
 namespace {
 // TASKPORT_POLL_SPIN_US: how long a worker about to sleep in the poller first looks without
 // blocking (microseconds; 0: not at all).
-int poll_spin_us() noexcept {
-    const char* e = std::getenv("TASKPORT_POLL_SPIN_US");
-    if (!e || !*e) return 20;
-    char* end = nullptr;
-    long v = std::strtol(e, &end, 10);
-    return (*end == '\0' && v >= 0 && v <= 1'000'000) ? static_cast<int>(v) : 20;
-}
+int poll_spin_us() { return taskport::detail::env_poll_spin_us(); }
 }  // namespace
 
 reactor::reactor(completion_queue& cq, std::unique_ptr<poller> p, bool workers_poll)

@@ -2,6 +2,7 @@
 #include "service.hpp"
 #include "descriptor.hpp"
 
+#include <taskport/detail/environment.hpp>
 #include <taskport/io/detail/test_hooks.hpp>
 
 #include <cstdio>
@@ -25,7 +26,7 @@ const char* backend_name(io_backend b) noexcept {
 
 io_backend backend_from_env(io_backend requested) {
     if (requested != io_backend::automatic) return requested;
-    const char* env = std::getenv("TASKPORT_IO_BACKEND");
+    const char* env = taskport::detail::env_io_backend();  // validated there
     if (!env || !*env) return io_backend::automatic;
     for (io_backend b : {io_backend::automatic, io_backend::epoll, io_backend::io_uring,
                          io_backend::kqueue, io_backend::iocp})

@@ -1,7 +1,9 @@
 // runtime.cpp — constructing and shutting down the runtime.
 #include <taskport/runtime.hpp>
+#include <taskport/detail/environment.hpp>
 
 #include <cstdio>
+#include <cstdlib>
 
 namespace taskport {
 
@@ -19,14 +21,33 @@ resume_loop& this_thread_resume_loop() noexcept {
 }  // namespace detail
 
 runtime::runtime(runtime_options opts) : opts_(std::move(opts)) {
+    // Every TASKPORT_* variable is checked here, before any thread starts, whichever component
+    // reads it later (a bad one: std::invalid_argument naming it and its accepted values).
+    detail::check_environment();
     detail::scheduler_config cfg;
-    cfg.workers = opts_.workers;
+    cfg.workers = opts_.workers ? opts_.workers : detail::env_workers();
+    cfg.worker_poll = detail::env_worker_poll();
     cfg.kind = opts_.scheduler;
     ex_ = detail::make_executor(cfg);
     ex_->set_owner(this);
 }
 
-runtime::~runtime() { shutdown(); }
+// Destroying the runtime from one of its own tasks cannot work: a worker cannot join itself,
+// and the executor's memory (queues, the worker's own state) would be freed under the task
+// that is running the destructor, which then returns into freed memory. A destructor cannot
+// throw, so this is reported the way std::thread's destructor reports a joinable thread: by
+// terminating, but first saying what went wrong and how to do it instead (before, it died
+// with "terminate called without an active exception" from ~std::thread).
+runtime::~runtime() {
+    if (ex_ && ex_->in_worker()) {
+        std::fputs("taskport: runtime destroyed from one of its own tasks; a worker cannot join "
+                   "itself. Destroy the runtime from outside its workers (a task may call "
+                   "shutdown(), which only closes it)\n",
+                   stderr);
+        std::abort();
+    }
+    shutdown();
+}
 
 void runtime::shutdown() noexcept {
     if (auto* e = ext_.load(std::memory_order_acquire)) e->shutdown();

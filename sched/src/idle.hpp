@@ -11,14 +11,21 @@
 // searcher decrements num_searching_ before its own re-check (or, finding work, wakes a successor
 // when it was the last searcher: Tokio's and Go's "spinning" rule), so it cannot miss the task.
 //
+// Invariants:
+//   - num_sleepers_ == sleepers_.size() whenever mu_ is free; listed_[w] <=> w in sleepers_.
+//   - A worker taken off the list by notify_one()/notify_all() is counted in num_searching_
+//     from that moment (finish() returns true and the worker then owns that count).
+//   - Whoever ends a search owns the work it may have made a producer skip: it re-checks (park),
+//     takes it, or wakes another (park_protocol.hpp's leave_search and leave_wait).
+//
 // Who touches what: sleepers_ and each worker's `listed` flag under mu_; the counters are atomics
-// read by producers without the lock.
+// read by producers without the lock. Written against a sync policy (sync.hpp) so that
+// tests/model/park_model.cpp runs this very code under Relacy.
 #pragma once
 
 #include "parker.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -26,23 +33,26 @@
 
 namespace taskport::detail {
 
-class idle_set {
+template <class Sync>
+class basic_idle_set {
 public:
-    explicit idle_set(std::size_t workers)
+    using parker_type = basic_parker<Sync>;
+
+    explicit basic_idle_set(std::size_t workers)
         : n_(workers), parkers_(new padded_parker[workers]), listed_(workers, false) {
         sleepers_.reserve(workers);
     }
 
-    parker& parker_of(std::size_t w) noexcept { return parkers_[w].p; }
+    parker_type& parker_of(std::size_t w) noexcept { return parkers_[w].p; }
 
     // Producer side: after publishing work. Returns true if a worker was woken.
     bool notify_one() noexcept {
-        std::atomic_thread_fence(std::memory_order_seq_cst);
+        Sync::fence(std::memory_order_seq_cst);
         if (num_searching_.load(std::memory_order_seq_cst) != 0) return false;
         if (num_sleepers_.load(std::memory_order_seq_cst) == 0) return false;
         std::size_t w;
         {
-            std::lock_guard<std::mutex> g(mu_);
+            std::lock_guard<typename Sync::mutex> g(mu_);
             if (sleepers_.empty() || num_searching_.load(std::memory_order_relaxed) != 0)
                 return false;
             w = sleepers_.back();
@@ -60,7 +70,7 @@ public:
     void notify_all() noexcept {
         std::vector<std::size_t> woken;
         {
-            std::lock_guard<std::mutex> g(mu_);
+            std::lock_guard<typename Sync::mutex> g(mu_);
             woken.swap(sleepers_);
             for (std::size_t w : woken) {
                 listed_[w] = false;
@@ -75,7 +85,7 @@ public:
 
     // Worker side, phase 1.
     void prepare(std::size_t w) {
-        std::lock_guard<std::mutex> g(mu_);
+        std::lock_guard<typename Sync::mutex> g(mu_);
         sleepers_.push_back(w);
         listed_[w] = true;
         num_sleepers_.fetch_add(1, std::memory_order_seq_cst);
@@ -84,7 +94,7 @@ public:
     // Worker side, after waking or cancelling. Returns true if the worker was woken by
     // notify_one()/notify_all() (it is then counted as searching).
     bool finish(std::size_t w) {
-        std::lock_guard<std::mutex> g(mu_);
+        std::lock_guard<typename Sync::mutex> g(mu_);
         if (!listed_[w]) return true;
         listed_[w] = false;
         auto it = std::find(sleepers_.begin(), sleepers_.end(), w);
@@ -103,16 +113,21 @@ public:
 
 private:
     struct alignas(64) padded_parker {
-        parker p;
+        parker_type p;
     };
     std::size_t n_;
     std::unique_ptr<padded_parker[]> parkers_;
-    std::mutex mu_;
+    typename Sync::mutex mu_;
     std::vector<std::size_t> sleepers_;  // guarded by mu_
     std::vector<bool> listed_;           // guarded by mu_
-    alignas(64) std::atomic<std::uint32_t> num_searching_{0};
-    alignas(64) std::atomic<std::uint32_t> num_sleepers_{0};
-    std::atomic<std::uint64_t> wakeups_{0};
+    // Workers searching for work: +1 by begin_search() and by notify_*() for each worker it
+    // takes off the list, -1 by end_search(). Read by producers (notify_one) after their fence.
+    alignas(64) typename Sync::template atomic<std::uint32_t> num_searching_{0};
+    // Listed sleepers (sleepers_.size()), read by producers without mu_ after their fence.
+    alignas(64) typename Sync::template atomic<std::uint32_t> num_sleepers_{0};
+    typename Sync::template atomic<std::uint64_t> wakeups_{0};  // statistics only
 };
+
+using idle_set = basic_idle_set<std_sync>;
 
 }  // namespace taskport::detail

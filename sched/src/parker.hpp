@@ -5,46 +5,59 @@
 // spurious wake-up, which every caller tolerates by re-checking its queues). No timeouts, no
 // polling: a parked worker uses no CPU until someone unparks it.
 //
+// Invariants:
+//   - token_ is 1 from an unpark() until the owner's next exchange(0): a wake-up is never lost,
+//     only merged with another (then the owner re-checks its queues anyway).
+//   - polling_ is non-null exactly while the owner may be asleep inside that source's poll
+//     instead of on the futex; unpark() then interrupts the source instead of waking the futex.
+//     Dekker pair: unpark() sets token_ then reads polling_; park_polling() sets polling_ then
+//     reads token_ (all seq_cst): one of them sees the other.
+//   - An interrupt() can be consumed by another thread's poll (the source's wake-up is shared),
+//     so the source re-reads the token once it holds the poll role and after each non-blocking
+//     look (task_source::poll's `wake`, reactor::worker_poll): a token set before then is seen.
+//
 // The parker is also a continuation, so a worker waiting for a future inside help_until() is
-// woken by the future's completion through the same token.
+// woken by the future's completion through the same token. Written against a sync policy
+// (sync.hpp) so that tests/model/park_model.cpp checks this very code with Relacy.
 #pragma once
 
-#include <taskport/sched/executor.hpp>
-#include <taskport/sched/futex.hpp>
+#include "sync.hpp"
+
 #include <taskport/sched/task_node.hpp>
 
-#include <atomic>
 #include <cstdint>
 
 namespace taskport::detail {
 
-class parker final : public continuation {
+template <class Sync>
+class basic_parker final : public continuation {
 public:
-    parker() noexcept : continuation(&parker::on_notify) {}
+    using source_type = typename Sync::source_type;
+
+    basic_parker() noexcept : continuation(&basic_parker::on_notify) {}
 
     // Any thread.
     void unpark() noexcept {
         // seq_cst (not only release: what the unparker wrote must be visible to the woken
         // worker): a Dekker pair with park_polling() over token_ and polling_.
         if (token_.exchange(1, std::memory_order_seq_cst) == 0) {
-            if (task_source* s = polling_.load(std::memory_order_seq_cst))
+            if (source_type* s = polling_.load(std::memory_order_seq_cst))
                 s->interrupt();  // asleep in the source's poller, not on the futex
             else
-                futex_wake_one(token_);
+                Sync::futex_wake_one(token_);
         }
     }
 
     // Owner only.
     void park() noexcept {
-        while (token_.exchange(0, std::memory_order_acquire) == 0)
-            futex_wait(token_, 0);
+        while (token_.exchange(0, std::memory_order_acquire) == 0) Sync::futex_wait(token_, 0);
     }
 
     // Owner only. Sleeps inside s->poll(true) instead of on the futex, so that an I/O event
     // wakes this worker directly; unpark() interrupts the poll. Returns false without sleeping
     // when s will not let this thread poll (another does): the caller then park()s. Like
     // park(), a return may be spurious (the poll found events, or a stale interruption).
-    bool park_polling(task_source* s) noexcept {
+    bool park_polling(source_type* s) noexcept {
         polling_.store(s, std::memory_order_seq_cst);
         if (token_.exchange(0, std::memory_order_seq_cst) != 0) {  // woken already
             polling_.store(nullptr, std::memory_order_relaxed);
@@ -57,10 +70,14 @@ public:
     }
 
 private:
-    static void on_notify(continuation* c) noexcept { static_cast<parker*>(c)->unpark(); }
+    static void on_notify(continuation* c) noexcept { static_cast<basic_parker*>(c)->unpark(); }
 
-    std::atomic<std::uint32_t> token_{0};  // 1 = a wake-up is pending; written by both sides
-    std::atomic<task_source*> polling_{nullptr};  // the source the owner sleeps in, if any
+    // 1 = a wake-up is pending. Set by unpark() (any thread), cleared by the owner.
+    typename Sync::futex_word token_{0};
+    // The source the owner may sleep in, if any. Written by the owner, read by unpark().
+    typename Sync::template atomic<source_type*> polling_{nullptr};
 };
+
+using parker = basic_parker<std_sync>;
 
 }  // namespace taskport::detail

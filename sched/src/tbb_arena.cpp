@@ -134,8 +134,8 @@ public:
     bool closed() const noexcept override { return closed_.load(std::memory_order_seq_cst); }
     std::size_t concurrency() const noexcept override { return n_; }
 
-    runtime_stats stats() const override {
-        runtime_stats s;
+    scheduler_stats stats() const override {
+        scheduler_stats s;
         s.workers = n_;
         s.tasks_spawned = spawned_.load(std::memory_order_relaxed);
         s.tasks_run = run_.load(std::memory_order_relaxed);

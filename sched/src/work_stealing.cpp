@@ -1,5 +1,5 @@
 // work_stealing.cpp — the default scheduler: one Chase–Lev deque per worker, a LIFO slot, a
-// shared injector, and the idle/parking protocol of idle.hpp.
+// shared injector, and the park protocol of park_protocol.hpp (idle.hpp, parker.hpp).
 //
 // Where an idle worker looks for work, in order (cf. oneTBB's task_dispatcher, Tokio's worker):
 //   1. every 61st tick, the injector first (outside work is never starved by local work);
@@ -10,20 +10,21 @@
 //   5. searching: steal half of a random victim's deque, or a victim's LIFO slot when that
 //      victim's deque is empty; a few rounds, then park (idle.hpp).
 //
-// Shutdown: closed_ stops outside submissions (counted in inflight_ so none slips past); workers
-// keep running whatever is queued; when every worker is idle at top level, no submission is in
-// flight and every queue is empty, the last one to go idle sets terminate_ and all exit.
+// Shutdown (park_protocol.hpp): close() stops outside submissions (each counted in flight so none
+// slips past); workers keep running whatever is queued; when every worker is idle at top level,
+// no submission is in flight and every queue is empty, the last one to go idle ends the pool.
 #include "deque.hpp"
-#include "idle.hpp"
 #include "injector.hpp"
+#include "park_protocol.hpp"
+#include "test_hooks.hpp"
 
 #include <taskport/sched/executor.hpp>
 
 #include <atomic>
-#include <cerrno>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -37,33 +38,22 @@ namespace {
 TASKPORT_TLS_IE thread_local executor* tl_executor = nullptr;
 }
 
+scheduler_test_hooks& test_hooks() noexcept {
+    static scheduler_test_hooks hooks;
+    return hooks;
+}
+
 executor* current_executor() noexcept { return tl_executor; }
 void set_current_executor(executor* e) noexcept { tl_executor = e; }
 
+// The hardware threads (runtime/ applies TASKPORT_WORKERS before it gets here; sched reads no
+// environment variable: taskport/detail/environment.hpp is the one place that does).
 std::size_t default_worker_count() {
-    if (const char* env = std::getenv("TASKPORT_WORKERS"); env && *env) {
-        char* end = nullptr;
-        errno = 0;
-        unsigned long v = std::strtoul(env, &end, 10);
-        // Digits only: strtoul alone would also take " 3", "+3" and "-1" (as a huge number).
-        if (errno != 0 || *end != '\0' || v == 0 || v > 4096 || env[0] < '0' || env[0] > '9')
-            throw std::invalid_argument(std::string("taskport: TASKPORT_WORKERS must be an integer "
-                                                    "from 1 to 4096, got '") +
-                                        env + "'");
-        return static_cast<std::size_t>(v);
-    }
     unsigned hw = std::thread::hardware_concurrency();
     return hw ? hw : 1;
 }
 
 namespace {
-
-// TASKPORT_WORKER_POLL=0: idle workers sleep on their futex only, and the I/O side's readiness
-// thread does all the polling (the design before worker polling; kept for comparison).
-bool worker_poll_enabled() noexcept {
-    const char* env = std::getenv("TASKPORT_WORKER_POLL");
-    return !(env && env[0] == '0' && env[1] == '\0');
-}
 
 // Owner-written counter: plain load+store (no locked instruction), read by stats() racily-but-
 // atomically from any thread.
@@ -95,11 +85,10 @@ class work_stealing final : public executor {
         // Owner stores (exchange); thieves exchange it to null. Holds at most one task.
         alignas(64) std::atomic<task_node*> lifo{nullptr};
         counter run, spawned, steals, stolen, parks, inj_pops;
-        std::size_t index = 0;
+        park_protocol<std_sync>::slot ps;  // owner only: index, searching
         std::uint64_t rng = 0;          // owner only
         unsigned tick = 0;              // owner only
         unsigned lifo_streak = 0;       // owner only
-        bool searching = false;         // owner only (mirrored in idle_set's count)
         std::thread thread;
     };
 
@@ -111,20 +100,20 @@ class work_stealing final : public executor {
 public:
     explicit work_stealing(const scheduler_config& cfg)
         : n_(cfg.workers ? cfg.workers : default_worker_count()),
-          polls_(worker_poll_enabled()),
+          polls_(cfg.worker_poll),
           inj_(n_),
-          idle_(n_) {
+          pp_(n_) {
         workers_.reserve(n_);
         for (std::size_t i = 0; i < n_; ++i) {
             workers_.push_back(std::make_unique<worker>());
-            workers_.back()->index = i;
+            workers_.back()->ps.index = i;
             workers_.back()->rng = 0x9E3779B97F4A7C15ull * (i + 1);
         }
         for (std::size_t i = 0; i < n_; ++i) {
             try {
-                workers_[i]->thread = std::thread([this, i] { worker_main(*workers_[i]); });
+                start_worker(i);
             } catch (...) {
-                shutdown();
+                abandon_start();
                 throw;
             }
         }
@@ -137,15 +126,14 @@ public:
             push_local(*w, t);
             return;
         }
-        inflight_.fetch_add(1, std::memory_order_seq_cst);
-        if (closed_.load(std::memory_order_seq_cst)) {
-            inflight_.fetch_sub(1, std::memory_order_seq_cst);
+        if (!pp_.enter_submit()) {
+            pp_.leave_submit();
             throw runtime_closed();
         }
         inj_.push(t, thread_lane_hint());
         external_spawned_.fetch_add(1, std::memory_order_relaxed);
-        inflight_.fetch_sub(1, std::memory_order_seq_cst);
-        idle_.notify_one();
+        pp_.leave_submit();
+        pp_.notify();
     }
 
     void schedule_accepted(task_node* t) noexcept override {
@@ -165,7 +153,7 @@ public:
         w->spawned.add();
         task_node* old = w->lifo.exchange(t, std::memory_order_acq_rel);
         if (old) w->deque.push(old);
-        idle_.notify_one();
+        pp_.notify();
     }
 
     void schedule_yield(task_node* t) noexcept override { inject(t, t, 1); }
@@ -179,7 +167,7 @@ public:
     void attach_source(task_source* s) noexcept override {
         source_.store(s, std::memory_order_release);
     }
-    void notify_source() noexcept override { idle_.notify_one(); }
+    void notify_source() noexcept override { pp_.notify(); }
 
     bool local_queue_empty() const noexcept override {
         worker* w = local();
@@ -189,7 +177,8 @@ public:
     void help_until(waitable& wt) override {
         worker& w = *local();
         if (wt.ready()) return;
-        parker& p = idle_.parker_of(w.index);
+        parker& p = pp_.parker_of(w.ps.index);
+        bool parked = false;
         // Armed lazily, only before parking: most waits end while this worker runs the very
         // task it waits for (the child it just pushed), and arming costs a wait-table lock
         // (task_group) or a CAS plus a notify (future) that would then be wasted.
@@ -209,28 +198,28 @@ public:
             armed = wt.arm(&p);
             if (!armed) continue;  // ready meanwhile
             park(w, &wt);
+            parked = true;
         }
         if (armed) wt.disarm(&p);
-        leave_search(w);
+        // Back to the waiting task, which may run for long: hand on work this worker saw.
+        pool_view v{*this, w};
+        pp_.leave_wait(w.ps, parked, v);
     }
 
     void shutdown() noexcept override {
-        closed_.store(true, std::memory_order_seq_cst);
-        idle_.notify_all();
+        pp_.close();
         if (local()) return;  // a worker cannot join itself; the destructor joins
         std::lock_guard<std::mutex> g(join_mu_);
         for (auto& w : workers_)
             if (w->thread.joinable()) w->thread.join();
     }
 
-    // seq_cst: io's completion_queue::push() pairs this read with its seq_cst announcement
-    // (pushers_) against the last worker's reads, Dekker-style; acquire would not order them.
-    bool closed() const noexcept override { return closed_.load(std::memory_order_seq_cst); }
+    bool closed() const noexcept override { return pp_.closed(); }
     bool polls_source() const noexcept override { return polls_; }
     std::size_t concurrency() const noexcept override { return n_; }
 
-    runtime_stats stats() const override {
-        runtime_stats s;
+    scheduler_stats stats() const override {
+        scheduler_stats s;
         s.workers = n_;
         s.tasks_spawned = external_spawned_.load(std::memory_order_relaxed);
         for (auto& w : workers_) {
@@ -243,7 +232,7 @@ public:
             s.worker_queue_depth.push_back(w->thief().size() +
                                            (w->lifo.load(std::memory_order_relaxed) ? 1 : 0));
         }
-        s.wakeups = idle_.wakeups();
+        s.wakeups = pp_.wakeups();
         s.injector_depth = inj_.size();
         return s;
     }
@@ -251,16 +240,56 @@ public:
 private:
     worker* local() const noexcept { return tl_executor == this ? tl_worker : nullptr; }
 
+    void start_worker(std::size_t i) {
+        if (auto fail = test_hooks().fail_thread_start.load(std::memory_order_relaxed); fail && fail(i))
+            throw std::system_error(std::make_error_code(std::errc::resource_unavailable_try_again),
+                                    "taskport: cannot start worker thread " + std::to_string(i + 1) +
+                                        " of " + std::to_string(n_) + " (test hook)");
+        try {
+            workers_[i]->thread = std::thread([this, i] { worker_main(*workers_[i]); });
+        } catch (const std::system_error& e) {
+            throw std::system_error(e.code(), "taskport: cannot start worker thread " +
+                                                  std::to_string(i + 1) + " of " + std::to_string(n_));
+        }
+    }
+
+    // The constructor failed to start a worker: the ones already running exit at once (they
+    // would wait for n idle workers), and are joined before the exception leaves the constructor.
+    void abandon_start() noexcept {
+        pp_.abandon();
+        for (auto& w : workers_)
+            if (w->thread.joinable()) w->thread.join();
+    }
+
+    // What park_protocol asks of the pool while worker w parks.
+    struct pool_view {
+        work_stealing& ws;
+        worker& w;
+        bool work_visible() const noexcept { return ws.work_visible(); }
+        task_source* pollable_source() const noexcept {
+            return ws.polls_ ? ws.source_.load(std::memory_order_acquire) : nullptr;
+        }
+        void count_park() const noexcept { w.parks.add(); }
+    };
+
+    // Two-phase wait (park_protocol.hpp). Returns false when the worker should exit.
+    bool park(worker& w, waitable* wt) {
+        pool_view v{*this, w};
+        return pp_.park(w.ps, wt, v);
+    }
+
+    void leave_search(worker& w) noexcept { pp_.leave_search(w.ps); }
+
     void push_local(worker& w, task_node* t) {
         w.spawned.add();
         w.deque.push(t);
-        idle_.notify_one();
+        pp_.notify();
     }
 
     void inject(task_node* first, task_node* last, std::size_t n) noexcept {
         inj_.push_batch(first, last, n, thread_lane_hint());
         external_spawned_.fetch_add(n, std::memory_order_relaxed);
-        idle_.notify_one();
+        pp_.notify();
     }
 
     void worker_main(worker& w) {
@@ -284,14 +313,6 @@ private:
         leave_search(w);
         t->run();
         w.run.add();
-    }
-
-    // A searcher that found work (or stops looking) hands the searching role on when it was the
-    // last one, so work published while it searched still gets a worker.
-    void leave_search(worker& w) noexcept {
-        if (!w.searching) return;
-        w.searching = false;
-        if (idle_.end_search()) idle_.notify_one();
     }
 
     task_node* find_local(worker& w) noexcept {
@@ -344,14 +365,14 @@ private:
         std::size_t k = 0;
         for (task_node* c = first->next; c && k < injector_batch; c = c->next) rest[k++] = c;
         while (k) w.deque.push(rest[--k]);
-        if (n > 1) idle_.notify_one();
+        if (n > 1) pp_.notify();
         first->next = nullptr;
     }
 
     task_node* take_injector(worker& w) noexcept {
         if (inj_.size() == 0) return nullptr;
         std::size_t n = 0;
-        task_node* first = inj_.pop_batch(w.index, injector_batch, n);
+        task_node* first = inj_.pop_batch(w.ps.index, injector_batch, n);
         if (!first) return nullptr;
         w.inj_pops.add(n);
         spread_batch(w, first, n);
@@ -359,10 +380,7 @@ private:
     }
 
     task_node* search(worker& w) {
-        if (!w.searching) {
-            w.searching = true;
-            idle_.begin_search();
-        }
+        pp_.begin_search(w.ps);
         for (int round = 0; round < search_rounds; ++round) {
             if (task_node* t = steal_from_others(w)) return t;
             if (round == 0) poll_source(false);
@@ -392,7 +410,7 @@ private:
                 if (task_node* t = v.thief().steal_half(w.deque, moved)) {
                     w.steals.add();
                     w.stolen.add(moved);
-                    if (moved > 1) idle_.notify_one();
+                    if (moved > 1) pp_.notify();
                     return t;
                 }
             }
@@ -418,59 +436,13 @@ private:
         return false;
     }
 
-    // Two-phase wait (idle.hpp). wt: the target of help_until, or null at top level.
-    // Returns false when the worker should exit.
-    bool park(worker& w, waitable* wt) {
-        const bool top = wt == nullptr;
-        idle_.prepare(w.index);
-        if (w.searching) {
-            w.searching = false;
-            idle_.end_search();
-        }
-        if (top) idle_count_.fetch_add(1, std::memory_order_seq_cst);
-        std::atomic_thread_fence(std::memory_order_seq_cst);
-
-        bool cancel = terminate_.load(std::memory_order_seq_cst) || (wt && wt->ready()) ||
-                      work_visible();
-        if (!cancel && top && closed_.load(std::memory_order_seq_cst) &&
-            idle_count_.load(std::memory_order_seq_cst) == n_ &&
-            inflight_.load(std::memory_order_seq_cst) == 0 && !work_visible()) {
-            terminate_.store(true, std::memory_order_seq_cst);
-            idle_.notify_all();
-            cancel = true;
-        }
-        task_source* polled = nullptr;
-        if (!cancel) {
-            w.parks.add();
-            // With a pollable source and nobody polling it yet, sleep in its poller: an I/O
-            // event then wakes this worker, which runs the completion itself. Else the futex.
-            parker& p = idle_.parker_of(w.index);
-            task_source* src = polls_ ? source_.load(std::memory_order_acquire) : nullptr;
-            if (src && p.park_polling(src))
-                polled = src;
-            else
-                p.park();
-        }
-        if (idle_.finish(w.index)) w.searching = true;
-        // What a poll found was queued without a wake-up, for this worker to take. Inside
-        // help_until it may instead return to its task at once (the wait is over): then wake
-        // another worker for it. (At top level this worker takes it next, in find_local.)
-        if (polled && !top && !polled->empty()) idle_.notify_one();
-        if (top) idle_count_.fetch_sub(1, std::memory_order_seq_cst);
-        return !(top && terminate_.load(std::memory_order_seq_cst));
-    }
-
     TASKPORT_TLS_IE static thread_local worker* tl_worker;
 
     const std::size_t n_;
-    const bool polls_;  // idle and searching workers poll the source (TASKPORT_WORKER_POLL)
+    const bool polls_;  // idle and searching workers poll the source (scheduler_config::worker_poll)
     std::vector<std::unique_ptr<worker>> workers_;
     injector inj_;
-    idle_set idle_;
-    alignas(64) std::atomic<bool> closed_{false};     // set once by shutdown(); read by all
-    std::atomic<bool> terminate_{false};              // set once by the last idle worker
-    alignas(64) std::atomic<std::size_t> inflight_{0};  // outside schedule() calls under way
-    alignas(64) std::atomic<std::size_t> idle_count_{0};  // workers idle at top level
+    park_protocol<std_sync> pp_;
     alignas(64) std::atomic<std::uint64_t> external_spawned_{0};
     std::atomic<task_source*> source_{nullptr};  // set once by attach_source()
     std::mutex join_mu_;

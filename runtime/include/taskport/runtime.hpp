@@ -11,12 +11,14 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <atomic>
 #include <optional>
+#include <string>
 #include <type_traits>
 #include <utility>
 
@@ -29,6 +31,14 @@ using scheduler_kind = detail::scheduler_kind;
 // (Linux: io_uring for files beside epoll for sockets when the kernel allows it, else epoll
 // plus the blocking pool).
 enum class io_backend { automatic, epoll, io_uring, kqueue, iocp };
+
+// What an operator needs to see: the scheduler's figures, and the I/O side's, filled in by io/
+// once the runtime has done I/O.
+struct runtime_stats : scheduler_stats {
+    std::string io_backend;                  // "epoll", "io_uring", "kqueue", "iocp"; empty: none yet
+    std::uint64_t io_completions = 0;        // operations delivered through the completion queue
+    std::size_t completion_queue_depth = 0;  // completions waiting for a worker now
+};
 
 struct runtime_options {
     // Worker threads; 0 means TASKPORT_WORKERS from the environment, else the hardware threads.
@@ -234,7 +244,8 @@ public:
     }
 
     runtime_stats stats() const {
-        runtime_stats s = ex_->stats();
+        runtime_stats s;
+        static_cast<scheduler_stats&>(s) = ex_->stats();
         if (auto* e = ext_.load(std::memory_order_acquire)) e->fill_stats(s);
         return s;
     }

@@ -17,8 +17,10 @@
 
 namespace taskport {
 
-// What an operator needs to see. Counters are totals since start; depths are a snapshot.
-struct runtime_stats {
+// What an operator needs to see of the scheduler (runtime_stats in runtime.hpp adds the I/O
+// side's figures: sched knows nothing of I/O). Counters are totals since start; depths are a
+// snapshot.
+struct scheduler_stats {
     std::size_t workers = 0;
     std::uint64_t tasks_spawned = 0;   // tasks submitted (spawn, post, continuations, completions)
     std::uint64_t tasks_run = 0;       // tasks executed
@@ -29,10 +31,6 @@ struct runtime_stats {
     std::uint64_t injector_pops = 0;   // tasks taken from the shared injector
     std::size_t injector_depth = 0;    // tasks waiting in the shared injector now
     std::vector<std::size_t> worker_queue_depth;  // tasks in each worker's own queue now
-    // Filled in by io/ once the runtime has done I/O:
-    std::string io_backend;                  // "epoll", "io_uring", "kqueue", "iocp"; empty: none yet
-    std::uint64_t io_completions = 0;        // operations delivered through the completion queue
-    std::size_t completion_queue_depth = 0;  // completions waiting for a worker now
 };
 
 // Thrown by spawn/post from outside the runtime after shutdown() began.
@@ -122,7 +120,7 @@ public:
     virtual bool closed() const noexcept = 0;
 
     virtual std::size_t concurrency() const noexcept = 0;
-    virtual runtime_stats stats() const = 0;
+    virtual scheduler_stats stats() const = 0;
 
     // The object that owns this executor (the taskport::runtime), opaque to sched: lets code
     // running on a worker find its runtime. Set once before any task runs.
@@ -144,7 +142,8 @@ void deallocate_task(void* p, std::size_t bytes) noexcept;
 enum class scheduler_kind { work_stealing, tbb_arena };
 
 struct scheduler_config {
-    std::size_t workers = 0;  // 0: TASKPORT_WORKERS or the hardware threads
+    std::size_t workers = 0;  // 0: the hardware threads
+    bool worker_poll = true;  // idle workers poll the attached source (polls_source())
     scheduler_kind kind = scheduler_kind::work_stealing;
     std::string thread_name = "taskport-w";
 };
