@@ -52,7 +52,7 @@ struct fake_executor final : taskport::detail::executor {
         return const_cast<rl_atomics::atomic<bool>&>(closed_).load(rl_atomics::seq_cst);
     }
     std::size_t concurrency() const noexcept override { return 1; }
-    taskport::runtime_stats stats() const override { return {}; }
+    taskport::scheduler_stats stats() const override { return {}; }
 };
 
 struct item : task_node {
