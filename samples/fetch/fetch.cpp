@@ -362,6 +362,7 @@ int main(int argc, char** argv) {
     std::string out_dir = ".";
     std::size_t workers = 0;
     bool quiet = false, progress = false, no_progress = false;
+    app.set_version_flag("--version", "taskport " TASKPORT_TOOL_VERSION);
     app.add_option("URL", urls, "http:// URLs (none: read them from stdin)");
     app.add_option("-o,--output-dir", out_dir, "folder the files are written to (must exist)")->capture_default_str();
     app.add_option("-c,--concurrency", o.concurrency, "requests in flight at once")

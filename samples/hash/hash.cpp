@@ -476,6 +476,7 @@ int main(int argc, char** argv) {
     bool check = false, quiet = false, progress = false, no_progress = false;
     std::size_t jobs = std::max(1u, std::thread::hardware_concurrency());
     std::uint64_t max_memory = 64ull << 20, chunk = 1ull << 20;
+    app.set_version_flag("--version", "taskport " TASKPORT_TOOL_VERSION);
     app.add_option("PATH", paths, "files and folders to hash (with -c: lists to check, '-' for stdin)");
     app.add_flag("-c,--check", check, "read SHA-256 sums from the lists and check them");
     app.add_flag("--quiet", quiet, "with -c: print no OK lines");

@@ -14,13 +14,30 @@ mkdir -p "$work"
 work=$(cd "$work" && pwd)
 cxx=${CXX:-c++}
 
+# run_tools PREFIX: the installed tools start and print their version, found through their
+# run path alone (the loader would say "cannot open shared object file" otherwise).
+run_tools() {
+  local tool found=0
+  for tool in taskport-hash taskport-fetch; do
+    [ -x "$1/bin/$tool" ] || continue
+    found=$((found + 1))
+    echo "== installed $tool --version (prefix $1)"
+    env -u LD_LIBRARY_PATH "$1/bin/$tool" --version
+  done
+  [ "$found" -gt 0 ] || { echo "no installed tool under $1/bin" >&2; exit 1; }
+}
+
 for kind in shared static; do
   echo "== install ($kind)"
   build="$work/taskport-$kind"
   prefix="$work/prefix-$kind"
   rm -rf "$build" "$prefix" "$prefix-moved" "$work/cmake-$kind"
+  # The shared install also builds and installs the tools (taskport-hash, taskport-fetch), to
+  # check that they run from the prefix with no LD_LIBRARY_PATH and no ldconfig.
+  samples=disabled
+  [ "$kind" = shared ] && samples=enabled
   meson setup "$build" "$root" --prefix "$prefix" -Ddefault_library="$kind" \
-    -Dtests=disabled -Dsamples=disabled -Dbenchmarks=disabled >"$work/setup-$kind.log" \
+    -Dtests=disabled -Dsamples="$samples" -Dbenchmarks=disabled >"$work/setup-$kind.log" \
     || { cat "$work/setup-$kind.log"; exit 1; }
   meson compile -C "$build"
   meson install -C "$build" --quiet
@@ -43,8 +60,10 @@ for kind in shared static; do
   "$work/pkgconfig-$kind"
 
   if [ "$kind" = shared ]; then
+    run_tools "$prefix"
     mv "$prefix" "$prefix-moved"
     prefix="$prefix-moved"
+    run_tools "$prefix"
   fi
 
   echo "== CMake consumer ($kind)"
