@@ -190,9 +190,47 @@ def case_bad_output_dir(srv, base, out):
     check(rc == 2 and "missing" in se, "missing output folder: %d %r" % (rc, se))
 
 
+def case_shard(srv, base, out):
+    """--shard I/N: N runs together fetch every URL exactly once (counted at the server), write
+    exactly the unsharded run's files (same names, same bytes) and report every failure once."""
+    urls = ["%s/data/%d/s%d.bin" % (base, 100 + i, i) for i in range(40)]
+    urls += ["%s/data/10/same" % base, "%s/data/20/same?x=1" % base, "%s/status/404/gone" % base]
+    stdin = "\n".join(urls) + "\n"
+    whole = os.path.join(out, "whole")
+    os.mkdir(whole)
+    srv.reset_counts()
+    rc1, _, err1 = run(["--retries", "0", "-q"], whole, stdin)
+    check(rc1 == 1, "unsharded: exit %d %r" % (rc1, err1))
+    unsharded_requests = dict(srv.requests)
+    srv.reset_counts()
+    got, errs, rcs = {}, [], []
+    for i in range(3):
+        d = os.path.join(out, "s%d" % i)
+        os.mkdir(d)
+        rc, _, err = run(["--retries", "0", "-q", "--shard", "%d/3" % i], d, stdin)
+        rcs.append(rc)
+        errs += err.splitlines()
+        for name in files(d):
+            check(name not in got, "%s written by two shards" % name)
+            got[name] = read(d, name)
+        no_temp_files(d)
+    check(sorted(got) == files(whole), "shards wrote %s, unsharded %s" % (sorted(got), files(whole)))
+    for name in got:
+        check(got[name] == read(whole, name), "%s: bytes differ from the unsharded run" % name)
+    check(sorted(errs) == sorted(err1.splitlines()), "failures: shards %r, unsharded %r" % (errs, err1))
+    check(max(rcs) == rc1, "exit statuses %r" % rcs)
+    check(dict(srv.requests) == unsharded_requests,
+          "requests: shards %s, unsharded %s" % (dict(srv.requests), unsharded_requests))
+    check(all(len(os.listdir(os.path.join(out, "s%d" % i))) > 0 for i in range(3)),
+          "a shard got nothing to do")
+    for bad in ("3/3", "a/b", "0/0"):
+        rc, _, err = run(["--shard", bad, urls[0]], whole)
+        check(rc == 2 and "--shard" in err, "--shard %s: exit %d %r" % (bad, rc, err))
+
+
 CASES = [case_keep_alive_many, case_chunked_and_eof, case_redirects, case_http_errors, case_faults,
          case_stale_keep_alive, case_names_and_bad_urls, case_interim_responses, case_bad_url_syntax,
-         case_progress, case_bad_output_dir]
+         case_progress, case_bad_output_dir, case_shard]
 
 
 def main():

@@ -283,7 +283,53 @@ def case_usage(tmp):
     check(rc == 0 and out == b"" and err == "", "empty folder: %d %r %r" % (rc, out, err))
 
 
-CASES = [case_matches_sha256sum, case_check_mode, case_errors, case_check_fifo, case_files_vanish, case_progress, case_usage]
+def case_shard(tmp):
+    """--shard I/N: N runs together hash (and check) every file exactly once, report every problem
+    exactly once, and their outputs together equal one unsharded run's; bad I/N is refused."""
+    make_tree(os.path.join(tmp, "t"))
+    t = os.path.join(tmp, "t")
+    os.symlink("nowhere", os.path.join(t, "dangling"))
+    os.mkfifo(os.path.join(t, "fifo"))
+    rc1, whole, whole_err = run(["t"], cwd=tmp)
+    check(rc1 == 1 and whole.count(b"\n") > 150, "unsharded run: exit %d" % rc1)
+    for n in (1, 2, 3, 7):
+        outs, errs, rcs = [], [], []
+        for i in range(n):
+            rc, out, err = run(["--shard", "%d/%d" % (i, n), "t"], cwd=tmp)
+            check(rc in (0, 1), "shard %d/%d: exit %d, %r" % (i, n, rc, err))
+            outs.append(out)
+            errs += err.splitlines()
+            rcs.append(rc)
+            lines = out.splitlines()
+            check(lines == [l for l in whole.splitlines() if l in set(lines)],
+                  "shard %d/%d is not in the unsharded run's order" % (i, n))
+        got = sorted(l for o in outs for l in o.splitlines())
+        check(got == sorted(whole.splitlines()), "%d shards: union differs from the unsharded run:\n%s"
+              % (n, diff(b"\n".join(sorted(whole.splitlines())), b"\n".join(got))))
+        check(sorted(errs) == sorted(whole_err.splitlines()),
+              "%d shards: problems reported %r, unsharded %r" % (n, errs, whole_err))
+        check(max(rcs) == rc1, "%d shards: exit statuses %r" % (n, rcs))
+        if n == 7:
+            check(sum(1 for o in outs if o) >= 5, "7 shards: the split is lopsided: %r" % [len(o) for o in outs])
+    # -c: the same, over a list of everything.
+    with open(os.path.join(tmp, "list"), "wb") as f:
+        f.write(whole)
+    rc1, whole_check, _ = run(["-c", "list"], cwd=tmp)
+    check(rc1 == 0, "unsharded -c: exit %d" % rc1)
+    got = []
+    for i in range(3):
+        rc, out, err = run(["-c", "--shard", "%d/3" % i, "list"], cwd=tmp)
+        check(rc == 0 and err == "", "-c shard %d/3: exit %d %r" % (i, rc, err))
+        got += out.splitlines()
+    check(sorted(got) == sorted(whole_check.splitlines()), "-c: 3 shards differ from the unsharded check")
+    for bad, why in (("3/3", "I must be below N"), ("x/2", "not a whole number"), ("1", "expected I/N"),
+                     ("0/0", "N must be at least 1"), ("-1/2", "not a whole number")):
+        rc, out, err = run(["--shard", bad, "t"], cwd=tmp)
+        check(rc == 2 and why in err and out == b"", "--shard %s: exit %d, %r" % (bad, rc, err))
+
+
+CASES = [case_matches_sha256sum, case_check_mode, case_errors, case_check_fifo, case_files_vanish, case_progress,
+         case_usage, case_shard]
 
 
 def main():

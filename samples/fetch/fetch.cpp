@@ -31,6 +31,7 @@
 #include <taskport/taskport.hpp>
 
 #include "console.hpp"
+#include "shard.hpp"
 #include "http.hpp"
 
 #include <CLI/CLI.hpp>
@@ -380,12 +381,25 @@ int main(int argc, char** argv) {
     app.add_option("--max-redirects", o.max_redirects, "redirects followed per URL")->capture_default_str();
     app.add_option("-j,--workers", workers, "worker threads (0: one per hardware thread)");
     app.add_flag("-q,--quiet", quiet, "no summary");
+    std::string shard_text;
+    app.add_option("--shard", shard_text,
+                   "I/N: fetch only shard I (0 to N-1) of N, split by output name; N runs with I = 0..N-1 "
+                   "fetch every URL exactly once");
     auto* p_on = app.add_flag("--progress", progress, "draw the progress bar even when stderr is not a terminal");
     app.add_flag("--no-progress", no_progress, "never draw the progress bar")->excludes(p_on);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
         return app.exit(e) == 0 ? 0 : 2;
+    }
+    samples::shard sh;
+    if (!shard_text.empty()) {
+        try {
+            sh = samples::shard::parse(shard_text);
+        } catch (const std::invalid_argument& e) {
+            std::fprintf(stderr, "%s: %s\n", prog, e.what());
+            return 2;
+        }
     }
     o.out_dir = out_dir;
     std::error_code ec;
@@ -404,7 +418,8 @@ int main(int argc, char** argv) {
         }
     }
 
-    // Names, decided up front in input order so that the same input always gives the same files.
+    // Names, decided up front in input order so that the same input always gives the same files
+    // (with --shard too: every shard names the whole list, then keeps the names of its shard).
     std::vector<job> jobs;
     std::unordered_set<std::string> taken;
     std::unordered_map<std::string, unsigned> next_suffix;  // base name -> the next suffix to try
@@ -413,7 +428,7 @@ int main(int argc, char** argv) {
         std::string name = base;
         while (taken.count(name)) name = base + "." + std::to_string(++next_suffix[base]);
         taken.insert(name);
-        jobs.push_back({u, name});
+        if (sh.contains(name)) jobs.push_back({u, name});
     }
 
     const bool bar = !no_progress && (progress || samples::console::stderr_is_terminal());

@@ -30,6 +30,7 @@
 
 #include "checksum_list.hpp"
 #include "console.hpp"
+#include "shard.hpp"
 
 #include <CLI/CLI.hpp>
 #include <openssl/evp.h>
@@ -83,7 +84,10 @@ std::string os_message(int err) { return std::error_code(err, std::system_catego
 
 class walker {
 public:
-    walker(samples::console& con, std::vector<item>& out) : con_(con), out_(out) {}
+    // Walks everything, keeps the files of `sh` and reports the problems whose path is in `sh`,
+    // so that N shards together report each problem once.
+    walker(samples::console& con, std::vector<item>& out, const samples::shard& sh)
+        : con_(con), out_(out), shard_(sh) {}
 
     void root(const std::string& path) {
         struct stat st {};
@@ -108,6 +112,7 @@ private:
 
     void visit(const std::string& path, const struct stat& st, std::vector<dir_id>& stack) {
         if (S_ISREG(st.st_mode)) {
+            if (!shard_.contains(path)) return;
             item it;
             it.path = path;
             it.size = static_cast<std::uint64_t>(st.st_size);
@@ -115,7 +120,7 @@ private:
         } else if (S_ISDIR(st.st_mode)) {
             for (const dir_id& d : stack) {
                 if (d.dev == st.st_dev && d.ino == st.st_ino) {
-                    fail(path + ": " + os_message(ELOOP) + " (leads back to " + d.path + "): not walked again");
+                    fail(path, path + ": " + os_message(ELOOP) + " (leads back to " + d.path + "): not walked again");
                     return;
                 }
             }
@@ -128,7 +133,7 @@ private:
                                : S_ISCHR(st.st_mode)  ? "a character device"
                                : S_ISBLK(st.st_mode)  ? "a block device"
                                                       : "of an unknown type";
-            fail(path + ": not a regular file (" + what + "): not hashed");
+            fail(path, path + ": not a regular file (" + what + "): not hashed");
         }
     }
 
@@ -178,15 +183,17 @@ private:
     }
 
     void report(const std::string& path, int err, bool dangling_link) {
-        fail(path + ": " + os_message(err) + (dangling_link && err == ENOENT ? " (dangling symbolic link)" : ""));
+        fail(path, path + ": " + os_message(err) + (dangling_link && err == ENOENT ? " (dangling symbolic link)" : ""));
     }
-    void fail(const std::string& msg) {
+    void fail(const std::string& path, const std::string& msg) {
+        if (!shard_.contains(path)) return;
         failed_ = true;
         con_.err(std::string(prog) + ": " + msg + "\n");
     }
 
     samples::console& con_;
     std::vector<item>& out_;
+    const samples::shard& shard_;
     bool failed_ = false;
 };
 
@@ -423,15 +430,20 @@ taskport::task<void> run_all(engine& e, std::size_t lanes, bool bar) {
 }
 
 // Reads the lists of -c; returns false when a list cannot be read.
+// With --shard, the entries whose file is in the shard are kept, and a list's own problems (it
+// cannot be read, it has no checksum line, its badly formatted lines) belong to the shard of the
+// list's name.
 bool read_lists(const std::vector<std::string>& lists, std::vector<item>& items, std::uint64_t& bad_lines,
-                samples::console& con) {
+                samples::console& con, const samples::shard& sh) {
     bool ok = true;
     for (const std::string& list : lists) {
+        const bool mine = sh.contains(list);
         std::ifstream file;
         std::istream* in = &std::cin;
         if (list != "-") {
             file.open(list, std::ios::binary);
             if (!file) {
+                if (!mine) continue;
                 con.err(std::string(prog) + ": " + list + ": " + os_message(errno) + "\n");
                 ok = false;
                 continue;
@@ -440,6 +452,7 @@ bool read_lists(const std::vector<std::string>& lists, std::vector<item>& items,
         }
         const samples::checksum::list_counts counts =
             samples::checksum::read_list(*in, [&](const std::string& hex, const std::string& name) {
+                if (!sh.contains(name)) return;
                 item it;
                 it.path = name;
                 it.expect = hex;
@@ -449,6 +462,7 @@ bool read_lists(const std::vector<std::string>& lists, std::vector<item>& items,
                 items.push_back(std::move(it));
             });
         const std::size_t found = counts.entries, bad = counts.bad;
+        if (!mine) continue;
         if (in->bad()) {
             con.err(std::string(prog) + ": " + list + ": read error\n");
             ok = false;
@@ -480,6 +494,10 @@ int main(int argc, char** argv) {
     app.add_option("PATH", paths, "files and folders to hash (with -c: lists to check, '-' for stdin)");
     app.add_flag("-c,--check", check, "read SHA-256 sums from the lists and check them");
     app.add_flag("--quiet", quiet, "with -c: print no OK lines");
+    std::string shard_text;
+    app.add_option("--shard", shard_text,
+                   "I/N: do only shard I (0 to N-1) of N, split by path; N runs with I = 0..N-1 do the job "
+                   "exactly once");
     app.add_option("-j,--jobs", jobs, "worker threads hashing in parallel (8 files in flight per worker)")
         ->check(CLI::Range(1, 1024))
         ->capture_default_str();
@@ -503,6 +521,15 @@ int main(int argc, char** argv) {
         return 2;
     }
     if (check && paths.empty()) paths.push_back("-");
+    samples::shard sh;
+    if (!shard_text.empty()) {
+        try {
+            sh = samples::shard::parse(shard_text);
+        } catch (const std::invalid_argument& e) {
+            std::fprintf(stderr, "%s: %s\n", prog, e.what());
+            return 2;
+        }
+    }
     if (quiet && !check) {
         std::fprintf(stderr, "%s: --quiet is for -c only\n", prog);
         return 2;
@@ -517,9 +544,9 @@ int main(int argc, char** argv) {
     bool failed = false;
     std::uint64_t bad_lines = 0;
     if (check) {
-        failed = !read_lists(paths, items, bad_lines, con);
+        failed = !read_lists(paths, items, bad_lines, con, sh);
     } else {
-        walker w(con, items);
+        walker w(con, items, sh);
         for (const std::string& p : paths) w.root(p);
         failed = w.failed();
         std::stable_sort(items.begin(), items.end(), [](const item& a, const item& b) { return a.path < b.path; });
