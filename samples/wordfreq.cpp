@@ -10,9 +10,15 @@
 //   3. a coroutine (taskport::task) co_awaits when_all() of those futures, then merges the
 //      counts with parallel_for, one slice of the word space per index, no locks;
 //   4. rt.block_on() runs that coroutine from main; rt.stats() shows what the workers did.
-// Words are runs of ASCII letters, lower-cased. Hidden files and folders (".git") and files
-// holding a NUL byte (binaries) are skipped.
+// Words as a reader counts them: runs of letters and digits holding at least one letter
+// ("2026" is not a word, "utf8" is), where an apostrophe (' or U+2019) or a hyphen between two
+// such characters joins them: "don't", "it's", "o'clock" and "self-contained" are one word each,
+// 'quoted' is "quoted". Bytes of UTF-8 sequences count as letters, so "naïve" is one word;
+// ASCII letters are lower-cased (other case folding is left alone). Hidden files and folders
+// (".git") and files holding a NUL byte (binaries) are skipped.
 #include <taskport/taskport.hpp>
+
+#include <CLI/CLI.hpp>
 
 #include <algorithm>
 #include <cerrno>
@@ -26,6 +32,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <unordered_map>
 #include <utility>
@@ -36,6 +43,67 @@ using counts = std::unordered_map<std::string, std::uint64_t>;
 
 namespace {
 
+bool ascii_letter(unsigned char c) { return (c | 0x20) >= 'a' && (c | 0x20) <= 'z'; }
+bool ascii_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+
+// Calls f(word) for each word of text, by the rules at the top of this file.
+template <class F>
+void for_each_word(std::string_view text, F&& f) {
+    std::string word;
+    bool has_letter = false;
+    const auto flush = [&] {
+        if (has_letter) f(word);
+        word.clear();
+        has_letter = false;
+    };
+    const std::size_t n = text.size();
+    const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
+    const auto is_rsquo = [&](std::size_t i) {  // U+2019 RIGHT SINGLE QUOTATION MARK, E2 80 99
+        return i + 2 < n && byte(i) == 0xE2 && byte(i + 1) == 0x80 && byte(i + 2) == 0x99;
+    };
+    // The length of the UTF-8 punctuation at i that separates words (0: none): quotation marks
+    // U+2018 U+201C U+201D U+00AB U+00BB, dashes U+2013 U+2014, the ellipsis U+2026.
+    const auto punct_len = [&](std::size_t i) -> std::size_t {
+        if (i + 1 < n && byte(i) == 0xC2 && (byte(i + 1) == 0xAB || byte(i + 1) == 0xBB)) return 2;
+        if (i + 2 < n && byte(i) == 0xE2 && byte(i + 1) == 0x80) {
+            const unsigned char c = byte(i + 2);
+            if (c == 0x98 || c == 0x9C || c == 0x9D || c == 0x93 || c == 0x94 || c == 0xA6) return 3;
+        }
+        return 0;
+    };
+    // A letter, a digit or a byte of a UTF-8 sequence other than the punctuation above.
+    const auto word_char = [&](std::size_t i) {
+        const unsigned char c = byte(i);
+        return ascii_letter(c) || ascii_digit(c) || (c >= 0x80 && !is_rsquo(i) && punct_len(i) == 0);
+    };
+    std::size_t i = 0;
+    while (i < n) {
+        const unsigned char c = byte(i);
+        if (is_rsquo(i)) {
+            // Inside a word it joins (and is written as '): "don’t" counts as "don't".
+            if (!word.empty() && i + 3 < n && word_char(i + 3)) word += '\'';
+            else flush();
+            i += 3;
+            continue;
+        }
+        if (const std::size_t len = punct_len(i)) {
+            flush();
+            i += len;
+            continue;
+        }
+        if (word_char(i)) {
+            if (ascii_letter(c) || c >= 0x80) has_letter = true;
+            word += ascii_letter(c) ? static_cast<char>(c | 0x20) : static_cast<char>(c);
+        } else if ((c == '\'' || c == '-') && !word.empty() && i + 1 < n && word_char(i + 1)) {
+            word += static_cast<char>(c);
+        } else {
+            flush();
+        }
+        ++i;
+    }
+    flush();
+}
+
 // One file's words. Throws std::system_error when the file cannot be read.
 counts count_words(const fs::path& path) {
     errno = 0;
@@ -45,16 +113,7 @@ counts count_words(const fs::path& path) {
     if (in.bad()) throw std::system_error(std::make_error_code(std::errc::io_error), "cannot read");
     counts words;
     if (text.find('\0') != std::string::npos) return words;  // a binary file
-    std::string word;
-    for (const char ch : text) {
-        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')) {
-            word += static_cast<char>(ch | 0x20);  // ASCII lower case
-        } else if (!word.empty()) {
-            ++words[word];
-            word.clear();
-        }
-    }
-    if (!word.empty()) ++words[word];
+    for_each_word(text, [&](const std::string& w) { ++words[w]; });
     return words;
 }
 
@@ -162,12 +221,6 @@ taskport::task<result> merge(taskport::runtime& rt, std::vector<taskport::future
     co_return r;
 }
 
-const char* const usage =
-    "usage: wordfreq [--top N] [--workers N] [--scheduler work_stealing|tbb_arena] [PATH...]\n"
-    "Counts the words in files and folders (default: .) in parallel; prints the N (10) most\n"
-    "frequent. --workers 0 (the default) means TASKPORT_WORKERS, else the hardware threads;\n"
-    "--scheduler tbb_arena runs the tasks in a oneTBB task_arena (a build with oneTBB).\n";
-
 struct command_line {
     std::vector<fs::path> paths;
     std::size_t top = 10;
@@ -175,55 +228,27 @@ struct command_line {
     std::string scheduler = "work_stealing";
 };
 
-// Three options and a list of paths: a loop says it more plainly than a parser library.
-command_line parse(int argc, char** argv) {
-    command_line o;
-    const auto number = [&](int& i) -> std::size_t {
-        if (i + 1 >= argc) throw std::invalid_argument(std::string(argv[i]) + " needs a value");
-        const std::string v = argv[++i];
-        std::size_t used = 0;
-        unsigned long n = 0;
-        try {
-            n = std::stoul(v, &used);
-        } catch (const std::logic_error&) {
-        }
-        if (used == 0 || used != v.size()) throw std::invalid_argument("not a number: " + v);
-        return n;
-    };
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        if (a == "-h" || a == "--help") {
-            std::fputs(usage, stdout);
-            std::exit(0);
-        } else if (a == "-n" || a == "--top") {
-            o.top = number(i);
-        } else if (a == "-w" || a == "--workers") {
-            o.workers = number(i);
-        } else if (a == "-s" || a == "--scheduler") {
-            if (i + 1 >= argc) throw std::invalid_argument(a + " needs a value");
-            o.scheduler = argv[++i];
-            if (o.scheduler != "work_stealing" && o.scheduler != "tbb_arena")
-                throw std::invalid_argument("unknown scheduler: " + o.scheduler);
-        } else if (a.size() > 1 && a[0] == '-') {
-            throw std::invalid_argument("unknown option: " + a);
-        } else {
-            o.paths.emplace_back(a);
-        }
-    }
-    if (o.paths.empty()) o.paths.emplace_back(".");
-    return o;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
     command_line opt;
+    CLI::App app{"wordfreq: counts the words in files and folders (default: .) in parallel and prints the most "
+                 "frequent, with what the runtime did."};
+    app.add_option("PATH", opt.paths, "files and folders to read");
+    app.add_option("-n,--top", opt.top, "how many of the most frequent words to print")->capture_default_str();
+    app.add_option("-w,--workers", opt.workers,
+                   "worker threads (0: TASKPORT_WORKERS, else one per hardware thread)")
+        ->capture_default_str();
+    app.add_option("-s,--scheduler", opt.scheduler,
+                   "work_stealing, or tbb_arena to run the tasks in a oneTBB task_arena (a build with oneTBB)")
+        ->check(CLI::IsMember({"work_stealing", "tbb_arena"}))
+        ->capture_default_str();
     try {
-        opt = parse(argc, argv);
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "wordfreq: %s\n%s", e.what(), usage);
-        return 2;
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e) == 0 ? 0 : 2;
     }
+    if (opt.paths.empty()) opt.paths.emplace_back(".");
     try {
         taskport::runtime_options options;
         options.workers = opt.workers;
