@@ -16,6 +16,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fetch_server import FaultServer, data  # noqa: E402
+from tls_certs import make_certs  # noqa: E402
 
 TOOL = os.path.abspath(sys.argv[1])
 DEADLINE = 120  # seconds: a hung run only
@@ -143,12 +144,14 @@ def case_stale_keep_alive(srv, base, out):
 def case_names_and_bad_urls(srv, base, out):
     """Same last segment twice: NAME and NAME.1; an empty one: index.html; bad URLs fail alone."""
     urls = ["%s/data/10/same" % base, "%s/data/20/same?x=1" % base, "%s/" % base,
-            "https://example.invalid/x", "not a url", "http://no-such-host.invalid/x"]
+            "https://example.invalid/x", "not a url", "http://no-such-host.invalid/x", "ftp://example.invalid/y"]
     rc, so, se = run(["--retries", "0"] + urls, out)
     check(rc == 1, "exit status %d" % rc)
     check(read(out, "same") == data("same", 10) and read(out, "same.1") == data("same", 20), "same/same.1")
     check(read(out, "index.html") == b"root page\n", "index.html")
-    check("https://example.invalid/x: unsupported scheme 'https'" in se, "https: %r" % se)
+    # https is supported: this one fails to resolve (before: "unsupported scheme 'https'").
+    check("https://example.invalid/x: resolve example.invalid" in se, "https: %r" % se)
+    check("ftp://example.invalid/y: unsupported scheme 'ftp'" in se, "ftp: %r" % se)
     check("not a url: not a valid URL" in se or "not a url: not an absolute URL" in se, "bad url: %r" % se)
     check("http://no-such-host.invalid/x: " in se, "unresolvable host not reported: %r" % se)
     no_temp_files(out)
@@ -228,15 +231,74 @@ def case_shard(srv, base, out):
         check(rc == 2 and "--shard" in err, "--shard %s: exit %d %r" % (bad, rc, err))
 
 
+# ---- https (a second FaultServer over TLS, certificates made at run time) ----
+TLS = {}  # "srv": the TLS server, "base": its https://127.0.0.1:PORT, "certs": tls_certs paths
+
+
+def case_https(srv, base, out):
+    """https:// with --cacert: Content-Length, chunked and until-close (close_notify) bodies, every
+    byte checked; one kept-alive TLS connection per lane, reused across requests."""
+    tsrv, tbase, certs = TLS["srv"], TLS["base"], TLS["certs"]
+    sizes = [0, 1, 16383, 16384, 16385, 100000, 1 << 20] + list(range(5, 3000, 211))
+    urls = ["%s/data/%d/s%d" % (tbase, n, i) for i, n in enumerate(sizes)]
+    urls += ["%s/chunked/70000/c1" % tbase, "%s/eof/50000/e1" % tbase]
+    tsrv.reset_counts()
+    rc, so, se = run(["--concurrency", "2", "--cacert", certs["ca.crt"]] + urls, out)
+    check(rc == 0, "exit status %d, stderr: %s" % (rc, se))
+    check(se == "", "unexpected stderr: %r" % se)
+    for i, n in enumerate(sizes):
+        check(read(out, "s%d" % i) == data("s%d" % i, n), "s%d: wrong bytes" % i)
+    check(read(out, "c1") == data("c1", 70000) and read(out, "e1") == data("e1", 50000), "chunked/eof bytes")
+    check("%d succeeded, 0 failed" % len(urls) in so, "summary: %r" % so)
+    # 2 lanes; the until-close body costs its connection: at most 3 TLS connections in all.
+    check(tsrv.connections <= 3, "%d TLS connections for %d requests with --concurrency 2" % (tsrv.connections, len(urls)))
+    no_temp_files(out)
+
+
+def case_https_verification(srv, base, out):
+    """Verification is on by default: the test CA is not in the system store, so the URL fails at
+    once (not retried) with OpenSSL's verify reason; --insecure fetches it and says what it skips."""
+    tbase = TLS["base"]
+    url = "%s/data/100/v1" % tbase
+    rc, so, se = run(["--retries", "3", "--backoff", "0", url], out)
+    check(rc == 1, "exit status %d" % rc)
+    check("%s: TLS handshake with 127.0.0.1: certificate verify failed: unable to get local issuer certificate\n" % url
+          in se, "stderr: %r" % se)
+    check("attempts" not in se, "a verification failure was retried: %r" % se)
+    check(files(out) == [], "files: %s" % files(out))
+    rc, so, se = run(["--insecure", url, "%s/data/200/v2" % tbase], out)
+    check(rc == 0, "exit status %d, stderr: %s" % (rc, se))
+    check(read(out, "v1") == data("v1", 100) and read(out, "v2") == data("v2", 200), "bytes")
+    check(se.count("--insecure") == 1 and "not verified" in se and se.count("\n") == 1, "stderr: %r" % se)
+    # --cacert with a file that is not there: a usage error before anything is fetched.
+    rc, so, se = run(["--cacert", "/nonexistent/ca.pem", url], out)
+    check(rc == 2 and "--cacert /nonexistent/ca.pem: " in se, "exit %d, stderr: %r" % (rc, se))
+
+
+def case_https_redirects(srv, base, out):
+    """Redirects across schemes: http -> https and https -> http, each hop on its own kind of
+    connection."""
+    tbase, certs = TLS["base"], TLS["certs"]
+    urls = ["%s/to/https/3000/h1" % base, "%s/to/http/4000/h2" % tbase]
+    rc, so, se = run(["--cacert", certs["ca.crt"]] + urls, out)
+    check(rc == 0, "exit status %d, stderr: %s" % (rc, se))
+    check(read(out, "h1") == data("h1", 3000) and read(out, "h2") == data("h2", 4000), "bytes")
+
+
 CASES = [case_keep_alive_many, case_chunked_and_eof, case_redirects, case_http_errors, case_faults,
          case_stale_keep_alive, case_names_and_bad_urls, case_interim_responses, case_bad_url_syntax,
-         case_progress, case_bad_output_dir, case_shard]
+         case_progress, case_bad_output_dir, case_shard, case_https, case_https_verification, case_https_redirects]
 
 
 def main():
     srv = FaultServer().start()
     base = "http://127.0.0.1:%d" % srv.port
     failed = 0
+    cert_dir = tempfile.TemporaryDirectory(prefix="taskport-fetch-certs.")
+    certs = make_certs(cert_dir.name)
+    tsrv = FaultServer(tls=(certs["server.crt"], certs["server.key"])).start()
+    TLS.update(srv=tsrv, base="https://127.0.0.1:%d" % tsrv.port, certs=certs)
+    srv.peers = tsrv.peers = {"http": srv.port, "https": tsrv.port}
     try:
         for case in CASES:
             with tempfile.TemporaryDirectory(prefix="taskport-fetch-test.") as out:
@@ -251,6 +313,8 @@ def main():
                     print("FAIL %s: taskport-fetch still running after %d s" % (case.__name__, DEADLINE))
     finally:
         srv.stop()
+        tsrv.stop()
+        cert_dir.cleanup()
     print("%d of %d cases failed" % (failed, len(CASES)) if failed else "all %d cases passed" % len(CASES))
     return 1 if failed else 0
 

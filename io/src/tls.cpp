@@ -130,7 +130,12 @@ tls_role tls_context::role() const noexcept { return d_->role; }
 bool tls_context::verify_peer() const noexcept { return d_->verify; }
 void* tls_context::native_handle() const noexcept { return d_->ctx; }
 
-void tls_context::load_verify_file(const std::string& pem_file) {
+void tls_context::load_verify_file(const std::string& pem_file, bool only_this) {
+    if (only_this) {
+        X509_STORE* fresh = X509_STORE_new();
+        if (!fresh) throw_openssl("taskport::io::tls_context: X509_STORE_new");
+        SSL_CTX_set_cert_store(d_->ctx, fresh);  // frees the old store
+    }
     if (SSL_CTX_load_verify_locations(d_->ctx, pem_file.c_str(), nullptr) != 1)
         throw_openssl(("taskport::io::tls_context: CA file '" + pem_file + "'").c_str());
 }

@@ -28,6 +28,7 @@
 #include <taskport/io/resolve.hpp>
 #include <taskport/io/tcp.hpp>
 #include <taskport/io/timer.hpp>
+#include <taskport/io/tls.hpp>
 #include <taskport/taskport.hpp>
 
 #include "console.hpp"
@@ -84,8 +85,21 @@ struct failure {
     bool permanent = false;
 };
 
+// A connection to one host: plain TCP (http://) or TLS over it (https://).
+struct connection {
+    bool secure = false;
+    io::tcp_stream tcp;  // http
+    io::tls_stream tls;  // https (it owns its socket)
+    bool truncated = false;  // the TLS peer closed without close_notify
+    void close() noexcept {
+        tcp.close();
+        tls.close();
+    }
+};
+
 struct options {
     fs::path out_dir = ".";
+    std::optional<io::tls_context> tls;  // https: verification settings (--cacert, --insecure)
     std::size_t concurrency = 64;
     double timeout = 30;
     unsigned retries = 2;
@@ -177,19 +191,55 @@ private:
         return s;
     }
 
-    // A connected stream to u's host: an idle kept-alive one if there is one (reused = true).
-    taskport::task<io::tcp_stream> connect(const url_parts& u, bool allow_reuse, bool& reused, std::string& step) {
+    static std::string pool_key(const url_parts& u) { return std::string(u.scheme()) + "://" + u.key; }
+
+    // Plaintext or TLS, the same calls (each bounded by --timeout). A TLS connection that ends
+    // without close_notify reads as the end (truncated is set: the caller decides).
+    taskport::task<std::size_t> read_some(connection& c, std::span<std::byte> b) {
+        if (!c.secure) co_return co_await timed(c.tcp.read_some(b));
+        std::size_t n = 0;
+        try {
+            n = co_await timed(c.tls.read_some(b));
+        } catch (const std::system_error& e) {
+            if (e.code() != io::tls_errc::stream_truncated) throw;
+            c.truncated = true;
+        }
+        co_return n;
+    }
+    taskport::task<void> write_all(connection& c, std::span<const std::byte> b) {
+        if (c.secure)
+            co_await timed(c.tls.write_all(b));
+        else
+            co_await timed(c.tcp.write_all(b));
+    }
+
+    // A connected stream to u's host: an idle kept-alive one if there is one (reused = true);
+    // for https:// the TLS handshake is done (certificate and host name verified unless --insecure).
+    taskport::task<connection> connect(const url_parts& u, bool allow_reuse, bool& reused, std::string& step) {
         reused = false;
         if (allow_reuse) {
             std::lock_guard<std::mutex> g(mu_);
-            auto it = idle_.find(u.key);
+            auto it = idle_.find(pool_key(u));
             if (it != idle_.end() && !it->second.empty()) {
-                io::tcp_stream s = std::move(it->second.back());
+                connection c = std::move(it->second.back());
                 it->second.pop_back();
                 reused = true;
-                co_return s;
+                co_return c;
             }
         }
+        connection c;
+        c.secure = u.tls;
+        c.tcp = co_await connect_tcp(u, step);
+        if (c.secure) {
+            c.tls = io::tls_stream(std::move(c.tcp), *opt_.tls);
+            c.tls.set_host(u.host);
+            step = "TLS handshake with " + u.host;
+            co_await timed(c.tls.handshake());
+        }
+        co_return c;
+    }
+
+    taskport::task<io::tcp_stream> connect_tcp(const url_parts& u, std::string& step) {
         std::vector<io::endpoint> addrs;
         {
             std::lock_guard<std::mutex> g(mu_);
@@ -219,9 +269,9 @@ private:
         std::rethrow_exception(last);
     }
 
-    void keep(const std::string& key, io::tcp_stream s) {
+    void keep(const url_parts& u, connection c) {
         std::lock_guard<std::mutex> g(mu_);
-        idle_[key].push_back(std::move(s));
+        idle_[pool_key(u)].push_back(std::move(c));
     }
 
     // One attempt: the request and its redirects. nullopt on success (the file is in place).
@@ -248,7 +298,7 @@ private:
             bool allow_reuse = true;
             std::optional<failure> fail;
             std::string step = "connect";
-            io::tcp_stream s;
+            connection s;
             for (;;) {  // a stale kept-alive connection is replaced once
                 bool reused = false, retry_fresh = false;
                 std::size_t received = 0;
@@ -257,16 +307,19 @@ private:
                     step = "connect";
                     s = co_await connect(u, allow_reuse, reused, step);
                     step = "send the request";
-                    co_await timed(s.write_all(std::as_bytes(std::span(request))));
+                    co_await write_all(s, std::as_bytes(std::span(request)));
                     step = "read the response";
                     while (!resp.complete()) {
-                        const std::size_t n = co_await timed(s.read_some(std::as_writable_bytes(std::span(buf))));
+                        const std::size_t n = co_await read_some(s, std::as_writable_bytes(std::span(buf)));
                         received += n;
                         if (n == 0 && reused && received == 0) {
                             retry_fresh = true;
                             break;
                         }
                         resp.receive(buf.data(), n);  // n == 0: the close; bytes after the response: extra()
+                        if (n == 0 && s.truncated)  // a body that ends at the close: the end is not proven
+                            throw std::runtime_error("the server closed the TLS connection without close_notify: "
+                                                     "the body may be truncated");
                         if (resp.headers_done() && resp.status() / 100 == 2 && !out.is_open()) {
                             step = "create " + temp_path.string();
                             out = co_await timed(io::file::open(rt_, temp_path,
@@ -291,6 +344,8 @@ private:
                         retry_fresh = true;
                     } else if (e.code() == std::errc::timed_out) {
                         fail = failure{"timed out after " + timeout_text() + " (" + step + ")"};
+                    } else if (io::is_verify_error(e.code())) {  // retrying cannot help
+                        fail = failure{step + ": " + e.code().message(), true};
                     } else {
                         fail = failure{step + ": " + e.code().message(), step.starts_with("create") || step.starts_with("write")};
                     }
@@ -312,7 +367,7 @@ private:
             }
             // A whole response. Keep the connection if the server keeps it (and sent nothing more).
             if (resp.keep_alive() && !resp.extra())
-                keep(u.key, std::move(s));
+                keep(u, std::move(s));
             else
                 s.close();
             const samples::http::outcome next = samples::http::after_response(u, resp, redirects, opt_.max_redirects);
@@ -346,7 +401,7 @@ private:
     std::atomic<std::uint64_t> ok_{0}, failed_{0}, bytes_{0}, connects_{0};
 
     std::mutex mu_;  // guards idle_ and resolved_
-    std::unordered_map<std::string, std::vector<io::tcp_stream>> idle_;
+    std::unordered_map<std::string, std::vector<connection>> idle_;  // by scheme://host:port
     std::unordered_map<std::string, std::vector<io::endpoint>> resolved_;
 
 public:
@@ -356,7 +411,7 @@ public:
 }  // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{"taskport-fetch: download http:// URLs concurrently (from the arguments, or one per line on "
+    CLI::App app{"taskport-fetch: download http:// and https:// URLs concurrently (from the arguments, or one per line on "
                  "stdin) into --output-dir. Exit status 1 if any URL failed."};
     std::vector<std::string> urls;
     options o;
@@ -364,7 +419,7 @@ int main(int argc, char** argv) {
     std::size_t workers = 0;
     bool quiet = false, progress = false, no_progress = false;
     app.set_version_flag("--version", "taskport " TASKPORT_TOOL_VERSION);
-    app.add_option("URL", urls, "http:// URLs (none: read them from stdin)");
+    app.add_option("URL", urls, "http:// or https:// URLs (none: read them from stdin)");
     app.add_option("-o,--output-dir", out_dir, "folder the files are written to (must exist)")->capture_default_str();
     app.add_option("-c,--concurrency", o.concurrency, "requests in flight at once")
         ->check(CLI::Range(1, 100000))
@@ -385,6 +440,12 @@ int main(int argc, char** argv) {
     app.add_option("--shard", shard_text,
                    "I/N: fetch only shard I (0 to N-1) of N, split by output name; N runs with I = 0..N-1 "
                    "fetch every URL exactly once");
+    std::string cacert;
+    bool insecure = false;
+    app.add_option("--cacert", cacert,
+                   "https: trust the CA certificates in this PEM file instead of the system's store");
+    app.add_flag("-k,--insecure", insecure,
+                 "https: do not verify the server's certificate or host name (still encrypted, not authenticated)");
     auto* p_on = app.add_flag("--progress", progress, "draw the progress bar even when stderr is not a terminal");
     app.add_flag("--no-progress", no_progress, "never draw the progress bar")->excludes(p_on);
     try {
@@ -402,6 +463,19 @@ int main(int argc, char** argv) {
         }
     }
     o.out_dir = out_dir;
+    try {
+        o.tls.emplace(io::tls_role::client);  // the system's CA store, host names checked
+        if (!cacert.empty()) o.tls->load_verify_file(cacert, true);
+        if (insecure) {
+            o.tls->set_verify_peer(false);
+            std::fprintf(stderr, "%s: --insecure: https server certificates and host names are not verified "
+                                 "(connections are encrypted but the server is not authenticated)\n", prog);
+        }
+    } catch (const std::system_error& e) {
+        std::fprintf(stderr, "%s: %s: %s\n", prog, cacert.empty() ? "TLS setup" : ("--cacert " + cacert).c_str(),
+                     e.code().message().c_str());
+        return 2;
+    }
     std::error_code ec;
     if (!fs::is_directory(o.out_dir, ec)) {
         std::fprintf(stderr, "%s: %s: %s\n", prog, out_dir.c_str(),

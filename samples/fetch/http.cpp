@@ -32,21 +32,26 @@ std::optional<std::string> parse_url(const std::string& url, url_parts& u) {
     };
     const std::string_view scheme = field(UF_SCHEMA);
     if (scheme.empty()) return "not an absolute URL";
-    if (!iequals(scheme, "http")) return "unsupported scheme '" + std::string(scheme) + "' (only http:// is supported)";
+    if (iequals(scheme, "https"))
+        u.tls = true;
+    else if (iequals(scheme, "http"))
+        u.tls = false;
+    else
+        return "unsupported scheme '" + std::string(scheme) + "' (only http:// and https:// are supported)";
     u.host = std::string(field(UF_HOST));
     if (u.host.empty()) return "no host in URL";
     // A host in brackets is an IPv6 address (RFC 3986 3.2.2); http-parser takes any hex digits
     // there ("[abc]"), which would then be looked up as a name.
     const bool bracketed = p.field_data[UF_HOST].off > 0 && url[p.field_data[UF_HOST].off - 1] == '[';
     if (bracketed && u.host.find(':') == std::string::npos) return "not a valid URL";
-    u.port = (p.field_set & (1u << UF_PORT)) ? p.port : 80;
+    u.port = (p.field_set & (1u << UF_PORT)) ? p.port : u.default_port();
     if (u.port == 0) return "port 0 in URL";
     u.path = std::string(field(UF_PATH));
     if (u.path.empty()) u.path = "/";
     u.target = u.path;
     if (p.field_set & (1u << UF_QUERY)) u.target += "?" + std::string(field(UF_QUERY));
     const std::string host = bracketed ? "[" + u.host + "]" : u.host;
-    u.host_header = u.port == 80 ? host : host + ":" + std::to_string(u.port);
+    u.host_header = u.port == u.default_port() ? host : host + ":" + std::to_string(u.port);
     u.key = host + ":" + std::to_string(u.port);
     return std::nullopt;
 }
@@ -78,10 +83,10 @@ std::string resolve_location(const url_parts& b, const std::string& loc) {
     const std::size_t colon = loc.find(':');
     const std::size_t stop = loc.find_first_of("/?#");
     if (colon != std::string::npos && (stop == std::string::npos || colon < stop)) return loc;  // has a scheme
-    if (loc.starts_with("//")) return "http:" + loc;
+    if (loc.starts_with("//")) return std::string(b.scheme()) + ":" + loc;
     // A relative reference: path, then "?query", then "#fragment" (never sent: dropped). Dot
     // segments are removed from the path alone; the query is the server's, byte for byte.
-    const std::string origin = "http://" + b.host_header;
+    const std::string origin = std::string(b.scheme()) + "://" + b.host_header;
     const std::string_view ref = std::string_view(loc).substr(0, loc.find('#'));
     const std::size_t q = ref.find('?');
     const std::string_view path = ref.substr(0, q);

@@ -21,17 +21,21 @@ namespace samples::http {
 // ---- URLs --------------------------------------------------------------------------------
 
 struct url_parts {
+    bool tls = false;         // https://
     std::string host;         // without brackets
-    std::uint16_t port = 80;
+    std::uint16_t port = 80;  // 443 by default for https://
     std::string target;       // path and query: what goes on the request line
     std::string path;         // path only
-    std::string key;          // "host:port": which connections may serve it
-    std::string host_header;  // "host" or "host:port", IPv6 in brackets
+    std::string key;          // "host:port": which connections may serve it (with tls)
+    std::string host_header;  // "host" or "host:port" (port not the scheme's), IPv6 in brackets
+
+    const char* scheme() const noexcept { return tls ? "https" : "http"; }
+    std::uint16_t default_port() const noexcept { return tls ? 443 : 80; }
 };
 
 bool iequals(std::string_view a, std::string_view b);
 
-// Fills u from an absolute http:// URL; otherwise returns why not (a URL holding a blank or a
+// Fills u from an absolute http:// or https:// URL; otherwise returns why not (a URL holding a blank or a
 // control character is not valid).
 std::optional<std::string> parse_url(const std::string& url, url_parts& u);
 

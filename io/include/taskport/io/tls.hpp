@@ -77,8 +77,9 @@ public:
     ~tls_context();
 
     tls_role role() const noexcept;
-    // Trust the CA certificates in this PEM file (in addition to the system store).
-    void load_verify_file(const std::string& pem_file);
+    // Trust the CA certificates in this PEM file: in addition to the system store, or instead of
+    // it (only_this: as curl's --cacert).
+    void load_verify_file(const std::string& pem_file, bool only_this = false);
     // Peer verification on (client default) or off (--insecure; server default: no client cert).
     void set_verify_peer(bool on);
     bool verify_peer() const noexcept;
