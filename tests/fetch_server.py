@@ -25,6 +25,8 @@ the faults a downloader must survive. Routes (GET only):
                          ETag "NAME-SIZE" (If-Range with another ETag: the whole body, 200)
   /norange/SIZE/NAME     /data's bytes, Range ignored (200, the whole body)
   /etag/TAG/SIZE/NAME    as /range, but the ETag is "TAG" and the bytes depend on it
+  /cut/SIZE/NAME         as /range, but a request without Range gets half the body, then a reset
+  (.ranges records (target, Range, If-Range) of every request to these four)
 
 FaultServer(tls=(certfile, keyfile)) serves the same over TLS (python's ssl module); a body that
 runs until the close then ends with close_notify.
@@ -160,7 +162,8 @@ class _Handler(socketserver.BaseRequestHandler):
             loc = "%s://127.0.0.1:%d/data/%s/%s" % (p[1], owner.peers[p[1]], p[2], p[3])
             self._reply(302, "Found", b"moved", b"Location: " + loc.encode() + b"\r\n")
             return True
-        if kind in ("range", "norange", "etag") and len(p) in (3, 4):
+        if kind in ("range", "norange", "etag", "cut") and len(p) in (3, 4):
+            owner._log_range(p, self.headers.get("range"), self.headers.get("if-range"))
             tag = p[1] if kind == "etag" else "%s-%s" % (p[-1], p[-2])
             body = data(p[-1] + (tag if kind == "etag" else ""), int(p[-2]))
             etag = ('"%s"' % tag).encode()
@@ -175,6 +178,12 @@ class _Handler(socketserver.BaseRequestHandler):
                 self._reply(206, "Partial Content", body[start:],
                             b"ETag: " + etag + b"\r\nContent-Range: bytes %d-%d/%d\r\n" % (start, len(body) - 1, len(body)))
                 return True
+            if kind == "cut":
+                self._send(b"HTTP/1.1 200 OK\r\nETag: %s\r\nContent-Length: %d\r\n\r\n" % (etag, len(body))
+                           + body[:len(body) // 2])
+                self.request.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.request.close()
+                return False
             self._reply(200, "OK", body, b"ETag: " + etag + b"\r\n")
             return True
         if kind == "redirect" and len(p) == 4:
@@ -244,6 +253,7 @@ class FaultServer:
         self._lock = threading.Lock()
         self.connections = 0
         self.requests = {}
+        self.ranges = []
         self._failures = {}
         self._srv = _TCPServer((host, port), _Handler)
         self._srv.owner = self
@@ -263,6 +273,11 @@ class FaultServer:
         with self._lock:
             self.connections = 0
             self.requests = {}
+            self.ranges = []
+
+    def _log_range(self, p, rng, if_range):
+        with self._lock:
+            self.ranges.append(("/".join(p), rng, if_range))
 
     def _count_connection(self):
         with self._lock:

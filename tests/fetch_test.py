@@ -48,7 +48,7 @@ def read(out_dir, name):
 
 
 def no_temp_files(out_dir):
-    left = [n for n in files(out_dir) if n.endswith(".part")]
+    left = [n for n in files(out_dir) if n.endswith(".part") or n.endswith(".part.meta")]
     check(not left, "temporary files left behind: %s" % left)
 
 
@@ -285,9 +285,73 @@ def case_https_redirects(srv, base, out):
     check(read(out, "h1") == data("h1", 3000) and read(out, "h2") == data("h2", 4000), "bytes")
 
 
+# ---- --continue ----
+
+def write(out_dir, name, content):
+    with open(os.path.join(out_dir, name), "wb" if isinstance(content, bytes) else "w") as f:
+        f.write(content)
+
+
+def case_continue_after_interruption(srv, base, out):
+    """A run cut off mid-body (the server resets) keeps its partial body with --continue; the next
+    run resumes it with Range + If-Range and the file is whole; --retries resumes within one run."""
+    url = "%s/cut/100000/r1" % base
+    srv.reset_counts()
+    rc, so, se = run(["--continue", "--retries", "0", url], out)
+    check(rc == 1 and url + ": " in se, "first run: exit %d, stderr %r" % (rc, se))
+    parts = [n for n in files(out) if n.startswith(".r1.") and n.endswith(".part")]
+    check(len(parts) == 1, "partial body kept: %s" % files(out))
+    have = len(read(out, parts[0]))
+    check(0 < have <= 50000 and read(out, parts[0]) == data("r1", 100000)[:have], "partial: %d bytes" % have)
+    rc, so, se = run(["--continue", url], out)
+    check(rc == 0, "second run: exit %d, stderr %r" % (rc, se))
+    check(read(out, "r1") == data("r1", 100000), "r1: wrong bytes")
+    check(srv.ranges[-1] == ("cut/100000/r1", "bytes=%d-" % have, '"r1-100000"'), "request: %r" % srv.ranges)
+    no_temp_files(out)
+    # One run: the retry resumes what the first attempt got.
+    url2 = "%s/cut/80000/r2" % base
+    rc, so, se = run(["--continue", "--retries", "1", "--backoff", "0", url2], out)
+    check(rc == 0, "one run: exit %d, stderr %r" % (rc, se))
+    check(read(out, "r2") == data("r2", 80000), "r2: wrong bytes")
+    check(srv.ranges[-1][1] is not None and srv.ranges[-1][1].startswith("bytes="), "retry sent no Range: %r" % srv.ranges)
+    no_temp_files(out)
+
+
+def case_continue_restarts(srv, base, out):
+    """The partial body is thrown away and the whole one fetched when the server ignores ranges
+    (200) or the resource changed (If-Range with the old ETag -> 200); a matching ETag resumes
+    (206); a partial body that is already whole (416 */SIZE) is kept."""
+    write(out, ".n1.1.0.part", b"X" * 3000)
+    write(out, ".t1.1.1.part", data("t1v1", 20000)[:5000])
+    write(out, ".t1.1.1.part.meta", '"v1"\n')
+    write(out, ".t2.1.2.part", data("t2v2", 20000)[:5000])
+    write(out, ".t2.1.2.part.meta", '"v2"\n')
+    write(out, ".f1.1.3.part", data("f1", 3000))
+    write(out, ".f1.1.3.part.meta", '"f1-3000"\n')
+    srv.reset_counts()
+    urls = ["%s/norange/20000/n1" % base, "%s/etag/v2/20000/t1" % base, "%s/etag/v2/20000/t2" % base,
+            "%s/range/3000/f1" % base]
+    rc, so, se = run(["--continue", "--concurrency", "1"] + urls, out)
+    check(rc == 0, "exit %d, stderr %r" % (rc, se))
+    check(read(out, "n1") == data("n1", 20000), "n1: range ignored, not restarted")
+    check(read(out, "t1") == data("t1v2", 20000), "t1: changed ETag, not restarted")
+    check(read(out, "t2") == data("t2v2", 20000), "t2: wrong bytes")
+    check(read(out, "f1") == data("f1", 3000), "f1: wrong bytes")
+    check(sorted(srv.ranges) == sorted([("norange/20000/n1", "bytes=3000-", None),
+                                        ("etag/v2/20000/t1", "bytes=5000-", '"v1"'),
+                                        ("etag/v2/20000/t2", "bytes=5000-", '"v2"'),
+                                        ("range/3000/f1", "bytes=3000-", '"f1-3000"')]), "requests: %r" % srv.ranges)
+    no_temp_files(out)
+    # Without --continue an earlier run's partial body is left alone and not used.
+    write(out, ".g1.1.0.part", b"Y" * 10)
+    rc, so, se = run(["%s/range/100/g1" % base], out)
+    check(rc == 0 and read(out, "g1") == data("g1", 100) and read(out, ".g1.1.0.part") == b"Y" * 10, "g1")
+
+
 CASES = [case_keep_alive_many, case_chunked_and_eof, case_redirects, case_http_errors, case_faults,
          case_stale_keep_alive, case_names_and_bad_urls, case_interim_responses, case_bad_url_syntax,
-         case_progress, case_bad_output_dir, case_shard, case_https, case_https_verification, case_https_redirects]
+         case_progress, case_bad_output_dir, case_shard, case_https, case_https_verification, case_https_redirects,
+         case_continue_after_interruption, case_continue_restarts]
 
 
 def main():

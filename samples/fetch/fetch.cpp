@@ -46,6 +46,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <mutex>
@@ -100,6 +101,9 @@ struct connection {
 struct options {
     fs::path out_dir = ".";
     std::optional<io::tls_context> tls;  // https: verification settings (--cacert, --insecure)
+    bool resume = false;                 // --continue
+    // --continue: for a final name, the largest temporary file an earlier run left (".NAME.*.part").
+    std::unordered_map<std::string, fs::path> partials;
     std::size_t concurrency = 64;
     double timeout = 30;
     unsigned retries = 2;
@@ -285,6 +289,13 @@ private:
         std::string url = j.url;
         unsigned redirects = 0;
         std::vector<char> buf(64 * 1024);
+        // --continue: the body so far (an earlier run's or attempt's) and what identified it.
+        const fs::path meta_path = fs::path(temp_path) += ".meta";
+        std::uint64_t have = 0;
+        std::string validator;
+        if (opt_.resume) have = claim_partial(j.name, temp_path, meta_path, validator);
+        const std::uint64_t resumed_at = have;
+        bool part_complete = false;  // 416 for a range at the end: the part was all of it
         std::string request;
 
         for (;;) {  // one pass per URL of the redirect chain
@@ -293,7 +304,7 @@ private:
                 result = failure{*why + (url == j.url ? "" : " (redirected to " + url + ")"), true};
                 break;
             }
-            request = samples::http::request_text(u);
+            request = samples::http::request_text(u, have > 0 ? samples::http::range_headers(have, validator) : "");
             samples::http::response resp;
             bool allow_reuse = true;
             std::optional<failure> fail;
@@ -321,10 +332,27 @@ private:
                             throw std::runtime_error("the server closed the TLS connection without close_notify: "
                                                      "the body may be truncated");
                         if (resp.headers_done() && resp.status() / 100 == 2 && !out.is_open()) {
+                            // 206: the rest of the body we have the start of (Content-Range must
+                            // say so); any other 2xx: the whole body, from byte 0 (the server
+                            // ignored the range, or If-Range found the resource changed).
+                            bool append = false;
+                            if (resp.status() == 206 && have > 0) {
+                                auto cr = samples::http::parse_content_range(resp.content_range());
+                                if (!cr || cr->unsatisfied || cr->first != have) {
+                                    drop_partial(temp_path, meta_path);
+                                    have = 0;
+                                    throw std::runtime_error("206 response with Content-Range '" + resp.content_range() +
+                                                             "' does not continue at byte " + std::to_string(resumed_at));
+                                }
+                                append = true;
+                            }
                             step = "create " + temp_path.string();
                             out = co_await timed(io::file::open(rt_, temp_path,
                                                                 io::open_mode::write | io::open_mode::create |
-                                                                    io::open_mode::truncate));
+                                                                    (append ? io::open_mode{} : io::open_mode::truncate)));
+                            written = append ? have : 0;
+                            if (!append) have = 0;
+                            if (opt_.resume && !append) save_validator(meta_path, resp);
                             step = "read the response";
                         }
                         // Write what has gathered once it is worth a system call, and at the end.
@@ -362,6 +390,20 @@ private:
             }
             if (fail) {
                 s.close();
+                // --continue: keep every byte of the body that arrived, for the next attempt or run.
+                bool saved = !opt_.resume || !out.is_open() || resp.body().empty();
+                if (!saved) {
+                    try {
+                        co_await timed(out.write_at(written, std::as_bytes(std::span(resp.body()))));
+                        written += resp.body().size();
+                        saved = true;
+                    } catch (const std::system_error&) {
+                    }
+                }
+                if (!saved) {  // a partial file we could not complete: not a safe start
+                    out.close();
+                    drop_partial(temp_path, meta_path);
+                }
                 result = std::move(fail);
                 break;
             }
@@ -370,6 +412,18 @@ private:
                 keep(u, std::move(s));
             else
                 s.close();
+            if (resp.status() == 416 && have > 0) {  // nothing after byte `have`: complete, or changed
+                auto cr = samples::http::parse_content_range(resp.content_range());
+                if (cr && cr->unsatisfied && cr->total == have) {
+                    part_complete = true;
+                    written = have;
+                } else {
+                    drop_partial(temp_path, meta_path);
+                    result = failure{"HTTP 416 for the rest from byte " + std::to_string(have) +
+                                     " (the resource changed): starting again"};
+                }
+                break;
+            }
             const samples::http::outcome next = samples::http::after_response(u, resp, redirects, opt_.max_redirects);
             if (next.kind == samples::http::outcome::redirect) {
                 url = next.url;
@@ -381,16 +435,47 @@ private:
 
         // Finish: the body goes under its name only when all of it is there.
         // (A 2xx response opens the file as soon as its headers are in, so on success it exists.)
-        const bool had_file = out.is_open();
+        const bool had_file = out.is_open() || part_complete;
         out.close();
         std::error_code ec;
         if (!result) {
             fs::rename(temp_path, final_path, ec);
             if (ec) result = failure{"cannot rename " + temp_path.string() + " to " + final_path.string() + ": " + ec.message(), true};
-            else bytes_.fetch_add(written, std::memory_order_relaxed);
+            else bytes_.fetch_add(written - std::min(written, resumed_at), std::memory_order_relaxed);
+            if (!ec && opt_.resume) fs::remove(meta_path, ec);
         }
-        if (result && had_file) fs::remove(temp_path, ec);
+        // A failed attempt's partial body stays for --continue (the next attempt or run resumes it).
+        if (result && had_file && !opt_.resume) fs::remove(temp_path, ec);
         co_return result;
+    }
+
+    // --continue: the size of the partial body for `name`, moved to temp_path if an earlier run
+    // left it under its own temporary name; its validator (ETag or Last-Modified) from meta_path.
+    std::uint64_t claim_partial(const std::string& name, const fs::path& temp_path, const fs::path& meta_path,
+                                std::string& validator) {
+        std::error_code ec;
+        if (!fs::exists(temp_path, ec)) {
+            std::lock_guard<std::mutex> g(mu_);
+            auto it = opt_.partials.find(name);
+            if (it == opt_.partials.end()) return 0;
+            fs::rename(it->second, temp_path, ec);
+            if (ec) return 0;
+            fs::rename(fs::path(it->second) += ".meta", meta_path, ec);
+        }
+        const std::uint64_t n = fs::file_size(temp_path, ec);
+        if (ec) return 0;
+        std::ifstream m(meta_path);
+        std::getline(m, validator);
+        return n;
+    }
+    static void drop_partial(const fs::path& temp_path, const fs::path& meta_path) {
+        std::error_code ec;
+        fs::remove(temp_path, ec);
+        fs::remove(meta_path, ec);
+    }
+    static void save_validator(const fs::path& meta_path, const samples::http::response& r) {
+        std::ofstream m(meta_path, std::ios::trunc);
+        m << (!r.etag().empty() ? r.etag() : r.last_modified()) << "\n";
     }
 
     taskport::runtime& rt_;
@@ -442,6 +527,10 @@ int main(int argc, char** argv) {
                    "fetch every URL exactly once");
     std::string cacert;
     bool insecure = false;
+    app.add_flag("-C,--continue", o.resume,
+                 "resume the partial body an earlier interrupted run left in --output-dir (a Range request, "
+                 "checked with If-Range and Content-Range; restarted when the server ignores ranges), "
+                 "and keep a failed attempt's partial body for the next attempt or run");
     app.add_option("--cacert", cacert,
                    "https: trust the CA certificates in this PEM file instead of the system's store");
     app.add_flag("-k,--insecure", insecure,
@@ -490,6 +579,26 @@ int main(int argc, char** argv) {
             const std::size_t b = line.find_last_not_of(" \t\r");
             urls.push_back(line.substr(a, b - a + 1));
         }
+    }
+
+    if (o.resume) {  // the partial bodies earlier runs left: ".NAME.PID.INDEX.part"
+        for (const auto& e : fs::directory_iterator(o.out_dir, ec)) {
+            std::string f = e.path().filename().string();
+            if (f.size() < 7 || f[0] != '.' || !f.ends_with(".part") || !e.is_regular_file(ec)) continue;
+            f.resize(f.size() - 5);
+            std::size_t d2 = f.rfind('.'), d1 = d2 == std::string::npos || d2 == 0 ? std::string::npos : f.rfind('.', d2 - 1);
+            auto digits = [](std::string_view v) {
+                return !v.empty() && std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; });
+            };
+            if (d1 == std::string::npos || d1 == 0 || !digits(std::string_view(f).substr(d1 + 1, d2 - d1 - 1)) ||
+                !digits(std::string_view(f).substr(d2 + 1)))
+                continue;
+            const std::string name = f.substr(1, d1 - 1);
+            auto it = o.partials.find(name);
+            if (it == o.partials.end() || fs::file_size(e.path(), ec) > fs::file_size(it->second, ec))
+                o.partials[name] = e.path();
+        }
+        ec.clear();
     }
 
     // Names, decided up front in input order so that the same input always gives the same files

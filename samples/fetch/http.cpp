@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <cstring>
 #include <stdexcept>
 
@@ -114,9 +115,54 @@ std::string name_from_url(const std::string& url) {
     return name;
 }
 
-std::string request_text(const url_parts& u) {
+std::string request_text(const url_parts& u, const std::string& extra) {
     return "GET " + u.target + " HTTP/1.1\r\nHost: " + u.host_header +
-           "\r\nUser-Agent: taskport-fetch/0.1\r\nAccept: */*\r\nConnection: keep-alive\r\n\r\n";
+           "\r\nUser-Agent: taskport-fetch/0.1\r\nAccept: */*\r\nConnection: keep-alive\r\n" + extra + "\r\n";
+}
+
+std::string range_headers(std::uint64_t n, const std::string& validator) {
+    std::string h = "Range: bytes=" + std::to_string(n) + "-\r\n";
+    // A validator with a CR or LF (from a damaged sidecar file) would inject a header: left out.
+    if (!validator.empty() && validator.find_first_of("\r\n") == std::string::npos)
+        h += "If-Range: " + validator + "\r\n";
+    return h;
+}
+
+static std::optional<std::uint64_t> parse_u64(std::string_view& v) {
+    std::uint64_t x = 0;
+    std::size_t i = 0;
+    for (; i < v.size() && v[i] >= '0' && v[i] <= '9'; ++i) {
+        if (x > (UINT64_MAX - 9) / 10) return std::nullopt;
+        x = x * 10 + static_cast<unsigned>(v[i] - '0');
+    }
+    if (i == 0) return std::nullopt;
+    v.remove_prefix(i);
+    return x;
+}
+
+std::optional<content_range> parse_content_range(std::string_view v) {
+    content_range r;
+    if (!v.starts_with("bytes ")) return std::nullopt;
+    v.remove_prefix(6);
+    if (v.starts_with("*/")) {
+        v.remove_prefix(2);
+        r.unsatisfied = true;
+        r.total = parse_u64(v);
+        if (!r.total || !v.empty()) return std::nullopt;
+        return r;
+    }
+    auto first = parse_u64(v);
+    if (!first || !v.starts_with('-')) return std::nullopt;
+    v.remove_prefix(1);
+    auto last = parse_u64(v);
+    if (!last || !v.starts_with('/') || *last < *first) return std::nullopt;
+    v.remove_prefix(1);
+    r.first = *first;
+    r.last = *last;
+    if (v == "*") return r;
+    r.total = parse_u64(v);
+    if (!r.total || !v.empty() || *r.total <= r.last) return std::nullopt;
+    return r;
 }
 
 // ---- responses ---------------------------------------------------------------------------
@@ -127,6 +173,9 @@ void response::reset() {
     field_.clear();
     value_.clear();
     location_.clear();
+    etag_.clear();
+    last_modified_.clear();
+    content_range_.clear();
     body_.clear();
     error_.clear();
     in_value_ = headers_done_ = complete_ = keep_alive_ = extra_ = false;
@@ -221,6 +270,9 @@ int response::on_message_complete(http_parser* p) {
         r.field_.clear();
         r.value_.clear();
         r.location_.clear();
+        r.etag_.clear();
+        r.last_modified_.clear();
+        r.content_range_.clear();
         r.in_value_ = false;
         return 0;
     }
@@ -232,6 +284,9 @@ int response::on_message_complete(http_parser* p) {
 
 void response::end_header() {
     if (iequals(field_, "location")) location_ = value_;
+    else if (iequals(field_, "etag")) etag_ = value_;
+    else if (iequals(field_, "last-modified")) last_modified_ = value_;
+    else if (iequals(field_, "content-range")) content_range_ = value_;
 }
 
 outcome after_response(const url_parts& u, const response& r, unsigned& redirects, unsigned max_redirects) {
