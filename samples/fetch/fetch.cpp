@@ -1,4 +1,4 @@
-// taskport-fetch — many http:// downloads at once.
+// taskport-fetch — many http:// and https:// downloads at once.
 //
 //   taskport-fetch [OPTIONS] [URL...]      (no URL: one per line from stdin; '#' starts a comment)
 //
@@ -6,18 +6,29 @@
 //   - --concurrency lanes (coroutines) take the URLs in turn; each request is HTTP/1.1 GET,
 //     parsed with Debian's http-parser (Content-Length, chunked, or until close), following up
 //     to --max-redirects redirects (301, 302, 303, 307, 308);
-//   - connections are kept per host (host:port) and reused while the server keeps them alive:
+//   - https:// runs TLS over the same TCP connection with io::tls_stream: the server's certificate
+//     is verified against the system's CA store (or only --cacert FILE) and must name the URL's
+//     host (or IP address); -k/--insecure turns verification off and says so once on stderr. A
+//     verification failure is not retried. A TLS close without close_notify that would end a body
+//     running until the close is an error (the body may be truncated);
+//   - connections are kept per scheme and host (scheme://host:port) and reused while the server keeps them alive:
 //     a lane takes an idle connection to the host if there is one, else resolves the name with
 //     io::resolve (once per host, then cached) and connects. A reused connection that the server
 //     closed before answering is replaced once, without counting as a retry;
 //   - --timeout bounds every single wait (connect, send, each read, each file write) through
 //     with_timeout, so a stalled server fails the attempt and a slow but moving download does not;
 //   - a failed attempt is retried --retries times, after --backoff seconds, doubling each time
-//     (sleep_for). Not retried: a bad or non-http URL, HTTP 4xx, too many redirects, a local file
-//     error. Any status other than 2xx at the end of the redirects is a failure;
+//     (sleep_for). Not retried: a bad URL or one that is neither http nor https, a TLS
+//     certificate verification failure, HTTP 4xx, too many redirects, a local file error. Any
+//     status other than 2xx at the end of the redirects is a failure;
 //   - the body goes to a hidden temporary file in --output-dir (".NAME.<pid>.<n>.part"), written with
 //     io::file::write_at, and is renamed to NAME only once it is complete, so a partial body is
-//     never left under the final name (the temporary file of a failed attempt is removed).
+//     never left under the final name (the temporary file of a failed attempt is removed);
+//   - -C/--continue: the temporary file an earlier run left (".NAME.*.part", the largest) is
+//     resumed with "Range: bytes=N-" and If-Range (the ETag or Last-Modified saved beside it in
+//     ".part.meta"); a 206 must carry a Content-Range starting at N; a 200 (range ignored, or the
+//     resource changed) starts again from byte 0; 416 "bytes */N" means the file was complete.
+//     With --continue a failed attempt keeps its partial file, so the retries resume it too.
 // NAME is the URL's last path segment (query dropped; characters other than letters, digits
 // and ._-~+=,% become '_'; "index.html" when empty); a name used twice in one run gets ".1", ".2"... in
 // input order. Every failure is reported on stderr with its URL and reason; a summary follows
