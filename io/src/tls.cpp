@@ -138,6 +138,14 @@ void tls_context::load_verify_file(const std::string& pem_file, bool only_this) 
     }
     if (SSL_CTX_load_verify_locations(d_->ctx, pem_file.c_str(), nullptr) != 1)
         throw_openssl(("taskport::io::tls_context: CA file '" + pem_file + "'").c_str());
+    // OpenSSL caches a certificate's decoded extensions (its key identifier, ...) on first use,
+    // writing them under the certificate's lock while another handshake's check reads them
+    // without it (ThreadSanitizer saw this race in ASN1_STRING_cmp, two taskport-fetch handshakes
+    // verifying against the same CA). Fill the caches now, while the context is still private
+    // to one thread, so that concurrent handshakes only read them.
+    STACK_OF(X509)* all = X509_STORE_get1_all_certs(SSL_CTX_get_cert_store(d_->ctx));
+    for (int i = 0; i < sk_X509_num(all); ++i) X509_check_purpose(sk_X509_value(all, i), -1, 0);
+    sk_X509_pop_free(all, X509_free);
 }
 
 void tls_context::set_verify_peer(bool on) {
