@@ -18,6 +18,7 @@ packages=(
   libcli11-dev                          # taskport-hash, taskport-fetch: command lines (optional)
   libhttp-parser-dev                    # taskport-fetch: HTTP/1.1 responses (optional)
   relacy-dev                           # Relacy race detector: the models in tests/model (headers)
+  openssl                               # io TLS tests and taskport-fetch https tests: s_server peer, test certificates
   "$@"
 )
 

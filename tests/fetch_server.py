@@ -20,12 +20,24 @@ the faults a downloader must survive. Routes (GET only):
   /malformed/NAME        a status line, then a header line without a colon
   /close-after/SIZE/NAME /data's answer without "Connection: close", then closes anyway
   /interim/SIZE/NAME     "100 Continue" and "103 Early Hints" (with a Location), then /data's answer
+  /to/SCHEME/SIZE/NAME   302 to SCHEME://127.0.0.1:PORT/data/SIZE/NAME, PORT from .peers[SCHEME]
+  /range/SIZE/NAME       /data's bytes, honouring "Range: bytes=N-" (206 + Content-Range), with
+                         ETag "NAME-SIZE" (If-Range with another ETag: the whole body, 200)
+  /norange/SIZE/NAME     /data's bytes, Range ignored (200, the whole body)
+  /etag/TAG/SIZE/NAME    as /range, but the ETag is "TAG" and the bytes depend on it
+  /cut/SIZE/NAME         as /range, but a request without Range gets half the body, then a reset
+  (.ranges records (target, Range, If-Range) of every request to these four)
+
+FaultServer(tls=(certfile, keyfile)) serves the same over TLS (python's ssl module); a body that
+runs until the close then ends with close_notify.
 
 Use it in-process (FaultServer(...).start(); .port; .stop()) or standalone:
   python3 fetch_server.py [--port N]      prints "port N" once it listens, serves until killed.
 """
 import random
+import re
 import socket
+import ssl
 import socketserver
 import struct
 import sys
@@ -41,6 +53,15 @@ class _Handler(socketserver.BaseRequestHandler):
     def setup(self):
         self.server.owner._count_connection()
         self.buf = b""
+        self.headers = {}
+        self.tls_failed = False
+        ctx = self.server.owner.tls_ctx
+        if ctx is not None:
+            self.request.settimeout(10)
+            try:
+                self.request = ctx.wrap_socket(self.request, server_side=True)
+            except (ssl.SSLError, OSError):
+                self.tls_failed = True  # e.g. the client rejected our certificate: it is gone
 
     def _read_request(self):
         """The next request's target, or None at end of stream / shutdown."""
@@ -59,7 +80,12 @@ class _Handler(socketserver.BaseRequestHandler):
                 return None
             self.buf += chunk
         head, self.buf = self.buf.split(b"\r\n\r\n", 1)
-        line = head.split(b"\r\n", 1)[0].decode("latin-1")
+        lines = head.split(b"\r\n")
+        line = lines[0].decode("latin-1")
+        self.headers = {}
+        for h in lines[1:]:
+            k, _, v = h.decode("latin-1").partition(":")
+            self.headers[k.strip().lower()] = v.strip()
         parts = line.split(" ")
         return parts[1] if len(parts) >= 2 else "/"
 
@@ -85,8 +111,19 @@ class _Handler(socketserver.BaseRequestHandler):
             head += b"Connection: close\r\n"
         self._send(head + extra + b"\r\n" + body)
 
+    def _close_notify(self):
+        """TLS: end with close_notify (a body that runs until the close is then complete)."""
+        if isinstance(self.request, ssl.SSLSocket):
+            try:
+                self.request.settimeout(2)
+                self.request = self.request.unwrap()
+            except (ssl.SSLError, OSError):
+                pass
+
     def handle(self):
         owner = self.server.owner
+        if self.tls_failed:
+            return
         while True:
             target = self._read_request()
             if target is None:
@@ -119,7 +156,36 @@ class _Handler(socketserver.BaseRequestHandler):
             return True
         if kind == "eof" and len(p) == 3:
             self._send(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + data(p[2], int(p[1])))
+            self._close_notify()
             return False
+        if kind == "to" and len(p) == 4:
+            loc = "%s://127.0.0.1:%d/data/%s/%s" % (p[1], owner.peers[p[1]], p[2], p[3])
+            self._reply(302, "Found", b"moved", b"Location: " + loc.encode() + b"\r\n")
+            return True
+        if kind in ("range", "norange", "etag", "cut") and len(p) in (3, 4):
+            owner._log_range(p, self.headers.get("range"), self.headers.get("if-range"))
+            tag = p[1] if kind == "etag" else "%s-%s" % (p[-1], p[-2])
+            body = data(p[-1] + (tag if kind == "etag" else ""), int(p[-2]))
+            etag = ('"%s"' % tag).encode()
+            m = re.fullmatch(r"bytes=(\d+)-", self.headers.get("range", ""))
+            if_range = self.headers.get("if-range")
+            if kind != "norange" and m and (if_range is None or if_range == etag.decode()):
+                start = int(m.group(1))
+                if start >= len(body):
+                    self._reply(416, "Range Not Satisfiable", b"",
+                                b"Content-Range: bytes */%d\r\n" % len(body))
+                    return True
+                self._reply(206, "Partial Content", body[start:],
+                            b"ETag: " + etag + b"\r\nContent-Range: bytes %d-%d/%d\r\n" % (start, len(body) - 1, len(body)))
+                return True
+            if kind == "cut":
+                self._send(b"HTTP/1.1 200 OK\r\nETag: %s\r\nContent-Length: %d\r\n\r\n" % (etag, len(body))
+                           + body[:len(body) // 2])
+                self.request.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.request.close()
+                return False
+            self._reply(200, "OK", body, b"ETag: " + etag + b"\r\n")
+            return True
         if kind == "redirect" and len(p) == 4:
             n = int(p[1])
             # Relative with dot segments (RFC 3986 5.2), then absolute-path at the end.
@@ -177,11 +243,17 @@ class _TCPServer(socketserver.ThreadingTCPServer):
 
 
 class FaultServer:
-    def __init__(self, host="127.0.0.1", port=0):
+    def __init__(self, host="127.0.0.1", port=0, tls=None):
         self.stopping = threading.Event()
+        self.peers = {}  # scheme -> port, for /to/
+        self.tls_ctx = None
+        if tls is not None:
+            self.tls_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self.tls_ctx.load_cert_chain(tls[0], tls[1])
         self._lock = threading.Lock()
         self.connections = 0
         self.requests = {}
+        self.ranges = []
         self._failures = {}
         self._srv = _TCPServer((host, port), _Handler)
         self._srv.owner = self
@@ -201,6 +273,11 @@ class FaultServer:
         with self._lock:
             self.connections = 0
             self.requests = {}
+            self.ranges = []
+
+    def _log_range(self, p, rng, if_range):
+        with self._lock:
+            self.ranges.append(("/".join(p), rng, if_range))
 
     def _count_connection(self):
         with self._lock:

@@ -16,6 +16,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fetch_server import FaultServer, data  # noqa: E402
+from tls_certs import make_certs  # noqa: E402
 
 TOOL = os.path.abspath(sys.argv[1])
 DEADLINE = 120  # seconds: a hung run only
@@ -47,7 +48,7 @@ def read(out_dir, name):
 
 
 def no_temp_files(out_dir):
-    left = [n for n in files(out_dir) if n.endswith(".part")]
+    left = [n for n in files(out_dir) if n.endswith(".part") or n.endswith(".part.meta")]
     check(not left, "temporary files left behind: %s" % left)
 
 
@@ -143,12 +144,14 @@ def case_stale_keep_alive(srv, base, out):
 def case_names_and_bad_urls(srv, base, out):
     """Same last segment twice: NAME and NAME.1; an empty one: index.html; bad URLs fail alone."""
     urls = ["%s/data/10/same" % base, "%s/data/20/same?x=1" % base, "%s/" % base,
-            "https://example.invalid/x", "not a url", "http://no-such-host.invalid/x"]
+            "https://example.invalid/x", "not a url", "http://no-such-host.invalid/x", "ftp://example.invalid/y"]
     rc, so, se = run(["--retries", "0"] + urls, out)
     check(rc == 1, "exit status %d" % rc)
     check(read(out, "same") == data("same", 10) and read(out, "same.1") == data("same", 20), "same/same.1")
     check(read(out, "index.html") == b"root page\n", "index.html")
-    check("https://example.invalid/x: unsupported scheme 'https'" in se, "https: %r" % se)
+    # https is supported: this one fails to resolve (before: "unsupported scheme 'https'").
+    check("https://example.invalid/x: resolve example.invalid" in se, "https: %r" % se)
+    check("ftp://example.invalid/y: unsupported scheme 'ftp'" in se, "ftp: %r" % se)
     check("not a url: not a valid URL" in se or "not a url: not an absolute URL" in se, "bad url: %r" % se)
     check("http://no-such-host.invalid/x: " in se, "unresolvable host not reported: %r" % se)
     no_temp_files(out)
@@ -228,15 +231,138 @@ def case_shard(srv, base, out):
         check(rc == 2 and "--shard" in err, "--shard %s: exit %d %r" % (bad, rc, err))
 
 
+# ---- https (a second FaultServer over TLS, certificates made at run time) ----
+TLS = {}  # "srv": the TLS server, "base": its https://127.0.0.1:PORT, "certs": tls_certs paths
+
+
+def case_https(srv, base, out):
+    """https:// with --cacert: Content-Length, chunked and until-close (close_notify) bodies, every
+    byte checked; one kept-alive TLS connection per lane, reused across requests."""
+    tsrv, tbase, certs = TLS["srv"], TLS["base"], TLS["certs"]
+    sizes = [0, 1, 16383, 16384, 16385, 100000, 1 << 20] + list(range(5, 3000, 211))
+    urls = ["%s/data/%d/s%d" % (tbase, n, i) for i, n in enumerate(sizes)]
+    urls += ["%s/chunked/70000/c1" % tbase, "%s/eof/50000/e1" % tbase]
+    tsrv.reset_counts()
+    rc, so, se = run(["--concurrency", "2", "--cacert", certs["ca.crt"]] + urls, out)
+    check(rc == 0, "exit status %d, stderr: %s" % (rc, se))
+    check(se == "", "unexpected stderr: %r" % se)
+    for i, n in enumerate(sizes):
+        check(read(out, "s%d" % i) == data("s%d" % i, n), "s%d: wrong bytes" % i)
+    check(read(out, "c1") == data("c1", 70000) and read(out, "e1") == data("e1", 50000), "chunked/eof bytes")
+    check("%d succeeded, 0 failed" % len(urls) in so, "summary: %r" % so)
+    # 2 lanes; the until-close body costs its connection: at most 3 TLS connections in all.
+    check(tsrv.connections <= 3, "%d TLS connections for %d requests with --concurrency 2" % (tsrv.connections, len(urls)))
+    no_temp_files(out)
+
+
+def case_https_verification(srv, base, out):
+    """Verification is on by default: the test CA is not in the system store, so the URL fails at
+    once (not retried) with OpenSSL's verify reason; --insecure fetches it and says what it skips."""
+    tbase = TLS["base"]
+    url = "%s/data/100/v1" % tbase
+    rc, so, se = run(["--retries", "3", "--backoff", "0", url], out)
+    check(rc == 1, "exit status %d" % rc)
+    check("%s: TLS handshake with 127.0.0.1: certificate verify failed: unable to get local issuer certificate\n" % url
+          in se, "stderr: %r" % se)
+    check("attempts" not in se, "a verification failure was retried: %r" % se)
+    check(files(out) == [], "files: %s" % files(out))
+    rc, so, se = run(["--insecure", url, "%s/data/200/v2" % tbase], out)
+    check(rc == 0, "exit status %d, stderr: %s" % (rc, se))
+    check(read(out, "v1") == data("v1", 100) and read(out, "v2") == data("v2", 200), "bytes")
+    check(se.count("--insecure") == 1 and "not verified" in se and se.count("\n") == 1, "stderr: %r" % se)
+    # --cacert with a file that is not there: a usage error before anything is fetched.
+    rc, so, se = run(["--cacert", "/nonexistent/ca.pem", url], out)
+    check(rc == 2 and "--cacert /nonexistent/ca.pem: " in se, "exit %d, stderr: %r" % (rc, se))
+
+
+def case_https_redirects(srv, base, out):
+    """Redirects across schemes: http -> https and https -> http, each hop on its own kind of
+    connection."""
+    tbase, certs = TLS["base"], TLS["certs"]
+    urls = ["%s/to/https/3000/h1" % base, "%s/to/http/4000/h2" % tbase]
+    rc, so, se = run(["--cacert", certs["ca.crt"]] + urls, out)
+    check(rc == 0, "exit status %d, stderr: %s" % (rc, se))
+    check(read(out, "h1") == data("h1", 3000) and read(out, "h2") == data("h2", 4000), "bytes")
+
+
+# ---- --continue ----
+
+def write(out_dir, name, content):
+    with open(os.path.join(out_dir, name), "wb" if isinstance(content, bytes) else "w") as f:
+        f.write(content)
+
+
+def case_continue_after_interruption(srv, base, out):
+    """A run cut off mid-body (the server resets) keeps its partial body with --continue; the next
+    run resumes it with Range + If-Range and the file is whole; --retries resumes within one run."""
+    url = "%s/cut/100000/r1" % base
+    srv.reset_counts()
+    rc, so, se = run(["--continue", "--retries", "0", url], out)
+    check(rc == 1 and url + ": " in se, "first run: exit %d, stderr %r" % (rc, se))
+    parts = [n for n in files(out) if n.startswith(".r1.") and n.endswith(".part")]
+    check(len(parts) == 1, "partial body kept: %s" % files(out))
+    have = len(read(out, parts[0]))
+    check(0 < have <= 50000 and read(out, parts[0]) == data("r1", 100000)[:have], "partial: %d bytes" % have)
+    rc, so, se = run(["--continue", url], out)
+    check(rc == 0, "second run: exit %d, stderr %r" % (rc, se))
+    check(read(out, "r1") == data("r1", 100000), "r1: wrong bytes")
+    check(srv.ranges[-1] == ("cut/100000/r1", "bytes=%d-" % have, '"r1-100000"'), "request: %r" % srv.ranges)
+    no_temp_files(out)
+    # One run: the retry resumes what the first attempt got.
+    url2 = "%s/cut/80000/r2" % base
+    rc, so, se = run(["--continue", "--retries", "1", "--backoff", "0", url2], out)
+    check(rc == 0, "one run: exit %d, stderr %r" % (rc, se))
+    check(read(out, "r2") == data("r2", 80000), "r2: wrong bytes")
+    check(srv.ranges[-1][1] is not None and srv.ranges[-1][1].startswith("bytes="), "retry sent no Range: %r" % srv.ranges)
+    no_temp_files(out)
+
+
+def case_continue_restarts(srv, base, out):
+    """The partial body is thrown away and the whole one fetched when the server ignores ranges
+    (200) or the resource changed (If-Range with the old ETag -> 200); a matching ETag resumes
+    (206); a partial body that is already whole (416 */SIZE) is kept."""
+    write(out, ".n1.1.0.part", b"X" * 3000)
+    write(out, ".t1.1.1.part", data("t1v1", 20000)[:5000])
+    write(out, ".t1.1.1.part.meta", '"v1"\n')
+    write(out, ".t2.1.2.part", data("t2v2", 20000)[:5000])
+    write(out, ".t2.1.2.part.meta", '"v2"\n')
+    write(out, ".f1.1.3.part", data("f1", 3000))
+    write(out, ".f1.1.3.part.meta", '"f1-3000"\n')
+    srv.reset_counts()
+    urls = ["%s/norange/20000/n1" % base, "%s/etag/v2/20000/t1" % base, "%s/etag/v2/20000/t2" % base,
+            "%s/range/3000/f1" % base]
+    rc, so, se = run(["--continue", "--concurrency", "1"] + urls, out)
+    check(rc == 0, "exit %d, stderr %r" % (rc, se))
+    check(read(out, "n1") == data("n1", 20000), "n1: range ignored, not restarted")
+    check(read(out, "t1") == data("t1v2", 20000), "t1: changed ETag, not restarted")
+    check(read(out, "t2") == data("t2v2", 20000), "t2: wrong bytes")
+    check(read(out, "f1") == data("f1", 3000), "f1: wrong bytes")
+    check(sorted(srv.ranges) == sorted([("norange/20000/n1", "bytes=3000-", None),
+                                        ("etag/v2/20000/t1", "bytes=5000-", '"v1"'),
+                                        ("etag/v2/20000/t2", "bytes=5000-", '"v2"'),
+                                        ("range/3000/f1", "bytes=3000-", '"f1-3000"')]), "requests: %r" % srv.ranges)
+    no_temp_files(out)
+    # Without --continue an earlier run's partial body is left alone and not used.
+    write(out, ".g1.1.0.part", b"Y" * 10)
+    rc, so, se = run(["%s/range/100/g1" % base], out)
+    check(rc == 0 and read(out, "g1") == data("g1", 100) and read(out, ".g1.1.0.part") == b"Y" * 10, "g1")
+
+
 CASES = [case_keep_alive_many, case_chunked_and_eof, case_redirects, case_http_errors, case_faults,
          case_stale_keep_alive, case_names_and_bad_urls, case_interim_responses, case_bad_url_syntax,
-         case_progress, case_bad_output_dir, case_shard]
+         case_progress, case_bad_output_dir, case_shard, case_https, case_https_verification, case_https_redirects,
+         case_continue_after_interruption, case_continue_restarts]
 
 
 def main():
     srv = FaultServer().start()
     base = "http://127.0.0.1:%d" % srv.port
     failed = 0
+    cert_dir = tempfile.TemporaryDirectory(prefix="taskport-fetch-certs.")
+    certs = make_certs(cert_dir.name)
+    tsrv = FaultServer(tls=(certs["server.crt"], certs["server.key"])).start()
+    TLS.update(srv=tsrv, base="https://127.0.0.1:%d" % tsrv.port, certs=certs)
+    srv.peers = tsrv.peers = {"http": srv.port, "https": tsrv.port}
     try:
         for case in CASES:
             with tempfile.TemporaryDirectory(prefix="taskport-fetch-test.") as out:
@@ -251,6 +377,8 @@ def main():
                     print("FAIL %s: taskport-fetch still running after %d s" % (case.__name__, DEADLINE))
     finally:
         srv.stop()
+        tsrv.stop()
+        cert_dir.cleanup()
     print("%d of %d cases failed" % (failed, len(CASES)) if failed else "all %d cases passed" % len(CASES))
     return 1 if failed else 0
 

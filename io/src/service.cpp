@@ -173,6 +173,7 @@ void cancel(operation* op) noexcept {
         case place_kind::uring:
             if (op->svc->uring) op->svc->uring->cancel(op);
             break;
+        case place_kind::composite: static_cast<composite_place*>(p)->fn(op); break;
         case place_kind::none: break;
     }
 }

@@ -1,4 +1,4 @@
-// taskport-fetch — many http:// downloads at once.
+// taskport-fetch — many http:// and https:// downloads at once.
 //
 //   taskport-fetch [OPTIONS] [URL...]      (no URL: one per line from stdin; '#' starts a comment)
 //
@@ -6,18 +6,29 @@
 //   - --concurrency lanes (coroutines) take the URLs in turn; each request is HTTP/1.1 GET,
 //     parsed with Debian's http-parser (Content-Length, chunked, or until close), following up
 //     to --max-redirects redirects (301, 302, 303, 307, 308);
-//   - connections are kept per host (host:port) and reused while the server keeps them alive:
+//   - https:// runs TLS over the same TCP connection with io::tls_stream: the server's certificate
+//     is verified against the system's CA store (or only --cacert FILE) and must name the URL's
+//     host (or IP address); -k/--insecure turns verification off and says so once on stderr. A
+//     verification failure is not retried. A TLS close without close_notify that would end a body
+//     running until the close is an error (the body may be truncated);
+//   - connections are kept per scheme and host (scheme://host:port) and reused while the server keeps them alive:
 //     a lane takes an idle connection to the host if there is one, else resolves the name with
 //     io::resolve (once per host, then cached) and connects. A reused connection that the server
 //     closed before answering is replaced once, without counting as a retry;
 //   - --timeout bounds every single wait (connect, send, each read, each file write) through
 //     with_timeout, so a stalled server fails the attempt and a slow but moving download does not;
 //   - a failed attempt is retried --retries times, after --backoff seconds, doubling each time
-//     (sleep_for). Not retried: a bad or non-http URL, HTTP 4xx, too many redirects, a local file
-//     error. Any status other than 2xx at the end of the redirects is a failure;
+//     (sleep_for). Not retried: a bad URL or one that is neither http nor https, a TLS
+//     certificate verification failure, HTTP 4xx, too many redirects, a local file error. Any
+//     status other than 2xx at the end of the redirects is a failure;
 //   - the body goes to a hidden temporary file in --output-dir (".NAME.<pid>.<n>.part"), written with
 //     io::file::write_at, and is renamed to NAME only once it is complete, so a partial body is
-//     never left under the final name (the temporary file of a failed attempt is removed).
+//     never left under the final name (the temporary file of a failed attempt is removed);
+//   - -C/--continue: the temporary file an earlier run left (".NAME.*.part", the largest) is
+//     resumed with "Range: bytes=N-" and If-Range (the ETag or Last-Modified saved beside it in
+//     ".part.meta"); a 206 must carry a Content-Range starting at N; a 200 (range ignored, or the
+//     resource changed) starts again from byte 0; 416 "bytes */N" means the file was complete.
+//     With --continue a failed attempt keeps its partial file, so the retries resume it too.
 // NAME is the URL's last path segment (query dropped; characters other than letters, digits
 // and ._-~+=,% become '_'; "index.html" when empty); a name used twice in one run gets ".1", ".2"... in
 // input order. Every failure is reported on stderr with its URL and reason; a summary follows
@@ -28,6 +39,7 @@
 #include <taskport/io/resolve.hpp>
 #include <taskport/io/tcp.hpp>
 #include <taskport/io/timer.hpp>
+#include <taskport/io/tls.hpp>
 #include <taskport/taskport.hpp>
 
 #include "console.hpp"
@@ -45,6 +57,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <mutex>
@@ -84,8 +97,24 @@ struct failure {
     bool permanent = false;
 };
 
+// A connection to one host: plain TCP (http://) or TLS over it (https://).
+struct connection {
+    bool secure = false;
+    io::tcp_stream tcp;  // http
+    io::tls_stream tls;  // https (it owns its socket)
+    bool truncated = false;  // the TLS peer closed without close_notify
+    void close() noexcept {
+        tcp.close();
+        tls.close();
+    }
+};
+
 struct options {
     fs::path out_dir = ".";
+    std::optional<io::tls_context> tls;  // https: verification settings (--cacert, --insecure)
+    bool resume = false;                 // --continue
+    // --continue: for a final name, the largest temporary file an earlier run left (".NAME.*.part").
+    std::unordered_map<std::string, fs::path> partials;
     std::size_t concurrency = 64;
     double timeout = 30;
     unsigned retries = 2;
@@ -177,19 +206,55 @@ private:
         return s;
     }
 
-    // A connected stream to u's host: an idle kept-alive one if there is one (reused = true).
-    taskport::task<io::tcp_stream> connect(const url_parts& u, bool allow_reuse, bool& reused, std::string& step) {
+    static std::string pool_key(const url_parts& u) { return std::string(u.scheme()) + "://" + u.key; }
+
+    // Plaintext or TLS, the same calls (each bounded by --timeout). A TLS connection that ends
+    // without close_notify reads as the end (truncated is set: the caller decides).
+    taskport::task<std::size_t> read_some(connection& c, std::span<std::byte> b) {
+        if (!c.secure) co_return co_await timed(c.tcp.read_some(b));
+        std::size_t n = 0;
+        try {
+            n = co_await timed(c.tls.read_some(b));
+        } catch (const std::system_error& e) {
+            if (e.code() != io::tls_errc::stream_truncated) throw;
+            c.truncated = true;
+        }
+        co_return n;
+    }
+    taskport::task<void> write_all(connection& c, std::span<const std::byte> b) {
+        if (c.secure)
+            co_await timed(c.tls.write_all(b));
+        else
+            co_await timed(c.tcp.write_all(b));
+    }
+
+    // A connected stream to u's host: an idle kept-alive one if there is one (reused = true);
+    // for https:// the TLS handshake is done (certificate and host name verified unless --insecure).
+    taskport::task<connection> connect(const url_parts& u, bool allow_reuse, bool& reused, std::string& step) {
         reused = false;
         if (allow_reuse) {
             std::lock_guard<std::mutex> g(mu_);
-            auto it = idle_.find(u.key);
+            auto it = idle_.find(pool_key(u));
             if (it != idle_.end() && !it->second.empty()) {
-                io::tcp_stream s = std::move(it->second.back());
+                connection c = std::move(it->second.back());
                 it->second.pop_back();
                 reused = true;
-                co_return s;
+                co_return c;
             }
         }
+        connection c;
+        c.secure = u.tls;
+        c.tcp = co_await connect_tcp(u, step);
+        if (c.secure) {
+            c.tls = io::tls_stream(std::move(c.tcp), *opt_.tls);
+            c.tls.set_host(u.host);
+            step = "TLS handshake with " + u.host;
+            co_await timed(c.tls.handshake());
+        }
+        co_return c;
+    }
+
+    taskport::task<io::tcp_stream> connect_tcp(const url_parts& u, std::string& step) {
         std::vector<io::endpoint> addrs;
         {
             std::lock_guard<std::mutex> g(mu_);
@@ -219,9 +284,9 @@ private:
         std::rethrow_exception(last);
     }
 
-    void keep(const std::string& key, io::tcp_stream s) {
+    void keep(const url_parts& u, connection c) {
         std::lock_guard<std::mutex> g(mu_);
-        idle_[key].push_back(std::move(s));
+        idle_[pool_key(u)].push_back(std::move(c));
     }
 
     // One attempt: the request and its redirects. nullopt on success (the file is in place).
@@ -235,6 +300,13 @@ private:
         std::string url = j.url;
         unsigned redirects = 0;
         std::vector<char> buf(64 * 1024);
+        // --continue: the body so far (an earlier run's or attempt's) and what identified it.
+        const fs::path meta_path = fs::path(temp_path) += ".meta";
+        std::uint64_t have = 0;
+        std::string validator;
+        if (opt_.resume) have = claim_partial(j.name, temp_path, meta_path, validator);
+        const std::uint64_t resumed_at = have;
+        bool part_complete = false;  // 416 for a range at the end: the part was all of it
         std::string request;
 
         for (;;) {  // one pass per URL of the redirect chain
@@ -243,12 +315,12 @@ private:
                 result = failure{*why + (url == j.url ? "" : " (redirected to " + url + ")"), true};
                 break;
             }
-            request = samples::http::request_text(u);
+            request = samples::http::request_text(u, have > 0 ? samples::http::range_headers(have, validator) : "");
             samples::http::response resp;
             bool allow_reuse = true;
             std::optional<failure> fail;
             std::string step = "connect";
-            io::tcp_stream s;
+            connection s;
             for (;;) {  // a stale kept-alive connection is replaced once
                 bool reused = false, retry_fresh = false;
                 std::size_t received = 0;
@@ -257,21 +329,41 @@ private:
                     step = "connect";
                     s = co_await connect(u, allow_reuse, reused, step);
                     step = "send the request";
-                    co_await timed(s.write_all(std::as_bytes(std::span(request))));
+                    co_await write_all(s, std::as_bytes(std::span(request)));
                     step = "read the response";
                     while (!resp.complete()) {
-                        const std::size_t n = co_await timed(s.read_some(std::as_writable_bytes(std::span(buf))));
+                        const std::size_t n = co_await read_some(s, std::as_writable_bytes(std::span(buf)));
                         received += n;
                         if (n == 0 && reused && received == 0) {
                             retry_fresh = true;
                             break;
                         }
                         resp.receive(buf.data(), n);  // n == 0: the close; bytes after the response: extra()
+                        if (n == 0 && s.truncated)  // a body that ends at the close: the end is not proven
+                            throw std::runtime_error("the server closed the TLS connection without close_notify: "
+                                                     "the body may be truncated");
                         if (resp.headers_done() && resp.status() / 100 == 2 && !out.is_open()) {
+                            // 206: the rest of the body we have the start of (Content-Range must
+                            // say so); any other 2xx: the whole body, from byte 0 (the server
+                            // ignored the range, or If-Range found the resource changed).
+                            bool append = false;
+                            if (resp.status() == 206 && have > 0) {
+                                auto cr = samples::http::parse_content_range(resp.content_range());
+                                if (!cr || cr->unsatisfied || cr->first != have) {
+                                    drop_partial(temp_path, meta_path);
+                                    have = 0;
+                                    throw std::runtime_error("206 response with Content-Range '" + resp.content_range() +
+                                                             "' does not continue at byte " + std::to_string(resumed_at));
+                                }
+                                append = true;
+                            }
                             step = "create " + temp_path.string();
                             out = co_await timed(io::file::open(rt_, temp_path,
                                                                 io::open_mode::write | io::open_mode::create |
-                                                                    io::open_mode::truncate));
+                                                                    (append ? io::open_mode{} : io::open_mode::truncate)));
+                            written = append ? have : 0;
+                            if (!append) have = 0;
+                            if (opt_.resume && !append) save_validator(meta_path, resp);
                             step = "read the response";
                         }
                         // Write what has gathered once it is worth a system call, and at the end.
@@ -291,6 +383,8 @@ private:
                         retry_fresh = true;
                     } else if (e.code() == std::errc::timed_out) {
                         fail = failure{"timed out after " + timeout_text() + " (" + step + ")"};
+                    } else if (io::is_verify_error(e.code())) {  // retrying cannot help
+                        fail = failure{step + ": " + e.code().message(), true};
                     } else {
                         fail = failure{step + ": " + e.code().message(), step.starts_with("create") || step.starts_with("write")};
                     }
@@ -307,14 +401,40 @@ private:
             }
             if (fail) {
                 s.close();
+                // --continue: keep every byte of the body that arrived, for the next attempt or run.
+                bool saved = !opt_.resume || !out.is_open() || resp.body().empty();
+                if (!saved) {
+                    try {
+                        co_await timed(out.write_at(written, std::as_bytes(std::span(resp.body()))));
+                        written += resp.body().size();
+                        saved = true;
+                    } catch (const std::system_error&) {
+                    }
+                }
+                if (!saved) {  // a partial file we could not complete: not a safe start
+                    out.close();
+                    drop_partial(temp_path, meta_path);
+                }
                 result = std::move(fail);
                 break;
             }
             // A whole response. Keep the connection if the server keeps it (and sent nothing more).
             if (resp.keep_alive() && !resp.extra())
-                keep(u.key, std::move(s));
+                keep(u, std::move(s));
             else
                 s.close();
+            if (resp.status() == 416 && have > 0) {  // nothing after byte `have`: complete, or changed
+                auto cr = samples::http::parse_content_range(resp.content_range());
+                if (cr && cr->unsatisfied && cr->total == have) {
+                    part_complete = true;
+                    written = have;
+                } else {
+                    drop_partial(temp_path, meta_path);
+                    result = failure{"HTTP 416 for the rest from byte " + std::to_string(have) +
+                                     " (the resource changed): starting again"};
+                }
+                break;
+            }
             const samples::http::outcome next = samples::http::after_response(u, resp, redirects, opt_.max_redirects);
             if (next.kind == samples::http::outcome::redirect) {
                 url = next.url;
@@ -326,16 +446,47 @@ private:
 
         // Finish: the body goes under its name only when all of it is there.
         // (A 2xx response opens the file as soon as its headers are in, so on success it exists.)
-        const bool had_file = out.is_open();
+        const bool had_file = out.is_open() || part_complete;
         out.close();
         std::error_code ec;
         if (!result) {
             fs::rename(temp_path, final_path, ec);
             if (ec) result = failure{"cannot rename " + temp_path.string() + " to " + final_path.string() + ": " + ec.message(), true};
-            else bytes_.fetch_add(written, std::memory_order_relaxed);
+            else bytes_.fetch_add(written - std::min(written, resumed_at), std::memory_order_relaxed);
+            if (!ec && opt_.resume) fs::remove(meta_path, ec);
         }
-        if (result && had_file) fs::remove(temp_path, ec);
+        // A failed attempt's partial body stays for --continue (the next attempt or run resumes it).
+        if (result && had_file && !opt_.resume) fs::remove(temp_path, ec);
         co_return result;
+    }
+
+    // --continue: the size of the partial body for `name`, moved to temp_path if an earlier run
+    // left it under its own temporary name; its validator (ETag or Last-Modified) from meta_path.
+    std::uint64_t claim_partial(const std::string& name, const fs::path& temp_path, const fs::path& meta_path,
+                                std::string& validator) {
+        std::error_code ec;
+        if (!fs::exists(temp_path, ec)) {
+            std::lock_guard<std::mutex> g(mu_);
+            auto it = opt_.partials.find(name);
+            if (it == opt_.partials.end()) return 0;
+            fs::rename(it->second, temp_path, ec);
+            if (ec) return 0;
+            fs::rename(fs::path(it->second) += ".meta", meta_path, ec);
+        }
+        const std::uint64_t n = fs::file_size(temp_path, ec);
+        if (ec) return 0;
+        std::ifstream m(meta_path);
+        std::getline(m, validator);
+        return n;
+    }
+    static void drop_partial(const fs::path& temp_path, const fs::path& meta_path) {
+        std::error_code ec;
+        fs::remove(temp_path, ec);
+        fs::remove(meta_path, ec);
+    }
+    static void save_validator(const fs::path& meta_path, const samples::http::response& r) {
+        std::ofstream m(meta_path, std::ios::trunc);
+        m << (!r.etag().empty() ? r.etag() : r.last_modified()) << "\n";
     }
 
     taskport::runtime& rt_;
@@ -346,7 +497,7 @@ private:
     std::atomic<std::uint64_t> ok_{0}, failed_{0}, bytes_{0}, connects_{0};
 
     std::mutex mu_;  // guards idle_ and resolved_
-    std::unordered_map<std::string, std::vector<io::tcp_stream>> idle_;
+    std::unordered_map<std::string, std::vector<connection>> idle_;  // by scheme://host:port
     std::unordered_map<std::string, std::vector<io::endpoint>> resolved_;
 
 public:
@@ -356,7 +507,7 @@ public:
 }  // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{"taskport-fetch: download http:// URLs concurrently (from the arguments, or one per line on "
+    CLI::App app{"taskport-fetch: download http:// and https:// URLs concurrently (from the arguments, or one per line on "
                  "stdin) into --output-dir. Exit status 1 if any URL failed."};
     std::vector<std::string> urls;
     options o;
@@ -364,7 +515,7 @@ int main(int argc, char** argv) {
     std::size_t workers = 0;
     bool quiet = false, progress = false, no_progress = false;
     app.set_version_flag("--version", "taskport " TASKPORT_TOOL_VERSION);
-    app.add_option("URL", urls, "http:// URLs (none: read them from stdin)");
+    app.add_option("URL", urls, "http:// or https:// URLs (none: read them from stdin)");
     app.add_option("-o,--output-dir", out_dir, "folder the files are written to (must exist)")->capture_default_str();
     app.add_option("-c,--concurrency", o.concurrency, "requests in flight at once")
         ->check(CLI::Range(1, 100000))
@@ -385,6 +536,16 @@ int main(int argc, char** argv) {
     app.add_option("--shard", shard_text,
                    "I/N: fetch only shard I (0 to N-1) of N, split by output name; N runs with I = 0..N-1 "
                    "fetch every URL exactly once");
+    std::string cacert;
+    bool insecure = false;
+    app.add_flag("-C,--continue", o.resume,
+                 "resume the partial body an earlier interrupted run left in --output-dir (a Range request, "
+                 "checked with If-Range and Content-Range; restarted when the server ignores ranges), "
+                 "and keep a failed attempt's partial body for the next attempt or run");
+    app.add_option("--cacert", cacert,
+                   "https: trust the CA certificates in this PEM file instead of the system's store");
+    app.add_flag("-k,--insecure", insecure,
+                 "https: do not verify the server's certificate or host name (still encrypted, not authenticated)");
     auto* p_on = app.add_flag("--progress", progress, "draw the progress bar even when stderr is not a terminal");
     app.add_flag("--no-progress", no_progress, "never draw the progress bar")->excludes(p_on);
     try {
@@ -402,6 +563,19 @@ int main(int argc, char** argv) {
         }
     }
     o.out_dir = out_dir;
+    try {
+        o.tls.emplace(io::tls_role::client);  // the system's CA store, host names checked
+        if (!cacert.empty()) o.tls->load_verify_file(cacert, true);
+        if (insecure) {
+            o.tls->set_verify_peer(false);
+            std::fprintf(stderr, "%s: --insecure: https server certificates and host names are not verified "
+                                 "(connections are encrypted but the server is not authenticated)\n", prog);
+        }
+    } catch (const std::system_error& e) {
+        std::fprintf(stderr, "%s: %s: %s\n", prog, cacert.empty() ? "TLS setup" : ("--cacert " + cacert).c_str(),
+                     e.code().message().c_str());
+        return 2;
+    }
     std::error_code ec;
     if (!fs::is_directory(o.out_dir, ec)) {
         std::fprintf(stderr, "%s: %s: %s\n", prog, out_dir.c_str(),
@@ -416,6 +590,26 @@ int main(int argc, char** argv) {
             const std::size_t b = line.find_last_not_of(" \t\r");
             urls.push_back(line.substr(a, b - a + 1));
         }
+    }
+
+    if (o.resume) {  // the partial bodies earlier runs left: ".NAME.PID.INDEX.part"
+        for (const auto& e : fs::directory_iterator(o.out_dir, ec)) {
+            std::string f = e.path().filename().string();
+            if (f.size() < 7 || f[0] != '.' || !f.ends_with(".part") || !e.is_regular_file(ec)) continue;
+            f.resize(f.size() - 5);
+            std::size_t d2 = f.rfind('.'), d1 = d2 == std::string::npos || d2 == 0 ? std::string::npos : f.rfind('.', d2 - 1);
+            auto digits = [](std::string_view v) {
+                return !v.empty() && std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; });
+            };
+            if (d1 == std::string::npos || d1 == 0 || !digits(std::string_view(f).substr(d1 + 1, d2 - d1 - 1)) ||
+                !digits(std::string_view(f).substr(d2 + 1)))
+                continue;
+            const std::string name = f.substr(1, d1 - 1);
+            auto it = o.partials.find(name);
+            if (it == o.partials.end() || fs::file_size(e.path(), ec) > fs::file_size(it->second, ec))
+                o.partials[name] = e.path();
+        }
+        ec.clear();
     }
 
     // Names, decided up front in input order so that the same input always gives the same files

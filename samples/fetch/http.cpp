@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <cstring>
 #include <stdexcept>
 
@@ -32,21 +33,26 @@ std::optional<std::string> parse_url(const std::string& url, url_parts& u) {
     };
     const std::string_view scheme = field(UF_SCHEMA);
     if (scheme.empty()) return "not an absolute URL";
-    if (!iequals(scheme, "http")) return "unsupported scheme '" + std::string(scheme) + "' (only http:// is supported)";
+    if (iequals(scheme, "https"))
+        u.tls = true;
+    else if (iequals(scheme, "http"))
+        u.tls = false;
+    else
+        return "unsupported scheme '" + std::string(scheme) + "' (only http:// and https:// are supported)";
     u.host = std::string(field(UF_HOST));
     if (u.host.empty()) return "no host in URL";
     // A host in brackets is an IPv6 address (RFC 3986 3.2.2); http-parser takes any hex digits
     // there ("[abc]"), which would then be looked up as a name.
     const bool bracketed = p.field_data[UF_HOST].off > 0 && url[p.field_data[UF_HOST].off - 1] == '[';
     if (bracketed && u.host.find(':') == std::string::npos) return "not a valid URL";
-    u.port = (p.field_set & (1u << UF_PORT)) ? p.port : 80;
+    u.port = (p.field_set & (1u << UF_PORT)) ? p.port : u.default_port();
     if (u.port == 0) return "port 0 in URL";
     u.path = std::string(field(UF_PATH));
     if (u.path.empty()) u.path = "/";
     u.target = u.path;
     if (p.field_set & (1u << UF_QUERY)) u.target += "?" + std::string(field(UF_QUERY));
     const std::string host = bracketed ? "[" + u.host + "]" : u.host;
-    u.host_header = u.port == 80 ? host : host + ":" + std::to_string(u.port);
+    u.host_header = u.port == u.default_port() ? host : host + ":" + std::to_string(u.port);
     u.key = host + ":" + std::to_string(u.port);
     return std::nullopt;
 }
@@ -78,10 +84,10 @@ std::string resolve_location(const url_parts& b, const std::string& loc) {
     const std::size_t colon = loc.find(':');
     const std::size_t stop = loc.find_first_of("/?#");
     if (colon != std::string::npos && (stop == std::string::npos || colon < stop)) return loc;  // has a scheme
-    if (loc.starts_with("//")) return "http:" + loc;
+    if (loc.starts_with("//")) return std::string(b.scheme()) + ":" + loc;
     // A relative reference: path, then "?query", then "#fragment" (never sent: dropped). Dot
     // segments are removed from the path alone; the query is the server's, byte for byte.
-    const std::string origin = "http://" + b.host_header;
+    const std::string origin = std::string(b.scheme()) + "://" + b.host_header;
     const std::string_view ref = std::string_view(loc).substr(0, loc.find('#'));
     const std::size_t q = ref.find('?');
     const std::string_view path = ref.substr(0, q);
@@ -109,9 +115,54 @@ std::string name_from_url(const std::string& url) {
     return name;
 }
 
-std::string request_text(const url_parts& u) {
+std::string request_text(const url_parts& u, const std::string& extra) {
     return "GET " + u.target + " HTTP/1.1\r\nHost: " + u.host_header +
-           "\r\nUser-Agent: taskport-fetch/0.1\r\nAccept: */*\r\nConnection: keep-alive\r\n\r\n";
+           "\r\nUser-Agent: taskport-fetch/0.1\r\nAccept: */*\r\nConnection: keep-alive\r\n" + extra + "\r\n";
+}
+
+std::string range_headers(std::uint64_t n, const std::string& validator) {
+    std::string h = "Range: bytes=" + std::to_string(n) + "-\r\n";
+    // A validator with a CR or LF (from a damaged sidecar file) would inject a header: left out.
+    if (!validator.empty() && validator.find_first_of("\r\n") == std::string::npos)
+        h += "If-Range: " + validator + "\r\n";
+    return h;
+}
+
+static std::optional<std::uint64_t> parse_u64(std::string_view& v) {
+    std::uint64_t x = 0;
+    std::size_t i = 0;
+    for (; i < v.size() && v[i] >= '0' && v[i] <= '9'; ++i) {
+        if (x > (UINT64_MAX - 9) / 10) return std::nullopt;
+        x = x * 10 + static_cast<unsigned>(v[i] - '0');
+    }
+    if (i == 0) return std::nullopt;
+    v.remove_prefix(i);
+    return x;
+}
+
+std::optional<content_range> parse_content_range(std::string_view v) {
+    content_range r;
+    if (!v.starts_with("bytes ")) return std::nullopt;
+    v.remove_prefix(6);
+    if (v.starts_with("*/")) {
+        v.remove_prefix(2);
+        r.unsatisfied = true;
+        r.total = parse_u64(v);
+        if (!r.total || !v.empty()) return std::nullopt;
+        return r;
+    }
+    auto first = parse_u64(v);
+    if (!first || !v.starts_with('-')) return std::nullopt;
+    v.remove_prefix(1);
+    auto last = parse_u64(v);
+    if (!last || !v.starts_with('/') || *last < *first) return std::nullopt;
+    v.remove_prefix(1);
+    r.first = *first;
+    r.last = *last;
+    if (v == "*") return r;
+    r.total = parse_u64(v);
+    if (!r.total || !v.empty() || *r.total <= r.last) return std::nullopt;
+    return r;
 }
 
 // ---- responses ---------------------------------------------------------------------------
@@ -122,6 +173,9 @@ void response::reset() {
     field_.clear();
     value_.clear();
     location_.clear();
+    etag_.clear();
+    last_modified_.clear();
+    content_range_.clear();
     body_.clear();
     error_.clear();
     in_value_ = headers_done_ = complete_ = keep_alive_ = extra_ = false;
@@ -216,6 +270,9 @@ int response::on_message_complete(http_parser* p) {
         r.field_.clear();
         r.value_.clear();
         r.location_.clear();
+        r.etag_.clear();
+        r.last_modified_.clear();
+        r.content_range_.clear();
         r.in_value_ = false;
         return 0;
     }
@@ -227,6 +284,9 @@ int response::on_message_complete(http_parser* p) {
 
 void response::end_header() {
     if (iequals(field_, "location")) location_ = value_;
+    else if (iequals(field_, "etag")) etag_ = value_;
+    else if (iequals(field_, "last-modified")) last_modified_ = value_;
+    else if (iequals(field_, "content-range")) content_range_ = value_;
 }
 
 outcome after_response(const url_parts& u, const response& r, unsigned& redirects, unsigned max_redirects) {

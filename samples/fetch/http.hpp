@@ -21,17 +21,21 @@ namespace samples::http {
 // ---- URLs --------------------------------------------------------------------------------
 
 struct url_parts {
+    bool tls = false;         // https://
     std::string host;         // without brackets
-    std::uint16_t port = 80;
+    std::uint16_t port = 80;  // 443 by default for https://
     std::string target;       // path and query: what goes on the request line
     std::string path;         // path only
-    std::string key;          // "host:port": which connections may serve it
-    std::string host_header;  // "host" or "host:port", IPv6 in brackets
+    std::string key;          // "host:port": which connections may serve it (with tls)
+    std::string host_header;  // "host" or "host:port" (port not the scheme's), IPv6 in brackets
+
+    const char* scheme() const noexcept { return tls ? "https" : "http"; }
+    std::uint16_t default_port() const noexcept { return tls ? 443 : 80; }
 };
 
 bool iequals(std::string_view a, std::string_view b);
 
-// Fills u from an absolute http:// URL; otherwise returns why not (a URL holding a blank or a
+// Fills u from an absolute http:// or https:// URL; otherwise returns why not (a URL holding a blank or a
 // control character is not valid).
 std::optional<std::string> parse_url(const std::string& url, url_parts& u);
 
@@ -46,8 +50,20 @@ std::string resolve_location(const url_parts& base, const std::string& loc);
 // "index.html" when empty, "." or ".."). Never holds a '/'.
 std::string name_from_url(const std::string& url);
 
-// The GET request for u, keeping the connection alive.
-std::string request_text(const url_parts& u);
+// The GET request for u, keeping the connection alive; extra: more header lines, each ending
+// in CRLF (a Range and If-Range for --continue).
+std::string request_text(const url_parts& u, const std::string& extra = {});
+
+// "Range: bytes=N-" (and "If-Range: V" when validator is not empty) for resuming at offset n.
+std::string range_headers(std::uint64_t n, const std::string& validator);
+
+// A Content-Range "bytes FIRST-LAST/TOTAL" (TOTAL may be '*'), or "bytes */TOTAL" (416).
+struct content_range {
+    bool unsatisfied = false;  // "bytes */TOTAL"
+    std::uint64_t first = 0, last = 0;
+    std::optional<std::uint64_t> total;
+};
+std::optional<content_range> parse_content_range(std::string_view v);
 
 // ---- responses ---------------------------------------------------------------------------
 
@@ -79,6 +95,9 @@ public:
     unsigned status() const noexcept { return parser_.status_code; }
     bool keep_alive() const noexcept { return keep_alive_; }
     const std::string& location() const noexcept { return location_; }
+    const std::string& etag() const noexcept { return etag_; }
+    const std::string& last_modified() const noexcept { return last_modified_; }
+    const std::string& content_range() const noexcept { return content_range_; }
     std::string& body() noexcept { return body_; }  // body bytes parsed and not yet taken
 
 private:
@@ -93,6 +112,7 @@ private:
 
     http_parser parser_;
     std::string field_, value_, location_, body_;
+    std::string etag_, last_modified_, content_range_;
     std::string error_;  // why a callback stopped the parser (a malformed response)
     bool in_value_ = false;
     bool headers_done_ = false;

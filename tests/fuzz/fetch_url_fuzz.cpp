@@ -54,10 +54,10 @@ void check_parts(const std::string& url, const http::url_parts& u) {
 
     // Printed back, it parses to the same parts.
     http::url_parts again;
-    const std::string printed = "http://" + u.host_header + u.target;
+    const std::string printed = std::string(u.scheme()) + "://" + u.host_header + u.target;
     CHECK_PROP(!http::parse_url(printed, again), printed);
     CHECK_PROP(again.host == u.host && again.port == u.port && again.target == u.target && again.path == u.path &&
-                   again.key == u.key && again.host_header == u.host_header,
+                   again.tls == u.tls && again.key == u.key && again.host_header == u.host_header,
                printed);
 }
 
@@ -107,10 +107,10 @@ void check_location(const std::string& base, const http::url_parts& b, const std
         return;
     }
     if (loc.starts_with("//")) {
-        CHECK_PROP(r == "http:" + loc, context);
+        CHECK_PROP(r == std::string(b.scheme()) + ":" + loc, context);
         return;
     }
-    CHECK_PROP(r.starts_with("http://" + b.host_header), context);
+    CHECK_PROP(r.starts_with(std::string(b.scheme()) + "://" + b.host_header), context);
     http::url_parts u;
     if (http::parse_url(r, u)) return;  // rejected with a reason: nothing more to check
     check_parts(r, u);

@@ -46,7 +46,15 @@ namespace taskport::io::detail {
 class service;
 struct descriptor_state;
 
-enum class place_kind : unsigned char { none, descriptor, timer, pool, uring, iocp };
+enum class place_kind : unsigned char { none, descriptor, timer, pool, uring, iocp, composite };
+
+// An operation made of other operations (a TLS read runs socket reads and writes): while it
+// runs, its `place` points to one of these and cancel() calls fn(op), which forwards the cancel
+// to the step now in flight (tls.cpp).
+struct operation;
+struct composite_place {
+    void (*fn)(operation* op) noexcept;
+};
 
 struct operation : taskport::detail::task_node, taskport::detail::cancel_hook {
     // Readiness backends: one non-blocking attempt. True when finished (ec/bytes set); false
