@@ -241,11 +241,12 @@ inline void sync_waiter::on_cancel(cancel_hook* c) noexcept {
 // stall the scheduler (and could deadlock it), so they refuse with this error.
 inline void refuse_on_worker(const char* what) {
     executor* ex = current_executor();
-    if (ex && ex->in_worker())
-        throw std::system_error(std::make_error_code(std::errc::resource_deadlock_would_occur),
-                                std::string(what) +
-                                    " called on a worker thread (it would block the worker); "
-                                    "co_await the asynchronous form instead");
+    if (ex && ex->in_worker()) {
+        std::string msg(what);
+        msg.append(" called on a worker thread (it would block the worker); "
+                   "co_await the asynchronous form instead");
+        throw std::system_error(std::make_error_code(std::errc::resource_deadlock_would_occur), msg);
+    }
 }
 
 // A waiter for an outside thread: the waker's run_fn sets `done` under the mutex and notifies,
