@@ -366,3 +366,49 @@ TEST_CASE("latch and barrier for tasks") {
     auto last = rt.spawn([&]() -> task<bool> { co_return co_await b2.arrive_and_wait(); });
     CHECK(last.get());  // completes the phase the timed-out arrival began
 }
+
+// The window between a waiter registering its cancel hook and queueing: a cancel landing there
+// finds the waiter not queued yet. It must still abort the wait (cancel_early), not be lost
+// (the waiter would then queue and wait for ever despite the cancel).
+namespace {
+std::atomic<taskport::detail::sync_waiter*> in_window{nullptr};
+taskport::async_semaphore* window_sem = nullptr;
+void cancel_in_window(taskport::detail::sync_waiter* w) noexcept {
+    in_window = w;
+    w->scope->request_cancel();  // what future::cancel() does, from "another thread", right here
+}
+void release_in_window(taskport::detail::sync_waiter*) noexcept { window_sem->release(); }
+}  // namespace
+
+TEST_CASE("a cancel landing between hook registration and queueing is not lost") {
+    taskport::runtime rt({.workers = 2});
+    taskport::async_semaphore sem(0);
+    taskport::detail::sync_before_queue_hook = &cancel_in_window;
+    auto f = rt.spawn([&]() -> task<void> { co_await sem.acquire(); });
+    const bool finished = tp_test::eventually([&] { return f.is_ready(); });
+    taskport::detail::sync_before_queue_hook = nullptr;
+    if (!finished) {
+        sem.release();  // let the test end
+        FAIL("the cancel that landed in the window was lost: the waiter queued and waited");
+    }
+    CHECK(in_window.load() != nullptr);
+    try {
+        f.get();
+        FAIL("acquire returned");
+    } catch (const std::system_error& e) {
+        CHECK(e.code() == std::errc::operation_canceled);
+    }
+    CHECK(sem.waiters() == 0);
+    CHECK(sem.available() == 0);
+
+    // A release landing in the same window: the waiter takes the permit without queueing.
+    window_sem = &sem;
+    taskport::detail::sync_before_queue_hook = &release_in_window;
+    auto g = rt.spawn([&]() -> task<void> { co_await sem.acquire(); });
+    const bool got = tp_test::eventually([&] { return g.is_ready(); });
+    taskport::detail::sync_before_queue_hook = nullptr;
+    REQUIRE(got);
+    g.get();
+    CHECK(sem.available() == 0);
+    CHECK(sem.waiters() == 0);
+}

@@ -28,6 +28,7 @@
 #include <taskport/sched/task_node.hpp>
 #include <taskport/task.hpp>
 
+#include <atomic>
 #include <condition_variable>
 #include <coroutine>
 #include <cstddef>
@@ -40,6 +41,12 @@
 namespace taskport::detail {
 
 class sync_core;
+struct sync_waiter;
+
+// Test hook, off (null) in normal use: called by a waiter about to queue, after it registered
+// its cancel hook and before it takes the primitive's lock — the window where a cancel finds it
+// `idle` — so a test can land a cancel (or a release) exactly there.
+inline std::atomic<void (*)(sync_waiter*) noexcept> sync_before_queue_hook{nullptr};
 
 struct sync_waiter : task_node, cancel_hook {
     enum class st : unsigned char { idle, queued, woken, aborted };
@@ -210,13 +217,16 @@ protected:
     bool suspend(sync_waiter* w, TryNow&& try_now, Enqueue&& enqueue) noexcept {
         w->core = this;
         if (!w->enter_scope()) return false;  // cancelled before: await_resume throws
+        if (auto hook = sync_before_queue_hook.load(std::memory_order_relaxed)) hook(w);
         lock_.lock();
+#ifndef TASKPORT_PLANT_SYNC_LOST_CANCEL  // test only: forget a cancel that came while idle
         if (w->cancel_early) {
             w->state = sync_waiter::st::aborted;
             lock_.unlock();
             w->leave_scope();
             return false;
         }
+#endif
         if (try_now()) {
             w->state = sync_waiter::st::woken;
             lock_.unlock();
