@@ -57,15 +57,18 @@ public:
     template <class F>
         requires std::is_invocable_v<std::decay_t<F>&>
     auto spawn(F&& f) {
-        auto fut = rt_.spawn(std::forward<F>(f));
-        add(fut.state_ptr());
-        return fut;
+        using Fn = std::decay_t<F>;
+        using R = std::invoke_result_t<Fn&>;
+        if constexpr (detail::is_task<R>::value) {
+            using T = typename R::value_type;
+            return track(rt_.spawn(guarded<T, Fn>(Fn(std::forward<F>(f)), this)));
+        } else {
+            return track(rt_.spawn(guarded_call<Fn>{Fn(std::forward<F>(f)), this}));
+        }
     }
     template <class T>
     future<T> spawn(task<T> t) {
-        auto fut = rt_.spawn(std::move(t));
-        add(fut.state_ptr());
-        return fut;
+        return spawn(detail::task_holder<T>{std::move(t)});
     }
 
     struct join_awaiter : detail::sync_waiter {
@@ -154,17 +157,51 @@ private:
         child* next = nullptr;
         detail::state_base* st = nullptr;
         async_scope* sc = nullptr;
-        std::exception_ptr (*error)(detail::state_base*) noexcept = nullptr;
     };
 
-    template <class T>
-    static std::exception_ptr error_of(detail::state_base* s) noexcept {
-        auto* st = static_cast<detail::shared_state<T>*>(s);
-        return st->has_error() ? st->error() : nullptr;
+    // The task's first exception is recorded by the task itself, before its future completes:
+    // reading it from the future's state afterwards would race with the user's get(), which
+    // moves it out.
+    template <class T, class Fn>
+    static task<T> guarded(Fn f, async_scope* sc) {
+        try {
+            if constexpr (std::is_void_v<T>) {
+                co_await f();
+            } else {
+                co_return co_await f();
+            }
+        } catch (...) {
+            sc->record(std::current_exception());
+            throw;
+        }
+    }
+    template <class Fn>
+    struct guarded_call {
+        Fn f;
+        async_scope* sc;
+        auto operator()() {
+            try {
+                return f();
+            } catch (...) {
+                sc->record(std::current_exception());
+                throw;
+            }
+        }
+    };
+
+    void record(std::exception_ptr e) noexcept {
+        const bool cancellation = is_cancellation(e);
+        std::lock_guard<detail::spin_lock> g(lock_);
+        if (!error_ && !(cancelled_ && cancellation)) error_ = std::move(e);
     }
 
     template <class T>
-    void add(detail::shared_state<T>* st) {
+    future<T> track(future<T> fut) {
+        add(fut.state_ptr());
+        return fut;
+    }
+
+    void add(detail::state_base* st) {
         child* c;
         try {
             c = new child;
@@ -174,7 +211,6 @@ private:
         }
         c->st = st;
         c->sc = this;
-        c->error = &error_of<T>;
         st->add_ref();
         {
             std::lock_guard<detail::spin_lock> g(lock_);
@@ -192,8 +228,6 @@ private:
         lock_.lock();
         (c->prev ? c->prev->next : head_) = c->next;
         if (c->next) c->next->prev = c->prev;
-        if (std::exception_ptr e = c->error(c->st); e && !error_ && !(cancelled_ && is_cancellation(e)))
-            error_ = std::move(e);
         if (--live_ == 0)
             while (detail::sync_waiter* w = q_.pop_front()) {
                 w->state = detail::sync_waiter::st::woken;
