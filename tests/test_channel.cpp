@@ -47,6 +47,12 @@ TEST_CASE("channel: FIFO, try forms, close drains then ends") {
     CHECK(c1.try_send(std::make_unique<int>(1)) == taskport::send_status::sent);
     CHECK(c1.try_send(std::move(p)) == taskport::send_status::full);
     CHECK(p != nullptr);
+    // An lvalue is copied, never moved from.
+    taskport::channel<std::string> c2(1);
+    std::string keep = "kept";
+    CHECK(c2.try_send(keep) == taskport::send_status::sent);
+    CHECK(keep == "kept");
+    CHECK(c2.try_receive() == std::string("kept"));
 }
 
 TEST_CASE("channel: send waits while full, receive while empty; close wakes both") {

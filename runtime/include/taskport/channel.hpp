@@ -28,6 +28,7 @@
 #include <optional>
 #include <stdexcept>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 
 namespace taskport {
@@ -107,12 +108,17 @@ public:
     // co_await receive(): the next value, or std::nullopt once closed and drained.
     receive_awaiter receive() noexcept { return receive_awaiter(this); }
 
-    // Never waits. On `full` or `closed`, v is left as it was (not moved from).
+    // Never waits. An rvalue is moved from only when sent; an lvalue is copied.
     template <class U>
     send_status try_send(U&& v) {
         detail::wake_list wake;
         std::lock_guard<detail::spin_lock> g(lock_);
-        return send_locked(v, wake);
+        if constexpr (std::is_lvalue_reference_v<U>) {
+            const std::remove_reference_t<U>& c = v;
+            return send_locked(c, wake);
+        } else {
+            return send_locked(v, wake);
+        }
     }
     // Never waits: a value, or std::nullopt when none is queued (see is_closed()).
     std::optional<T> try_receive() {

@@ -78,6 +78,10 @@ struct sync_waiter : task_node, cancel_hook {
         h = caller;
         ex = current_executor();
         if constexpr (std::is_base_of_v<promise_base, P>) scope = caller.promise().cancel_scope;
+        // A task's coroutine resumed off the workers (by an outside thread completing a promise)
+        // still resumes on its runtime: run inline by a canceller, it would unregister its
+        // cancel hook under the hook lock that canceller holds.
+        if (!ex && scope) ex = scope->exec();
     }
 
     static void on_resume(task_node* t) noexcept {
