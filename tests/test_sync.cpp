@@ -373,11 +373,14 @@ TEST_CASE("latch and barrier for tasks") {
 namespace {
 std::atomic<taskport::detail::sync_waiter*> in_window{nullptr};
 taskport::async_semaphore* window_sem = nullptr;
-void cancel_in_window(taskport::detail::sync_waiter* w) noexcept {
+void cancel_in_window(taskport::detail::sync_waiter* w, int phase) noexcept {
+    if (phase != 1) return;
     in_window = w;
     w->scope->request_cancel();  // what future::cancel() does, from "another thread", right here
 }
-void release_in_window(taskport::detail::sync_waiter*) noexcept { window_sem->release(); }
+void release_in_window(taskport::detail::sync_waiter*, int phase) noexcept {
+    if (phase == 1) window_sem->release();
+}
 }  // namespace
 
 TEST_CASE("a cancel landing between hook registration and queueing is not lost") {
@@ -411,4 +414,38 @@ TEST_CASE("a cancel landing between hook registration and queueing is not lost")
     g.get();
     CHECK(sem.available() == 0);
     CHECK(sem.waiters() == 0);
+}
+
+// with_timeout starts its timer before the operation queues: an expiry landing before the
+// waiter queues must find it (its primitive known from construction) and abort the wait
+// (before: the waiter named its primitive only when queueing, and the expiry's withdraw read a
+// null pointer: SIGSEGV in the channel time-out stress test).
+namespace {
+void wait_for_expiry_in_window(taskport::detail::sync_waiter* w, int phase) noexcept {
+    // The expiry (on another worker) withdraws w while it is idle; wait for that here, as the
+    // waiter begins to suspend.
+    if (phase == 0)
+        (void)tp_test::eventually([&] { return w->core && w->core->cancel_pending(w); });
+}
+}  // namespace
+
+TEST_CASE("with_timeout: an expiry before the wait queues times it out, nothing taken") {
+    taskport::runtime rt({.workers = 2});
+    taskport::async_semaphore sem(0);
+    taskport::detail::sync_before_queue_hook = &wait_for_expiry_in_window;
+    auto f = rt.spawn([&]() -> task<bool> {
+        try {
+            co_await taskport::with_timeout(0ms, sem.acquire());
+        } catch (const std::system_error& e) {
+            co_return e.code() == std::errc::timed_out;
+        }
+        co_return false;
+    });
+    const bool finished = tp_test::eventually([&] { return f.is_ready(); });
+    taskport::detail::sync_before_queue_hook = nullptr;
+    REQUIRE(finished);
+    CHECK(f.get());
+    CHECK(sem.waiters() == 0);
+    sem.release();
+    CHECK(sem.available() == 1);
 }

@@ -23,7 +23,7 @@ public:
         : mode_(mode), set_(initially_set) {}
 
     struct wait_awaiter : detail::sync_waiter {
-        explicit wait_awaiter(async_event* e) noexcept : ev(e) {}
+        explicit wait_awaiter(async_event* e) noexcept : ev(e) { core = e; }
         bool await_ready() noexcept { return ev->try_wait(); }
         template <class P>
         bool await_suspend(std::coroutine_handle<P> caller) noexcept {

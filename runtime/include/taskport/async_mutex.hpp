@@ -46,7 +46,7 @@ public:
     async_mutex() noexcept = default;
 
     struct lock_awaiter : detail::sync_waiter {
-        explicit lock_awaiter(async_mutex* mx) noexcept : m(mx) {}
+        explicit lock_awaiter(async_mutex* mx) noexcept : m(mx) { core = mx; }
         lock_awaiter(lock_awaiter&& o) noexcept : detail::sync_waiter(std::move(o)), m(o.m) {}
         bool await_ready() noexcept { return m->try_lock(); }
         template <class P>

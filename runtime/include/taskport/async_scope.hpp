@@ -72,7 +72,10 @@ public:
     }
 
     struct join_awaiter : detail::sync_waiter {
-        explicit join_awaiter(async_scope* s) noexcept : sc(s) { fn = &join_awaiter::on_parent_cancel; }
+        explicit join_awaiter(async_scope* s) noexcept : sc(s) {
+            fn = &join_awaiter::on_parent_cancel;
+            core = s;
+        }
         join_awaiter(join_awaiter&& o) noexcept : detail::sync_waiter(std::move(o)), sc(o.sc) {}
         bool await_ready() noexcept { return sc->empty(); }
         template <class P>

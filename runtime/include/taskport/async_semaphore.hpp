@@ -53,7 +53,10 @@ public:
     explicit async_semaphore(std::size_t permits) noexcept : available_(permits) {}
 
     struct acquire_awaiter : detail::sync_waiter {
-        acquire_awaiter(async_semaphore* s, std::size_t k) noexcept : sem(s) { n = k; }
+        acquire_awaiter(async_semaphore* s, std::size_t k) noexcept : sem(s) {
+            n = k;
+            core = s;
+        }
         acquire_awaiter(acquire_awaiter&& o) noexcept : detail::sync_waiter(std::move(o)), sem(o.sem) {}
         bool await_ready() noexcept { return sem->try_acquire(n); }
         template <class P>

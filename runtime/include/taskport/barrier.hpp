@@ -25,7 +25,7 @@ public:
     }
 
     struct arrive_awaiter : detail::sync_waiter {
-        explicit arrive_awaiter(barrier* b) noexcept : br(b) {}
+        explicit arrive_awaiter(barrier* b) noexcept : br(b) { core = b; }
         // Before it starts only (with_timeout takes it by value).
         arrive_awaiter(arrive_awaiter&& o) noexcept : detail::sync_waiter(std::move(o)), br(o.br) {}
         bool await_ready() const noexcept { return false; }  // arrives under the lock, below

@@ -54,7 +54,7 @@ public:
 
     struct send_awaiter : detail::sync_waiter {
         template <class U>
-        send_awaiter(channel* c, U&& v) : ch(c), value(std::forward<U>(v)) {}
+        send_awaiter(channel* c, U&& v) : ch(c), value(std::forward<U>(v)) { core = c; }
         send_awaiter(send_awaiter&& o) noexcept(std::is_nothrow_move_constructible_v<T>)
             : detail::sync_waiter(std::move(o)), ch(o.ch), value(std::move(o.value)) {}
         bool await_ready() {
@@ -79,7 +79,7 @@ public:
     };
 
     struct receive_awaiter : detail::sync_waiter {
-        explicit receive_awaiter(channel* c) noexcept : ch(c) {}
+        explicit receive_awaiter(channel* c) noexcept : ch(c) { core = c; }
         receive_awaiter(receive_awaiter&& o) noexcept : detail::sync_waiter(std::move(o)), ch(o.ch) {}
         bool await_ready() {
             std::lock_guard<detail::spin_lock> g(ch->lock_);

@@ -23,7 +23,7 @@ public:
     }
 
     struct wait_awaiter : detail::sync_waiter {
-        wait_awaiter(latch* l, std::ptrdiff_t arrive) noexcept : lt(l), arrive_n(arrive) {}
+        wait_awaiter(latch* l, std::ptrdiff_t arrive) noexcept : lt(l), arrive_n(arrive) { core = l; }
         bool await_ready() {
             if (arrive_n) lt->count_down(arrive_n);
             arrive_n = 0;

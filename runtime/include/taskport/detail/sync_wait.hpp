@@ -43,10 +43,12 @@ namespace taskport::detail {
 class sync_core;
 struct sync_waiter;
 
-// Test hook, off (null) in normal use: called by a waiter about to queue, after it registered
-// its cancel hook and before it takes the primitive's lock — the window where a cancel finds it
-// `idle` — so a test can land a cancel (or a release) exactly there.
-inline std::atomic<void (*)(sync_waiter*) noexcept> sync_before_queue_hook{nullptr};
+// Test hook, off (null) in normal use: called twice by a waiter about to queue, where it is
+// `idle` and a cancel or a with_timeout expiry must be noted (cancel_early), not lost: with
+// phase 0 as suspending begins (with_timeout's timer already runs), with phase 1 after it
+// registered its cancel hook, before it takes the primitive's lock. A test lands a cancel, an
+// expiry or a release exactly there.
+inline std::atomic<void (*)(sync_waiter*, int phase) noexcept> sync_before_queue_hook{nullptr};
 
 struct sync_waiter : task_node, cancel_hook {
     enum class st : unsigned char { idle, queued, woken, aborted };
@@ -93,7 +95,7 @@ struct sync_waiter : task_node, cancel_hook {
 
     sync_waiter* prev = nullptr;  // queue links, under the core's lock
     sync_waiter* next_w = nullptr;
-    sync_core* core = nullptr;    // the primitive it waits on (set before queueing)
+    sync_core* core = nullptr;    // the primitive it waits on (set by the awaiter's constructor)
     std::size_t n = 1;            // what it asks for (semaphore permits)
     void* user = nullptr;         // free for with_timeout (io/timer.hpp)
     void* payload = nullptr;      // the primitive's: where a channel's value is taken or put
@@ -205,6 +207,14 @@ public:
         lock_.unlock();
     }
 
+    // Whether a cancel came for w while it was not queued yet (tests: see sync_before_queue_hook).
+    bool cancel_pending(const sync_waiter* w) const noexcept {
+        lock_.lock();
+        const bool p = w->cancel_early;
+        lock_.unlock();
+        return p;
+    }
+
 protected:
     ~sync_core() = default;
 
@@ -218,10 +228,13 @@ protected:
     // (under the lock) completes the operation at once and returns true, or returns false;
     // enqueue (under the lock) puts w in the right queue. Returns whether the caller suspends.
     template <class TryNow, class Enqueue>
+    // An awaiter names its core when constructed, before with_timeout may start a timer whose
+    // expiry withdraws it (possibly before this runs); the blocking forms name it here.
     bool suspend(sync_waiter* w, TryNow&& try_now, Enqueue&& enqueue) noexcept {
-        w->core = this;
+        if (auto hook = sync_before_queue_hook.load(std::memory_order_relaxed)) hook(w, 0);
+        if (!w->core) w->core = this;
         if (!w->enter_scope()) return false;  // cancelled before: await_resume throws
-        if (auto hook = sync_before_queue_hook.load(std::memory_order_relaxed)) hook(w);
+        if (auto hook = sync_before_queue_hook.load(std::memory_order_relaxed)) hook(w, 1);
         lock_.lock();
 #ifndef TASKPORT_PLANT_SYNC_LOST_CANCEL  // test only: forget a cancel that came while idle
         if (w->cancel_early) {
