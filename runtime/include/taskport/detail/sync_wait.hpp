@@ -18,8 +18,12 @@
 // (future.hpp's set_cancel_hook) and only then takes the core's lock, so a cancel arriving
 // between the two finds it `idle` and marks it `cancel_early`, which the queueing step sees
 // under the lock. The resumed waiter unregisters the hook (which waits out a hook call in
-// progress) before its coroutine runs, so the hook never touches a dead frame. Lock order:
-// a task's hook lock, then the core's lock; never the other way round.
+// progress) before its coroutine runs, so the hook never touches a dead frame. with_timeout
+// (io/timer.hpp) withdraws the waiter when its timer expires, which may happen before the
+// waiter has even begun to suspend: so an awaiter names its core when constructed, and the
+// expiry, like an early cancel, finds it `idle` and leaves it `cancel_early`.
+// Lock order: a task's hook lock, then the core's lock; never the other way round
+// (async_scope adds: the scope's lock, then its children's hook locks).
 #pragma once
 
 #include <taskport/future.hpp>
