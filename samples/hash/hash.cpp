@@ -43,7 +43,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <deque>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -234,59 +233,22 @@ private:
     EVP_MD_CTX* ctx_;
 };
 
-// A limit on bytes in flight. acquire(n) is ready once n bytes are free; waiters are served in
-// arrival order (a large request is not starved by small ones behind it).
-class byte_budget {
-public:
-    explicit byte_budget(std::uint64_t limit) : limit_(limit), free_(limit) {}
-    std::uint64_t limit() const noexcept { return limit_; }
-
-    taskport::future<void> acquire(std::uint64_t n) {
-        std::lock_guard<std::mutex> g(mu_);
-        if (waiters_.empty() && free_ >= n) {
-            free_ -= n;
-            return taskport::make_ready_future<void>();
-        }
-        waiters_.push_back({n, taskport::promise<void>()});
-        return waiters_.back().p.get_future();
-    }
-
-    void release(std::uint64_t n) {
-        std::vector<taskport::promise<void>> wake;
-        {
-            std::lock_guard<std::mutex> g(mu_);
-            free_ += n;
-            while (!waiters_.empty() && waiters_.front().n <= free_) {
-                free_ -= waiters_.front().n;
-                wake.push_back(std::move(waiters_.front().p));
-                waiters_.pop_front();
-            }
-        }
-        for (auto& p : wake) p.set_value();  // outside the lock: continuations may run inline
-    }
-
-private:
-    struct waiter {
-        std::uint64_t n;
-        taskport::promise<void> p;
-    };
-    const std::uint64_t limit_;
-    std::mutex mu_;
-    std::uint64_t free_;  // guarded by mu_
-    std::deque<waiter> waiters_;
-};
-
 struct engine {
     engine(taskport::runtime& r, samples::console& c, std::vector<item>& it, const EVP_MD* m, std::uint64_t ch,
            std::uint64_t max_memory, bool check, bool q)
-        : rt(r), con(c), items(it), md(m), chunk(ch), budget(max_memory), check_mode(check), quiet(q) {}
+        : rt(r), con(c), items(it), md(m), chunk(ch), budget_limit(max_memory),
+          budget(static_cast<std::size_t>(max_memory)), check_mode(check), quiet(q) {}
 
     taskport::runtime& rt;
     samples::console& con;
     std::vector<item>& items;
     const EVP_MD* md;
     std::uint64_t chunk;
-    byte_budget budget;
+    // The limit on file bytes in flight: a lane acquires a file's whole buffer as permits (one
+    // per byte). taskport::async_semaphore serves waiters first come, first served, and a large
+    // request at the head is not starved by small ones behind it.
+    std::uint64_t budget_limit;
+    taskport::async_semaphore budget;
     bool check_mode;
     bool quiet;
 
@@ -354,8 +316,8 @@ taskport::task<void> hash_one(engine& e, hasher& h, item& it) {
         const bool large = size >= e.chunk;
         // A small file: its size + 1, so one read both fills and finds the end. A large one:
         // two pieces, one being read while the other is hashed.
-        const std::uint64_t want = std::min(e.budget.limit(), large ? 2 * e.chunk : size + 1);
-        co_await e.budget.acquire(want);
+        const std::uint64_t want = std::min(e.budget_limit, large ? 2 * e.chunk : size + 1);
+        co_await e.budget.acquire(static_cast<std::size_t>(want));
         reserved = want;
         std::unique_ptr<std::byte[]> buf(new std::byte[reserved]);
         h.init();
@@ -387,7 +349,7 @@ taskport::task<void> hash_one(engine& e, hasher& h, item& it) {
     } catch (const std::system_error& ex) {
         it.error = ex.code();
     }
-    if (reserved) e.budget.release(reserved);
+    if (reserved) e.budget.release(static_cast<std::size_t>(reserved));
 }
 
 taskport::task<void> lane(engine& e) {

@@ -19,6 +19,12 @@
 
 namespace taskport {
 
+// when_any(futures, cancel_losers): once the first input completes, cancel() the others.
+struct cancel_losers_t {
+    explicit cancel_losers_t() = default;
+};
+inline constexpr cancel_losers_t cancel_losers{};
+
 template <class T>
 struct when_any_result {
     std::size_t index;  // which input completed first
@@ -140,10 +146,16 @@ template <class T>
 struct any_vec final : combinator<when_any_result<T>, any_vec<T>> {
     using base = combinator<when_any_result<T>, any_vec<T>>;
 
-    any_vec(std::vector<future<T>>&& in, executor* ex) : base(in.size(), ex), inputs(std::move(in)) {}
+    any_vec(std::vector<future<T>>&& in, executor* ex, bool cancel)
+        : base(in.size(), ex), inputs(std::move(in)), cancel_others(cancel) {}
 
     void input_ready(std::size_t i) noexcept {
         if (!won.exchange(true, std::memory_order_acq_rel)) {
+            // The losers' futures are only read here (cancel() is const on the state) and
+            // destroyed with the node, so no other input_ready() races with this loop.
+            if (cancel_others)
+                for (std::size_t j = 0; j < inputs.size(); ++j)
+                    if (j != i) inputs[j].cancel();
             future<T> f = std::move(inputs[i]);
             try {
                 if constexpr (std::is_void_v<T>) {
@@ -161,6 +173,7 @@ struct any_vec final : combinator<when_any_result<T>, any_vec<T>> {
 
     std::vector<future<T>> inputs;
     std::atomic<bool> won{false};
+    const bool cancel_others;  // cancel the losers when the first input completes
 };
 
 template <class Node, class Futures>
@@ -211,20 +224,32 @@ future<std::tuple<detail::stored_t<Ts>...>> when_all(future<Ts>... fs) {
     return out;
 }
 
-// Ready when the first input completes: its index and value, or its exception. The other
-// inputs keep running; their results are discarded.
+namespace detail {
 template <class T>
-future<when_any_result<T>> when_any(std::vector<future<T>> futures) {
+future<when_any_result<T>> when_any_impl(std::vector<future<T>> futures, bool cancel_others) {
     if (futures.empty()) throw std::invalid_argument("taskport::when_any: no futures given");
     for (auto& f : futures)
         if (!f.valid()) throw std::future_error(std::future_errc::no_state);
     std::vector<detail::state_base*> states;
     states.reserve(futures.size());
     for (auto& f : futures) states.push_back(f.state_ptr());
-    auto* node = new detail::any_vec<T>(std::move(futures), detail::combinator_exec());
+    auto* node = new detail::any_vec<T>(std::move(futures), detail::combinator_exec(), cancel_others);
     auto out = detail::make_future<when_any_result<T>>(node);
     detail::arm_all(node, states);
     return out;
 }
+}  // namespace detail
+
+// Ready when the first input completes: its index and value, or its exception. The other
+// inputs keep running (with cancel_losers: they are cancel()ed); their results are discarded.
+template <class T>
+future<when_any_result<T>> when_any(std::vector<future<T>> futures, cancel_losers_t) {
+    return detail::when_any_impl(std::move(futures), true);
+}
+template <class T>
+future<when_any_result<T>> when_any(std::vector<future<T>> futures) {
+    return detail::when_any_impl(std::move(futures), false);
+}
+
 
 }  // namespace taskport

@@ -4,6 +4,7 @@
 // an expiry is a completion like any other and resumes the coroutine on a worker.
 #pragma once
 
+#include <taskport/detail/sync_wait.hpp>
 #include <taskport/io/detail/operation.hpp>
 
 #include <atomic>
@@ -55,11 +56,15 @@ inline io::detail::timer_awaiter sleep_until(std::chrono::steady_clock::time_poi
 
 // co_await with_timeout(d, op): op's result, or std::system_error(std::errc::timed_out) when d
 // passes first (op is then cancelled, and awaited until it has completed, so its buffer is
-// free again when this returns). op is a taskport I/O awaitable (read_some, accept, ...).
+// free again when this returns). op is a taskport I/O awaitable (read_some, accept, ...) or a
+// waiting operation of the sync toolbox (a semaphore's acquire(), a channel's send()/receive(),
+// a mutex's lock(), ...: taskport/detail/sync_wait.hpp), which on time-out has not happened.
 template <class Op>
 class timeout_awaiter {
-    static_assert(std::is_base_of_v<io::detail::coro_operation, Op>,
-                  "with_timeout takes a taskport I/O operation (read_some, accept, sleep_for...)");
+    static constexpr bool is_sync = std::is_base_of_v<taskport::detail::sync_waiter, Op>;
+    static_assert(std::is_base_of_v<io::detail::coro_operation, Op> || is_sync,
+                  "with_timeout takes a taskport I/O operation (read_some, accept, sleep_for...) "
+                  "or a waiting operation of the sync toolbox (acquire, send, receive, lock...)");
 
 public:
     timeout_awaiter(std::chrono::steady_clock::time_point deadline, Op&& op)
@@ -86,13 +91,26 @@ public:
     }
 
     decltype(auto) await_resume() {
-        if (timed_out_ && op_.ec == io::operation_aborted())
+        if (timed_out_ && op_aborted())
             throw std::system_error(std::make_error_code(std::errc::timed_out),
                                     "taskport::with_timeout");
         return op_.await_resume();
     }
 
 private:
+    bool op_aborted() const noexcept {
+        if constexpr (is_sync)
+            return op_.aborted();
+        else
+            return op_.ec == io::operation_aborted();
+    }
+    void cancel_op() noexcept {
+        if constexpr (is_sync)
+            op_.core->withdraw(&op_);
+        else
+            io::detail::cancel(&op_);
+    }
+
     static void on_op_done(taskport::detail::task_node* t) noexcept {
         auto* op = static_cast<Op*>(t);
         auto* self = static_cast<timeout_awaiter*>(op->user);
@@ -105,7 +123,7 @@ private:
         auto* self = static_cast<timeout_awaiter*>(tm->user);
         if (!tm->ec) {
             self->timed_out_ = true;
-            io::detail::cancel(&self->op_);
+            self->cancel_op();
         }
         if (self->remaining_.fetch_sub(1, std::memory_order_acq_rel) == 1) self->h_.resume();
     }
