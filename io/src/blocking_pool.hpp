@@ -76,7 +76,7 @@ public:
     // op->perform(op) runs on a pool thread (its return value is ignored: it must finish the
     // operation, setting ec/bytes). After shutdown() the op completes with operation_aborted.
     void submit(operation* op) noexcept;
-    // Runs call (taking ownership) for op; op completes with call's result, or with
+    // Runs call (taking ownership; null: as submit(op)) for op; op completes with call's result, or with
     // operation_aborted when cancelled or shut down first (see the file comment).
     void submit(operation* op, blocking_call* call) noexcept;
     // Canceller side: aborts op if it is queued, or detaches it from its running call.

@@ -19,6 +19,7 @@
 #pragma once
 
 #include "completion_queue.hpp"
+#include "timer_queue.hpp"
 
 #include <taskport/io/detail/operation.hpp>
 
@@ -69,8 +70,8 @@ public:
     // Canceller side (any thread): CancelIoEx if op is still parked.
     virtual void cancel(operation* op) noexcept = 0;
 
-    virtual void add_timer(operation* op, std::chrono::steady_clock::time_point when) noexcept = 0;
-    virtual void cancel_timer(operation* op) noexcept = 0;
+    // The timers (timer_queue.hpp): the port's wait times out at the nearest deadline.
+    virtual timer_queue& timers() noexcept = 0;
 
     // Refuses new operations and timers (operation_aborted), cancels every parked operation and
     // waits until the port has returned each one, aborts the timers, joins the thread.

@@ -65,6 +65,7 @@ service::service(runtime& r)
     }
     if (iocp) {
         chosen = io_backend::iocp;
+        timers = &iocp->timers();
     } else {
         react = std::make_unique<reactor>(cq, make_poller(want), ex.polls_source());
         if (ex.polls_source()) cq.set_poller(react.get());
@@ -75,6 +76,7 @@ service::service(runtime& r)
                                         "taskport: TASKPORT_IO_BACKEND/io_backend asks for io_uring, "
                                         "which is not available");
         }
+        timers = &react->timers();
         chosen = uring ? io_backend::io_uring
                        : (std::strcmp(react->poller_name(), "kqueue") == 0 ? io_backend::kqueue
                                                                           : io_backend::epoll);
@@ -103,8 +105,7 @@ void service::shutdown() noexcept {
 // ---- the free functions of taskport/io/detail/operation.hpp ----
 
 service& service_of(runtime& rt) {
-    return static_cast<service&>(
-        rt.extension([](runtime& r) -> taskport::detail::runtime_extension* { return new service(r); }));
+    return rt.use_service<service>();
 }
 
 service& current_service() {
@@ -162,12 +163,7 @@ void cancel(operation* op) noexcept {
         case place_kind::descriptor:
             op->svc->react->cancel(op, static_cast<descriptor_state*>(p));
             break;
-        case place_kind::timer:
-            if (op->svc->iocp)
-                op->svc->iocp->cancel_timer(op);
-            else
-                op->svc->react->cancel_timer(op);
-            break;
+        case place_kind::timer: op->svc->timers->cancel(op); break;
         case place_kind::iocp: op->svc->iocp->cancel(op); break;
         case place_kind::pool: op->svc->pool.cancel(op); break;
         case place_kind::uring:
@@ -181,10 +177,7 @@ void operation::on_cancel_hook(cancel_hook* h) noexcept { cancel(static_cast<ope
 
 void start_timer(service& svc, operation* op, std::chrono::steady_clock::time_point when) noexcept {
     op->svc = &svc;
-    if (svc.iocp)
-        svc.iocp->add_timer(op, when);
-    else
-        svc.react->add_timer(op, when);
+    svc.timers->add(op, when);
 }
 
 void throw_if(const std::error_code& ec, const char* what) {

@@ -108,13 +108,16 @@ struct file_rw_op : coro_operation {
         return bytes;
     }
 
-    bool read_cached() noexcept;     // the fast path of a read (file.cpp)
+    // Written once (io/src/file_core.cpp):
     bool start() noexcept;           // true if under way; false if it finished at once
     void start_detached() noexcept;  // callback forms: the completion always runs as a task
     [[noreturn]] void fail() const;
-    void submit_step() noexcept;
+    void begin_steps() noexcept;
     static void on_step(taskport::detail::task_node* t) noexcept;
-    static bool perform_blocking(operation* o) noexcept;  // the pool's version of one step
+    // Each I/O model's (io/src/file_model.hpp):
+    bool read_cached() noexcept;     // the fast path of a read
+    void submit_step() noexcept;     // issues one step
+    static bool perform_blocking(operation* o) noexcept;  // one step on the blocking pool
 
     file_core* core;
     std::byte* buf;
@@ -202,10 +205,11 @@ public:
 
     // Opens path (O_CLOEXEC) on the runtime's blocking pool. Throws std::system_error naming
     // the path (no_such_file_or_directory, permission_denied, ...); std::invalid_argument for
-    // an empty mode. POSIX: never waits for a peer (O_NONBLOCK, then fstat; io/src/file_open.cpp):
-    // a directory fails with is_a_directory; a FIFO, socket or character device opens and stays
-    // non-blocking (a FIFO for writing with no reader fails with no_such_device_or_address); a
-    // cancel or with_timeout completes the open at once even while the call is in the kernel.
+    // an empty mode. A cancel or with_timeout completes the open at once even while the call is
+    // in the kernel (its late handle is closed; io/src/file_open.cpp), on every system. POSIX:
+    // never waits for a peer (O_NONBLOCK, then fstat; io/src/file_posix.cpp): a directory fails
+    // with is_a_directory; a FIFO, socket or character device opens and stays non-blocking (a
+    // FIFO for writing with no reader fails with no_such_device_or_address).
     static detail::file_open_op open(runtime& rt, const std::filesystem::path& path, open_mode mode);
 
     // Reads from offset until buf is full or the file ends; returns the bytes read (fewer than
