@@ -36,6 +36,16 @@ std::string in_quotes(const std::string& s) { return "\"" + s + "\""; }
 
 }  // namespace
 
+void file_core::release() noexcept {
+    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        service* s = svc;
+        if (s->completion) s->completion->forget(handle_value(fd));
+        native_close(fd);  // Linux: the descriptor is released even when close reports EINTR
+        delete this;
+        s->release();  // last: a file that outlived its runtime may hold the service's last reference
+    }
+}
+
 // ---- read_at / write_at / sync ----
 
 bool file_rw_op::await_ready() noexcept {
@@ -94,6 +104,16 @@ void file_rw_op::start_detached() noexcept {
     }
     svc = core->svc;
     begin_steps();
+}
+
+// One step: on the completion backend when there is one and it does this kind of step, else on
+// the blocking pool (the model's perform_blocking). It completes into on_step.
+void file_rw_op::submit_step() noexcept {
+    bytes = 0;
+    ec.clear();
+    if (completion_backend* c = svc->completion; c && c->submit_file_step(this)) return;
+    perform = &file_rw_op::perform_blocking;
+    svc->pool.submit(this);
 }
 
 // A step finished (bytes/ec are that step's). Continue a short transfer, or finish.

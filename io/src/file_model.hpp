@@ -5,11 +5,10 @@
 // Two models implement it: file_posix.cpp (io_uring or the blocking pool; preadv2 RWF_NOWAIT
 // fast path) and iocp_file.cpp (overlapped ReadFile/WriteFile on the completion port). Their
 // member functions of file_rw_op and file_core (file.hpp) are part of it:
-//   file_core::release()           the last reference closes the handle (and lets go of the service)
 //   file_rw_op::read_cached()      the fast path of a read, on the calling worker (false: none)
-//   file_rw_op::submit_step()      issue one step of a transfer (or the sync); it completes
-//                                  through the completion queue with bytes/ec of that step
-//   file_rw_op::perform_blocking() a step on the blocking pool (the fallback of submit_step)
+//   file_rw_op::perform_blocking() one step on the blocking pool, where the completion backend
+//                                  (completion_backend.hpp: io_uring, IOCP) does not take it
+// The steps themselves go to the service's completion backend when it has one.
 #pragma once
 
 #include <taskport/io/file.hpp>
@@ -19,6 +18,15 @@
 #include <system_error>
 
 namespace taskport::io::detail {
+
+// A file handle as completion_backend names handles.
+inline std::uintptr_t handle_value(native_file f) noexcept {
+#if defined(_WIN32)
+    return reinterpret_cast<std::uintptr_t>(f);  // a HANDLE
+#else
+    return static_cast<std::uintptr_t>(f);  // a descriptor
+#endif
+}
 
 // The largest offset a read_at/write_at may start at (off_t's, LARGE_INTEGER's).
 std::uint64_t max_file_offset() noexcept;

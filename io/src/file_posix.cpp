@@ -106,15 +106,6 @@ std::error_code native_size(native_file fd, std::uint64_t& size) noexcept {
     return {};
 }
 
-void file_core::release() noexcept {
-    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-        ::close(fd);  // on Linux the descriptor is released even when close reports EINTR
-        service* s = svc;
-        delete this;
-        s->release();  // last: a file that outlived its runtime may hold the service's last reference
-    }
-}
-
 // The fast path of a read, as for sockets: copy what the page cache already holds, here and
 // now, with preadv2(RWF_NOWAIT), which never waits for the device. True when that finished the
 // read (buffer full, end of file, or an error); false when the rest must go to io_uring or the
@@ -144,25 +135,6 @@ bool file_rw_op::read_cached() noexcept {
 #else
     return false;
 #endif
-}
-
-void file_rw_op::submit_step() noexcept {
-    bytes = 0;
-    ec.clear();
-    if (uring_backend* u = svc->uring.get()) {
-        switch (action) {
-            case file_op_kind::read:
-                u->read_at(this, core->fd, buf + done, len - done, offset + done);
-                break;
-            case file_op_kind::write:
-                u->write_at(this, core->fd, buf + done, len - done, offset + done);
-                break;
-            case file_op_kind::sync: u->fsync(this, core->fd); break;
-        }
-        return;
-    }
-    perform = &file_rw_op::perform_blocking;
-    svc->pool.submit(this);
 }
 
 bool file_rw_op::perform_blocking(operation* o) noexcept {

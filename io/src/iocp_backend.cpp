@@ -4,6 +4,8 @@
 #include "socket_types.hpp"
 #include "timer_queue.hpp"
 
+#include <taskport/io/file.hpp>
+
 #include <taskport/detail/environment.hpp>
 #include <taskport/io/detail/test_hooks.hpp>
 
@@ -84,7 +86,7 @@ public:
     }
 
     bool start(operation* op, std::uintptr_t h, iocp_issue_fn issue) noexcept override {
-        op->kind = place_kind::iocp;
+        op->kind = place_kind::completion;
         std::memset(op->plat.overlapped, 0, sizeof op->plat.overlapped);
         op->plat.owner = op;
         op->plat.handle = h;
@@ -112,6 +114,14 @@ public:
         g.unlock();
         outstanding_.fetch_sub(1, std::memory_order_seq_cst);
         return false;
+    }
+
+    bool submit_file_step(file_rw_op* op) noexcept override {
+        if (op->action == file_op_kind::sync) return false;  // FlushFileBuffers: on the pool
+        op->perform = &finish_file_step;
+        if (!start(op, reinterpret_cast<std::uintptr_t>(op->core->fd), &issue_file_step))
+            cq_.push(op);  // finished at once: still delivered through the queue
+        return true;
     }
 
     void cancel(operation* op) noexcept override {
@@ -167,7 +177,8 @@ private:
             }
             std::memset(op->plat.overlapped, 0, sizeof op->plat.overlapped);
             op->plat.transferred = 0;
-            r = op->plat.issue(op);
+            run_test_hook(hook_point::next_step, op);
+            r = op->plat.issue(op);  // the issue function guards its handle (iocp_socket.cpp)
         }
         return false;
     }

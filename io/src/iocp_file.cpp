@@ -25,8 +25,10 @@ constexpr std::size_t max_step = std::size_t{1} << 30;  // one ReadFile/WriteFil
 
 OVERLAPPED* overlapped_of(operation* op) noexcept { return reinterpret_cast<OVERLAPPED*>(op->plat.overlapped); }
 
+}  // namespace
+
 // One ReadFile or WriteFile of the rest of the transfer (iocp_issue_fn).
-int issue_rw(operation* o) noexcept {
+int issue_file_step(operation* o) noexcept {
     auto* op = static_cast<file_rw_op*>(o);
     OVERLAPPED* ov = overlapped_of(op);
     const std::uint64_t at = op->offset + op->done;
@@ -54,7 +56,7 @@ int issue_rw(operation* o) noexcept {
 }
 
 // A step's completion (perform of an overlapped file step).
-bool finish_rw(operation* o) noexcept {
+bool finish_file_step(operation* o) noexcept {
     auto* op = static_cast<file_rw_op*>(o);
     const int e = op->plat.error;
     if (e == ERROR_HANDLE_EOF || e == ERROR_BROKEN_PIPE) {  // at or past the end: 0 bytes
@@ -70,36 +72,12 @@ bool finish_rw(operation* o) noexcept {
     return true;
 }
 
-}  // namespace
-
-void file_core::release() noexcept {
-    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-        svc->iocp->forget(reinterpret_cast<std::uintptr_t>(fd));
-        ::CloseHandle(fd);
-        svc->release();
-        delete this;
-    }
-}
-
 // No fast path of its own on Windows: a cached ReadFile already finishes inside the call (skip
 // mode), though its result still travels through the completion queue. The switch is kept so
 // tests and benchmarks can call it on every system.
 void set_file_fast_path(bool) noexcept {}
 
 bool file_rw_op::read_cached() noexcept { return false; }
-
-void file_rw_op::submit_step() noexcept {
-    bytes = 0;
-    ec.clear();
-    if (action == file_op_kind::sync) {
-        perform = &file_rw_op::perform_blocking;
-        svc->pool.submit(this);
-        return;
-    }
-    perform = &finish_rw;
-    if (!svc->iocp->start(this, reinterpret_cast<std::uintptr_t>(core->fd), &issue_rw))
-        complete(this);  // finished at once: on_step still runs as a task
-}
 
 // The pool's step: only sync comes here on Windows.
 bool file_rw_op::perform_blocking(operation* o) noexcept {
@@ -126,7 +104,7 @@ std::error_code native_open(const std::filesystem::path& path, int flags, native
                    has(m, open_mode::append);
     DWORD access = 0;
     if (has(m, open_mode::read)) access |= GENERIC_READ;
-    if (w) access |= GENERIC_WRITE;  // append: each write asks for the end (issue_rw)
+    if (w) access |= GENERIC_WRITE;  // append: each write asks for the end (issue_file_step)
     const bool create = has(m, open_mode::create), trunc = has(m, open_mode::truncate);
     const DWORD disposition = create && trunc ? CREATE_ALWAYS
                               : create        ? OPEN_ALWAYS

@@ -66,6 +66,7 @@ service::service(runtime& r)
     if (iocp) {
         chosen = io_backend::iocp;
         timers = &iocp->timers();
+        completion = iocp.get();
     } else {
         react = std::make_unique<reactor>(cq, make_poller(want), ex.polls_source());
         if (ex.polls_source()) cq.set_poller(react.get());
@@ -77,6 +78,7 @@ service::service(runtime& r)
                                         "which is not available");
         }
         timers = &react->timers();
+        completion = uring.get();
         chosen = uring ? io_backend::io_uring
                        : (std::strcmp(react->poller_name(), "kqueue") == 0 ? io_backend::kqueue
                                                                           : io_backend::epoll);
@@ -97,8 +99,7 @@ void service::fill_stats(runtime_stats& s) const {
 void service::shutdown() noexcept {
     stopped_.store(true, std::memory_order_release);
     if (react) react->shutdown();
-    if (iocp) iocp->shutdown();
-    if (uring) uring->shutdown();
+    if (completion) completion->shutdown();
     pool.shutdown();
 }
 
@@ -164,11 +165,8 @@ void cancel(operation* op) noexcept {
             op->svc->react->cancel(op, static_cast<descriptor_state*>(p));
             break;
         case place_kind::timer: op->svc->timers->cancel(op); break;
-        case place_kind::iocp: op->svc->iocp->cancel(op); break;
+        case place_kind::completion: op->svc->completion->cancel(op); break;
         case place_kind::pool: op->svc->pool.cancel(op); break;
-        case place_kind::uring:
-            if (op->svc->uring) op->svc->uring->cancel(op);
-            break;
         case place_kind::none: break;
     }
 }
@@ -195,6 +193,9 @@ namespace {
 std::atomic<test_hook_fn> installed_hook{nullptr};
 }  // namespace
 void set_test_hook(test_hook_fn f) noexcept { installed_hook.store(f, std::memory_order_relaxed); }
+// Written by tests only; read (relaxed) by iocp_socket.cpp's write_all step.
+std::atomic<std::size_t> test_write_all_step{0};
+void set_write_all_step_limit(std::size_t n) noexcept { test_write_all_step.store(n, std::memory_order_relaxed); }
 void run_test_hook(hook_point p, void* arg) noexcept {
     if (test_hook_fn f = installed_hook.load(std::memory_order_relaxed)) f(p, arg);
 }

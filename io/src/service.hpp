@@ -53,6 +53,7 @@ public:
     std::unique_ptr<iocp_backend> iocp;    // Windows: the completion port, for sockets, files, timers
     blocking_pool pool;
     std::unique_ptr<uring_backend> uring;  // null: files go through the blocking pool
+    completion_backend* completion = nullptr;  // iocp or uring, whichever is in use (else null)
     timer_queue* timers = nullptr;         // the backend's (the reactor's or the port's)
     io_backend chosen = io_backend::epoll;
     std::error_code uring_unavailable;     // why io_uring is not in use, if it is not
@@ -63,6 +64,9 @@ private:
 };
 
 io_backend backend_from_env(io_backend requested);
+
+// set_write_all_step_limit's value (test_hooks.hpp; service.cpp): 0 unless a test set it.
+extern std::atomic<std::size_t> test_write_all_step;
 const char* backend_name(io_backend b) noexcept;
 
 }  // namespace taskport::io::detail

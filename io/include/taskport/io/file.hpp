@@ -69,7 +69,7 @@ struct file_core {
     file_core(service* s, native_file f, bool seek, std::string p) noexcept
         : svc(s), fd(f), seekable(seek), path(std::move(p)) {}
     void add_ref() noexcept { refs.fetch_add(1, std::memory_order_relaxed); }
-    void release() noexcept;  // the last one closes fd
+    void release() noexcept;  // the last one closes fd (io/src/file_core.cpp)
 
     service* svc;    // this holds a reference to it (taken by open, dropped by the last release)
     native_file fd;  // int; a HANDLE on Windows
@@ -113,10 +113,10 @@ struct file_rw_op : coro_operation {
     void start_detached() noexcept;  // callback forms: the completion always runs as a task
     [[noreturn]] void fail() const;
     void begin_steps() noexcept;
+    void submit_step() noexcept;     // one step: the completion backend, else the blocking pool
     static void on_step(taskport::detail::task_node* t) noexcept;
     // Each I/O model's (io/src/file_model.hpp):
     bool read_cached() noexcept;     // the fast path of a read
-    void submit_step() noexcept;     // issues one step
     static bool perform_blocking(operation* o) noexcept;  // one step on the blocking pool
 
     file_core* core;

@@ -2,7 +2,7 @@
 //
 // Life of an operation: started by a task (often completing at once: the speculative fast
 // path); otherwise parked in one *place* — a descriptor's queue (readiness backends), the
-// timer heap, the blocking pool, or io_uring — until a backend finishes it, sets ec/bytes and
+// timer queue, the blocking pool, or a completion backend (io_uring, IOCP) — until a backend finishes it, sets ec/bytes and
 // pushes it onto the runtime's completion queue. A worker pops it and runs it: that resumes the
 // awaiting coroutine or calls the callback. Nothing is allocated between the kernel's report and
 // the continuation.
@@ -46,7 +46,8 @@ namespace taskport::io::detail {
 class service;
 struct descriptor_state;
 
-enum class place_kind : unsigned char { none, descriptor, timer, pool, uring, iocp };
+// completion: io_uring or the completion port (io/src/completion_backend.hpp).
+enum class place_kind : unsigned char { none, descriptor, timer, pool, completion };
 
 struct operation : taskport::detail::task_node, taskport::detail::cancel_hook {
     // Readiness backends: one non-blocking attempt. True when finished (ec/bytes set); false
