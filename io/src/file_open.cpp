@@ -41,16 +41,7 @@ struct open_call final : blocking_call {
 
 bool file_open_op::start() noexcept {
     if (!enter_scope()) return false;
-    open_call* call = nullptr;
-    try {
-        call = new open_call(path, flags);
-    } catch (...) {  // std::bad_alloc
-        // No memory for its own context: the open runs on the operation itself (not
-        // cancellable while it runs, but it never waits for a peer either).
-        svc->pool.submit(this);
-        return true;
-    }
-    svc->pool.submit(this, call);
+    submit_detachable(svc->pool, this, [&] { return new open_call(path, flags); });
     return true;
 }
 

@@ -157,34 +157,12 @@ struct file_open_op : coro_operation {
     bool seekable = true;
 };
 
-void report_callback_exception(std::exception_ptr e) noexcept;  // tcp.cpp
-
 // Reads first try to copy what the page cache holds, on the calling worker (file.cpp's
 // read_cached). Off: every read goes to io_uring or the blocking pool — for tests of those paths
 // and for benchmarks of the backends themselves. Initially on unless the environment has
 // TASKPORT_FILE_FAST_PATH=0. Process-wide; any thread.
 void set_file_fast_path(bool on) noexcept;
 
-template <class F>
-struct file_callback_op final : file_rw_op, taskport::detail::task_allocated {
-    file_callback_op(F&& fn, file_core* c, file_op_kind k, std::byte* b, std::size_t n, std::uint64_t off)
-        : file_rw_op(c, k, b, n, off), f(std::move(fn)) {
-        this->run_fn = &file_callback_op::on_done;
-    }
-    static void on_done(taskport::detail::task_node* t) noexcept {
-        auto* self = static_cast<file_callback_op*>(t);
-        std::error_code ec = self->ec;
-        std::size_t n = self->bytes;
-        F f = std::move(self->f);
-        delete self;
-        try {
-            f(ec, n);
-        } catch (...) {
-            report_callback_exception(std::current_exception());
-        }
-    }
-    F f;
-};
 
 }  // namespace detail
 
@@ -229,17 +207,15 @@ public:
     // runtime to run it). The buffer must outlive the operation; the file object need not.
     template <class F>
     void async_read_at(std::uint64_t offset, std::span<std::byte> buf, F&& f) {
-        (new detail::file_callback_op<std::decay_t<F>>(std::decay_t<F>(std::forward<F>(f)), core_,
-                                                       detail::file_op_kind::read, buf.data(),
-                                                       buf.size(), offset))
+        (new detail::callback_op<detail::file_rw_op, std::decay_t<F>>(
+             std::forward<F>(f), core_, detail::file_op_kind::read, buf.data(), buf.size(), offset))
             ->start_detached();
     }
     template <class F>
     void async_write_at(std::uint64_t offset, std::span<const std::byte> buf, F&& f) {
-        (new detail::file_callback_op<std::decay_t<F>>(std::decay_t<F>(std::forward<F>(f)), core_,
-                                                       detail::file_op_kind::write,
-                                                       const_cast<std::byte*>(buf.data()),
-                                                       buf.size(), offset))
+        (new detail::callback_op<detail::file_rw_op, std::decay_t<F>>(
+             std::forward<F>(f), core_, detail::file_op_kind::write, const_cast<std::byte*>(buf.data()),
+             buf.size(), offset))
             ->start_detached();
     }
 

@@ -24,6 +24,7 @@
 #include <chrono>
 #include <coroutine>
 #include <cstddef>
+#include <exception>
 #include <system_error>
 #include <type_traits>
 #include <utility>
@@ -162,6 +163,36 @@ struct coro_operation : operation {
     }
 
     std::coroutine_handle<> h;
+};
+
+// An exception that escaped a callback: to the runtime's on_unhandled_exception (service.cpp).
+void report_callback_exception(std::exception_ptr e) noexcept;
+
+// Callback forms of every I/O object (sockets, files): a heap op of kind Base that runs
+// f(ec, bytes) as a task once Base completes, then frees itself.
+template <class Base, class F>
+struct callback_op final : Base, taskport::detail::task_allocated {
+    // fn by value: async_read_some(buf, handler) with an lvalue handler copies it (an F&&
+    // parameter here, with F already decayed, accepted rvalues only and did not compile).
+    template <class... A>
+    callback_op(F fn, A&&... a) : Base(std::forward<A>(a)...), f(std::move(fn)) {
+        this->run_fn = &callback_op::on_done;
+    }
+    static void on_done(taskport::detail::task_node* t) noexcept {
+        auto* self = static_cast<callback_op*>(t);
+        std::error_code ec = self->ec;
+        std::size_t n = self->bytes;
+        F f = std::move(self->f);
+        delete self;
+        try {
+            f(ec, n);
+        } catch (...) {
+            report_callback_exception(std::current_exception());
+        }
+    }
+    // Sockets: start it (start_detached(socket_op*), tcp.hpp). Files call their own start_detached().
+    void go() noexcept { start_detached(this); }
+    F f;
 };
 
 // Throws std::system_error(ec, what) if ec is set.
