@@ -119,17 +119,23 @@ void blocking_pool::state::leave(std::list<thread_rec>::iterator self) noexcept 
     done_cv.notify_all();
 }
 
-void blocking_pool::submit(operation* op) noexcept {
+void blocking_pool::submit(operation* op) noexcept { submit(op, nullptr); }
+
+// call null: op->perform(op) runs on a pool thread, and op is parked in the pool itself
+// (place == the state); else op is parked in its call. The one queueing path of both kinds.
+void blocking_pool::submit(operation* op, blocking_call* call) noexcept {
     op->kind = place_kind::pool;
     state& s = *s_;
     std::vector<std::thread> done;
+    std::error_code why = operation_aborted();
     {
         std::unique_lock<std::mutex> g(s.mu);
         done = s.take_exited();
         if (!s.stopped && !op->cancelled.load(std::memory_order_seq_cst)) {
+            if (call) call->op = op;
             s.queue.push(op);
             ++s.queued;
-            op->place.store(s_.get(), std::memory_order_seq_cst);
+            op->place.store(call ? static_cast<void*>(call) : s_.get(), std::memory_order_seq_cst);
             if (op->cancelled.load(std::memory_order_seq_cst)) {  // Dekker pair with cancel()
                 s.queue.remove(op);
                 --s.queued;
@@ -142,55 +148,13 @@ void blocking_pool::submit(operation* op) noexcept {
                 s.queue.remove(op);
                 --s.queued;
                 op->place.store(nullptr, std::memory_order_seq_cst);
-                g.unlock();
-                op->ec = std::make_error_code(std::errc::resource_unavailable_try_again);
-                s.cq->push(op);
-                state::join(done);
-                return;
-            }
-        }
-    }
-    state::join(done);
-    op->ec = operation_aborted();
-    s.cq->push(op);
-}
-
-void blocking_pool::submit(operation* op, blocking_call* call) noexcept {
-    op->kind = place_kind::pool;
-    state& s = *s_;
-    std::vector<std::thread> done;
-    {
-        std::unique_lock<std::mutex> g(s.mu);
-        done = s.take_exited();
-        if (!s.stopped && !op->cancelled.load(std::memory_order_seq_cst)) {
-            call->op = op;
-            s.queue.push(op);
-            ++s.queued;
-            op->place.store(call, std::memory_order_seq_cst);
-            if (op->cancelled.load(std::memory_order_seq_cst)) {  // Dekker pair with cancel()
-                s.queue.remove(op);
-                --s.queued;
-                op->place.store(nullptr, std::memory_order_seq_cst);
-            } else if (s.wake_or_spawn(s_)) {
-                g.unlock();
-                state::join(done);
-                return;
-            } else {
-                s.queue.remove(op);
-                --s.queued;
-                op->place.store(nullptr, std::memory_order_seq_cst);
-                g.unlock();
-                delete call;
-                op->ec = std::make_error_code(std::errc::resource_unavailable_try_again);
-                s.cq->push(op);
-                state::join(done);
-                return;
+                why = std::make_error_code(std::errc::resource_unavailable_try_again);
             }
         }
     }
     state::join(done);
     delete call;
-    op->ec = operation_aborted();
+    op->ec = why;
     s.cq->push(op);
 }
 

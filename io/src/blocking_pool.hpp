@@ -63,6 +63,14 @@ struct blocking_call {
     bool running = false;
 };
 
+class blocking_pool;
+
+// Submits op as a detachable call that make() allocates (blocking_pool::submit(op, call)); with
+// no memory for the call's own context, op->perform runs the call on op itself instead (then it
+// cannot be detached while it runs, but it runs). The start of every detachable operation.
+template <class Make>
+void submit_detachable(blocking_pool& pool, operation* op, Make make) noexcept;
+
 class blocking_pool {
 public:
     static constexpr std::size_t default_max_threads = 512;
@@ -76,7 +84,7 @@ public:
     // op->perform(op) runs on a pool thread (its return value is ignored: it must finish the
     // operation, setting ec/bytes). After shutdown() the op completes with operation_aborted.
     void submit(operation* op) noexcept;
-    // Runs call (taking ownership) for op; op completes with call's result, or with
+    // Runs call (taking ownership; null: as submit(op)) for op; op completes with call's result, or with
     // operation_aborted when cancelled or shut down first (see the file comment).
     void submit(operation* op, blocking_call* call) noexcept;
     // Canceller side: aborts op if it is queued, or detaches it from its running call.
@@ -92,5 +100,17 @@ private:
     struct state;
     std::shared_ptr<state> s_;
 };
+
+template <class Make>
+void submit_detachable(blocking_pool& pool, operation* op, Make make) noexcept {
+    blocking_call* call = nullptr;
+    try {
+        call = make();
+    } catch (...) {  // std::bad_alloc
+        pool.submit(op);
+        return;
+    }
+    pool.submit(op, call);
+}
 
 }  // namespace taskport::io::detail

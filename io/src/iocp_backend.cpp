@@ -2,7 +2,9 @@
 #include "iocp_backend.hpp"
 
 #include "socket_types.hpp"
-#include "timer_heap.hpp"
+#include "timer_queue.hpp"
+
+#include <taskport/io/file.hpp>
 
 #include <taskport/detail/environment.hpp>
 #include <taskport/io/detail/test_hooks.hpp>
@@ -84,7 +86,7 @@ public:
     }
 
     bool start(operation* op, std::uintptr_t h, iocp_issue_fn issue) noexcept override {
-        op->kind = place_kind::iocp;
+        op->kind = place_kind::completion;
         std::memset(op->plat.overlapped, 0, sizeof op->plat.overlapped);
         op->plat.owner = op;
         op->plat.handle = h;
@@ -114,6 +116,14 @@ public:
         return false;
     }
 
+    bool submit_file_step(file_rw_op* op) noexcept override {
+        if (op->action == file_op_kind::sync) return false;  // FlushFileBuffers: on the pool
+        op->perform = &finish_file_step;
+        if (!start(op, reinterpret_cast<std::uintptr_t>(op->core->fd), &issue_file_step))
+            cq_.push(op);  // finished at once: still delivered through the queue
+        return true;
+    }
+
     void cancel(operation* op) noexcept override {
         run_test_hook(hook_point::cancel_before_lock, op);
         std::lock_guard<std::mutex> g(stripe(op));
@@ -121,45 +131,7 @@ public:
         ::CancelIoEx(reinterpret_cast<HANDLE>(op->plat.handle), overlapped_of(op));
     }
 
-    void add_timer(operation* op, std::chrono::steady_clock::time_point when) noexcept override {
-        op->kind = place_kind::timer;
-        op->deadline = when;
-        bool earliest;
-        {
-            std::lock_guard<std::mutex> g(timer_mu_);
-            if (stopped_.load(std::memory_order_seq_cst) || op->cancelled.load(std::memory_order_seq_cst)) {
-                op->ec = operation_aborted();
-                cq_.push(op);
-                return;
-            }
-            if (!timers_.push(op)) {  // out of memory: fail this timer rather than lose it
-                op->ec = std::make_error_code(std::errc::not_enough_memory);
-                cq_.push(op);
-                return;
-            }
-            earliest = timers_.top() == op;
-            op->place.store(this, std::memory_order_seq_cst);
-            if (op->cancelled.load(std::memory_order_seq_cst)) {
-                timers_.remove(op);
-                op->place.store(nullptr, std::memory_order_seq_cst);
-                op->ec = operation_aborted();
-                cq_.push(op);
-                return;
-            }
-        }
-        if (earliest) wake();
-    }
-
-    void cancel_timer(operation* op) noexcept override {
-        {
-            std::lock_guard<std::mutex> g(timer_mu_);
-            if (op->place.load(std::memory_order_seq_cst) != this) return;
-            timers_.remove(op);
-            op->place.store(nullptr, std::memory_order_seq_cst);
-            op->ec = operation_aborted();
-        }
-        cq_.push(op);
-    }
+    timer_queue& timers() noexcept override { return timers_; }
 
     void shutdown() noexcept override {
         {
@@ -170,14 +142,7 @@ public:
             for (std::uintptr_t h : handles_) ::CancelIoEx(reinterpret_cast<HANDLE>(h), nullptr);
         }
         op_batch b;
-        {
-            std::lock_guard<std::mutex> g(timer_mu_);
-            while (operation* op = timers_.pop()) {
-                op->place.store(nullptr, std::memory_order_seq_cst);
-                op->ec = operation_aborted();
-                b.push(op);
-            }
-        }
+        timers_.abort_all(b);
         cq_.push(b);
         wake();
         if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
@@ -212,7 +177,8 @@ private:
             }
             std::memset(op->plat.overlapped, 0, sizeof op->plat.overlapped);
             op->plat.transferred = 0;
-            r = op->plat.issue(op);
+            run_test_hook(hook_point::next_step, op);
+            r = op->plat.issue(op);  // the issue function guards its handle (iocp_socket.cpp)
         }
         return false;
     }
@@ -251,34 +217,19 @@ private:
                 b.push(op);
                 ++finished;
             }
-            expire_timers(b);
+            timers_.expire(b);
             cq_.push(b);
             if (finished) outstanding_.fetch_sub(finished, std::memory_order_seq_cst);
         }
     }
 
-    DWORD next_timeout_ms() {
-        std::lock_guard<std::mutex> g(timer_mu_);
+    DWORD next_timeout_ms() noexcept {
         if (stopped_.load(std::memory_order_relaxed)) return 100;  // draining: re-check the count
-        operation* top = timers_.top();
-        if (!top) return INFINITE;
-        auto now = std::chrono::steady_clock::now();
-        if (top->deadline <= now) return 0;
-        auto ms = std::chrono::ceil<std::chrono::milliseconds>(top->deadline - now).count();
-        return ms > 60'000 ? 60'000 : static_cast<DWORD>(ms);
+        const long ms = timers_.next_timeout_ms();
+        return ms < 0 ? INFINITE : static_cast<DWORD>(ms);
     }
 
-    void expire_timers(op_batch& b) {
-        auto now = std::chrono::steady_clock::now();
-        std::lock_guard<std::mutex> g(timer_mu_);
-        while (operation* op = timers_.top()) {
-            if (op->deadline > now) break;
-            timers_.pop();
-            op->place.store(nullptr, std::memory_order_seq_cst);
-            op->ec.clear();
-            b.push(op);
-        }
-    }
+    static void wake_for_timer(void* self) noexcept { static_cast<iocp_impl*>(self)->wake(); }
 
     struct alignas(64) padded_mutex {
         std::mutex mu;
@@ -297,8 +248,7 @@ private:
     std::mutex reg_mu_;  // guards handles_
     std::unordered_set<std::uintptr_t> handles_;
 
-    std::mutex timer_mu_;  // guards timers_
-    timer_heap timers_;
+    timer_queue timers_{cq_, &iocp_impl::wake_for_timer, this};
 
     std::thread thread_;
 };

@@ -18,7 +18,9 @@
 // starter finishes the op itself.
 #pragma once
 
+#include "completion_backend.hpp"
 #include "completion_queue.hpp"
+#include "timer_queue.hpp"
 
 #include <taskport/io/detail/operation.hpp>
 
@@ -51,31 +53,28 @@ inline constexpr int iocp_warning = -2;
 // completion thread or on the starting thread. A final ERROR_OPERATION_ABORTED becomes
 // operation_aborted() afterwards.
 
-class iocp_backend {
+// A completion_backend (associate binds a handle to the port; forget, before it is closed, says
+// shutdown need not cancel its operations; a file step is one ReadFile/WriteFile of at most
+// 1 GiB, the sync goes to the pool), plus what sockets and timers need of the port.
+class iocp_backend : public completion_backend {
 public:
     // Null, with `why`, where there is no completion port (every system but Windows).
     static std::unique_ptr<iocp_backend> try_create(completion_queue& cq, std::error_code& why);
-    virtual ~iocp_backend() = default;
-
-    // Associates a socket or file handle with the port, once per handle, before its first
-    // operation. Throws std::system_error (operation_aborted after shutdown).
-    virtual void associate(std::uintptr_t handle) = 0;
-    // Before the handle is closed: shutdown no longer needs to cancel its operations.
-    virtual void forget(std::uintptr_t handle) noexcept = 0;
 
     // Starts op (op->svc, op->perform set) on handle: true if it is parked (its completion will
     // go through the completion queue), false if it finished now (ec/bytes set, nothing queued).
     virtual bool start(operation* op, std::uintptr_t handle, iocp_issue_fn issue) noexcept = 0;
-    // Canceller side (any thread): CancelIoEx if op is still parked.
-    virtual void cancel(operation* op) noexcept = 0;
+    // The timers (timer_queue.hpp): the port's wait times out at the nearest deadline.
+    virtual timer_queue& timers() noexcept = 0;
 
-    virtual void add_timer(operation* op, std::chrono::steady_clock::time_point when) noexcept = 0;
-    virtual void cancel_timer(operation* op) noexcept = 0;
-
-    // Refuses new operations and timers (operation_aborted), cancels every parked operation and
-    // waits until the port has returned each one, aborts the timers, joins the thread.
-    virtual void shutdown() noexcept = 0;
+    // completion_backend::cancel: CancelIoEx if op is still parked. shutdown also aborts the
+    // timers.
 };
+
+// The file step on the port (iocp_file.cpp): one ReadFile/WriteFile of the rest of op's
+// transfer (an iocp_issue_fn), and its completion (op->perform).
+int issue_file_step(operation* op) noexcept;
+bool finish_file_step(operation* op) noexcept;
 
 // A Win32 or Winsock error code as a std::error_code whose message is the system's and which
 // compares equal to the matching std::errc (WSAECONNREFUSED == std::errc::connection_refused),

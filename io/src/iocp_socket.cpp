@@ -119,7 +119,13 @@ int issue_recv(operation* o) noexcept {
 
 int issue_send(operation* o) noexcept {
     auto* op = static_cast<write_op*>(o);
-    WSABUF b{step_len(op->buf.size() - op->bytes, op->all ? max_step : max_send), reinterpret_cast<char*>(const_cast<std::byte*>(op->buf.data() + op->bytes))};
+    std::size_t cap = max_send;
+    if (op->all) {
+        // A test may shrink write_all's steps to make several (test_hooks.hpp); 0: no limit.
+        const std::size_t t = test_write_all_step.load(std::memory_order_relaxed);
+        cap = t ? t : max_step;
+    }
+    WSABUF b{step_len(op->buf.size() - op->bytes, cap), reinterpret_cast<char*>(const_cast<std::byte*>(op->buf.data() + op->bytes))};
     const int r = ::WSASend(socket_of(op), &b, 1, nullptr, 0, overlapped_of(op), nullptr);
     return wsa_result(r, op);
 }
@@ -179,13 +185,28 @@ int issue_receive_from(operation* o) noexcept {
     return r;
 }
 
+// Every step's call runs under the socket's close guard (descriptor_state::users), not only the
+// first: the first from park(), the next ones (the rest of a write_all, an accept retried after
+// the peer reset) from the completion thread inside iocp_backend's advance(). So no step ever
+// runs on a handle value that close() has given back, and that a later socket may have reused.
+// Closed between two steps: the step fails as a call on a closed socket does (WSAENOTSOCK,
+// which socket_error reports as operation_aborted).
+template <iocp_issue_fn Issue>
+int guarded(operation* o) noexcept {
+    descriptor_state* st = static_cast<socket_op*>(o)->st.get();
+    if (!st->enter()) return WSAENOTSOCK;
+    const int r = Issue(o);
+    st->leave();  // may close the handle now (close() ran meanwhile): the call has returned
+    return r;
+}
+
 iocp_issue_fn issue_for(operation::perform_fn p) noexcept {
-    if (p == &read_op::perform_read) return &issue_recv;
-    if (p == &write_op::perform_write) return &issue_send;
-    if (p == &accept_op::perform_accept) return &issue_accept;
-    if (p == &connect_op::perform_connect) return &issue_connect;
-    if (p == &send_to_op::perform_send) return &issue_send_to;
-    return &issue_receive_from;
+    if (p == &read_op::perform_read) return &guarded<issue_recv>;
+    if (p == &write_op::perform_write) return &guarded<issue_send>;
+    if (p == &accept_op::perform_accept) return &guarded<issue_accept>;
+    if (p == &connect_op::perform_connect) return &guarded<issue_connect>;
+    if (p == &send_to_op::perform_send) return &guarded<issue_send_to>;
+    return &guarded<issue_receive_from>;
 }
 
 }  // namespace
@@ -226,8 +247,8 @@ void socket_backend::cancel(descriptor_state* st) noexcept {
 // No attempt before parking: the attempt is the overlapped call itself, in park().
 bool socket_backend::try_now(descriptor_state*, socket_op*) noexcept { return false; }
 
-// Starts op's overlapped call, guarded against a concurrent close() (so the call never runs on
-// a handle value that close() has given back).
+// Starts op's overlapped call; a socket closed already fails it with bad_file_descriptor. The
+// call itself, and every later step's, is guarded against a concurrent close() (guarded<>).
 bool socket_backend::park(descriptor_state* st, socket_op* op) noexcept {
     if (!st->enter()) {
         op->ec = std::make_error_code(std::errc::bad_file_descriptor);

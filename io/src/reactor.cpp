@@ -144,76 +144,13 @@ void reactor::cancel(operation* op, descriptor_state* st) noexcept {
     cq_.push(op);
 }
 
-// ---- timers: timer_heap.hpp, under timer_mu_ ----
+// ---- timers: timer_queue.hpp (shared with the IOCP backend) ----
 
-void reactor::add_timer(operation* op, std::chrono::steady_clock::time_point when) noexcept {
-    op->kind = place_kind::timer;
-    op->deadline = when;
-    bool earliest;
-    {
-        std::lock_guard<std::mutex> g(timer_mu_);
-        if (stopped_.load(std::memory_order_acquire) ||
-            op->cancelled.load(std::memory_order_seq_cst)) {
-            op->ec = operation_aborted();
-            cq_.push(op);
-            return;
-        }
-        if (!timers_.push(op)) {  // out of memory: fail this timer rather than lose it
-            op->ec = std::make_error_code(std::errc::not_enough_memory);
-            cq_.push(op);
-            return;
-        }
-        n_timers_.store(timers_.size(), std::memory_order_relaxed);
-        earliest = timers_.top() == op;
-        op->place.store(this, std::memory_order_seq_cst);
-        if (op->cancelled.load(std::memory_order_seq_cst)) {  // Dekker pair with cancel()
-            timers_.remove(op);
-            n_timers_.store(timers_.size(), std::memory_order_relaxed);
-            op->place.store(nullptr, std::memory_order_seq_cst);
-            op->ec = operation_aborted();
-            cq_.push(op);
-            return;
-        }
-    }
-    if (earliest) poller_->wake();
-}
+void reactor::wake_for_timer(void* self) noexcept { static_cast<reactor*>(self)->poller_->wake(); }
 
-void reactor::cancel_timer(operation* op) noexcept {
-    {
-        std::lock_guard<std::mutex> g(timer_mu_);
-        if (op->place.load(std::memory_order_seq_cst) != this) return;
-        timers_.remove(op);
-        n_timers_.store(timers_.size(), std::memory_order_relaxed);
-        op->place.store(nullptr, std::memory_order_seq_cst);
-        op->ec = operation_aborted();
-    }
-    cq_.push(op);
-}
+int reactor::next_timeout_ms() { return static_cast<int>(timers_.next_timeout_ms()); }
 
-int reactor::next_timeout_ms() {
-    std::lock_guard<std::mutex> g(timer_mu_);
-    operation* first = timers_.top();
-    if (!first) return -1;
-    auto now = std::chrono::steady_clock::now();
-    auto d = first->deadline;
-    if (d <= now) return 0;
-    auto ms = std::chrono::ceil<std::chrono::milliseconds>(d - now).count();
-    return ms > 60'000 ? 60'000 : static_cast<int>(ms);
-}
-
-void reactor::expire_timers(op_batch& b) {
-    if (n_timers_.load(std::memory_order_relaxed) == 0) return;  // (re-read under the lock below)
-    auto now = std::chrono::steady_clock::now();
-    std::lock_guard<std::mutex> g(timer_mu_);
-    while (operation* op = timers_.top()) {
-        if (op->deadline > now) break;
-        timers_.pop();
-        op->place.store(nullptr, std::memory_order_seq_cst);
-        op->ec.clear();
-        b.push(op);
-    }
-    n_timers_.store(timers_.size(), std::memory_order_relaxed);
-}
+void reactor::expire_timers(op_batch& b) { timers_.expire(b); }
 
 // ---- polling: the role's holder runs cycle() ----
 
@@ -430,15 +367,7 @@ void reactor::shutdown() noexcept {
             abort_queues(st, b);
         }
     }
-    {
-        std::lock_guard<std::mutex> g(timer_mu_);
-        while (operation* op = timers_.pop()) {
-            op->place.store(nullptr, std::memory_order_seq_cst);
-            op->ec = operation_aborted();
-            b.push(op);
-        }
-        n_timers_.store(0, std::memory_order_relaxed);
-    }
+    timers_.abort_all(b);
     cq_.push(b);
 }
 

@@ -14,7 +14,7 @@
 // the descriptor's lock when the queue is empty); only when it would block is it queued. On a
 // readiness event the thread retries the queued operations of that direction in order and
 // hands every finished one to the completion queue — one batch per wake-up. The same thread
-// owns the timer heap (timer_heap.hpp): the poller's timeout is the nearest deadline.
+// owns a timer queue (timer_queue.hpp): the poller's timeout is the nearest deadline.
 //
 // A descriptor_state is reference-counted (descriptor.hpp); the reactor holds one reference while
 // it is registered, and after detach() hands it to the role's holder, who drops it at the start
@@ -25,7 +25,7 @@
 #include "completion_queue.hpp"
 #include "descriptor.hpp"
 #include "poller.hpp"
-#include "timer_heap.hpp"
+#include "timer_queue.hpp"
 
 #include <taskport/io/detail/operation.hpp>
 
@@ -68,8 +68,8 @@ public:
     // Canceller side for descriptor ops (see operation.hpp).
     void cancel(operation* op, descriptor_state* st) noexcept;
 
-    void add_timer(operation* op, std::chrono::steady_clock::time_point when) noexcept;
-    void cancel_timer(operation* op) noexcept;
+    // The timers (timer_queue.hpp): the poller's timeout is the nearest deadline.
+    timer_queue& timers() noexcept { return timers_; }
 
     // Aborts everything parked, refuses new operations (operation_aborted), joins the thread.
     void shutdown() noexcept;
@@ -106,9 +106,8 @@ private:
     std::atomic<std::size_t> n_retired_{0};  // retired_.size(), read without mu_
     std::vector<descriptor_state*> to_free_;  // the role holder's
 
-    std::mutex timer_mu_;                    // guards timers_
-    timer_heap timers_;
-    std::atomic<std::size_t> n_timers_{0};   // timers_.size(), read without timer_mu_
+    static void wake_for_timer(void* self) noexcept;  // a new earliest timer: poller_->wake()
+    timer_queue timers_{cq_, &reactor::wake_for_timer, this};
 
     std::thread thread_;
 };

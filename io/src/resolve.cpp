@@ -101,16 +101,7 @@ struct resolve_call final : blocking_call {
 
 bool resolve_op::start() noexcept {
     if (!enter_scope()) return false;
-    resolve_call* call = nullptr;
-    try {
-        call = new resolve_call(host, service_name);
-    } catch (const std::bad_alloc&) {
-        // No memory for its own context: the call runs on the operation itself (not
-        // cancellable while it runs, but it runs).
-        svc->pool.submit(this);
-        return true;
-    }
-    svc->pool.submit(this, call);
+    submit_detachable(svc->pool, this, [&] { return new resolve_call(host, service_name); });
     return true;
 }
 

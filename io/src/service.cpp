@@ -65,6 +65,8 @@ service::service(runtime& r)
     }
     if (iocp) {
         chosen = io_backend::iocp;
+        timers = &iocp->timers();
+        completion = iocp.get();
     } else {
         react = std::make_unique<reactor>(cq, make_poller(want), ex.polls_source());
         if (ex.polls_source()) cq.set_poller(react.get());
@@ -75,6 +77,8 @@ service::service(runtime& r)
                                         "taskport: TASKPORT_IO_BACKEND/io_backend asks for io_uring, "
                                         "which is not available");
         }
+        timers = &react->timers();
+        completion = uring.get();
         chosen = uring ? io_backend::io_uring
                        : (std::strcmp(react->poller_name(), "kqueue") == 0 ? io_backend::kqueue
                                                                           : io_backend::epoll);
@@ -95,16 +99,14 @@ void service::fill_stats(runtime_stats& s) const {
 void service::shutdown() noexcept {
     stopped_.store(true, std::memory_order_release);
     if (react) react->shutdown();
-    if (iocp) iocp->shutdown();
-    if (uring) uring->shutdown();
+    if (completion) completion->shutdown();
     pool.shutdown();
 }
 
 // ---- the free functions of taskport/io/detail/operation.hpp ----
 
 service& service_of(runtime& rt) {
-    return static_cast<service&>(
-        rt.extension([](runtime& r) -> taskport::detail::runtime_extension* { return new service(r); }));
+    return rt.use_service<service>();
 }
 
 service& current_service() {
@@ -162,17 +164,9 @@ void cancel(operation* op) noexcept {
         case place_kind::descriptor:
             op->svc->react->cancel(op, static_cast<descriptor_state*>(p));
             break;
-        case place_kind::timer:
-            if (op->svc->iocp)
-                op->svc->iocp->cancel_timer(op);
-            else
-                op->svc->react->cancel_timer(op);
-            break;
-        case place_kind::iocp: op->svc->iocp->cancel(op); break;
+        case place_kind::timer: op->svc->timers->cancel(op); break;
+        case place_kind::completion: op->svc->completion->cancel(op); break;
         case place_kind::pool: op->svc->pool.cancel(op); break;
-        case place_kind::uring:
-            if (op->svc->uring) op->svc->uring->cancel(op);
-            break;
         case place_kind::composite: static_cast<composite_place*>(p)->fn(op); break;
         case place_kind::none: break;
     }
@@ -182,10 +176,7 @@ void operation::on_cancel_hook(cancel_hook* h) noexcept { cancel(static_cast<ope
 
 void start_timer(service& svc, operation* op, std::chrono::steady_clock::time_point when) noexcept {
     op->svc = &svc;
-    if (svc.iocp)
-        svc.iocp->add_timer(op, when);
-    else
-        svc.react->add_timer(op, when);
+    svc.timers->add(op, when);
 }
 
 void throw_if(const std::error_code& ec, const char* what) {
@@ -203,6 +194,9 @@ namespace {
 std::atomic<test_hook_fn> installed_hook{nullptr};
 }  // namespace
 void set_test_hook(test_hook_fn f) noexcept { installed_hook.store(f, std::memory_order_relaxed); }
+// Written by tests only; read (relaxed) by iocp_socket.cpp's write_all step.
+std::atomic<std::size_t> test_write_all_step{0};
+void set_write_all_step_limit(std::size_t n) noexcept { test_write_all_step.store(n, std::memory_order_relaxed); }
 void run_test_hook(hook_point p, void* arg) noexcept {
     if (test_hook_fn f = installed_hook.load(std::memory_order_relaxed)) f(p, arg);
 }

@@ -1,7 +1,8 @@
 // service.hpp — everything I/O one runtime owns, created on its first I/O operation.
 //
 //   completion_queue  — where every backend delivers finished operations (drained by workers)
-//   reactor           — the readiness thread (epoll or kqueue) and the timer heap
+//   reactor           — the readiness thread (epoll or kqueue) and its timer queue
+//   timers            — the one timer queue (timer_queue.hpp), owned by the reactor or the port
 //   blocking_pool     — files when io_uring is not used, name resolution
 //   uring_backend     — the io_uring completion thread for files, when chosen and allowed
 //
@@ -22,10 +23,11 @@
 
 namespace taskport::io::detail {
 
+// The runtime's service of this type (runtime::use_service, taskport/detail/service_registry.hpp).
 // Reference-counted: the runtime holds one reference, every open socket or file another, so a
 // socket that outlives its runtime can still be closed safely (its operations then fail with
 // operation_aborted, and callbacks run inline on the calling thread: no worker is left).
-class service final : public taskport::detail::runtime_extension {
+class service final : public taskport::detail::runtime_service {
 public:
     explicit service(runtime& rt);
     ~service() override;
@@ -51,6 +53,8 @@ public:
     std::unique_ptr<iocp_backend> iocp;    // Windows: the completion port, for sockets, files, timers
     blocking_pool pool;
     std::unique_ptr<uring_backend> uring;  // null: files go through the blocking pool
+    completion_backend* completion = nullptr;  // iocp or uring, whichever is in use (else null)
+    timer_queue* timers = nullptr;         // the backend's (the reactor's or the port's)
     io_backend chosen = io_backend::epoll;
     std::error_code uring_unavailable;     // why io_uring is not in use, if it is not
 
@@ -60,6 +64,9 @@ private:
 };
 
 io_backend backend_from_env(io_backend requested);
+
+// set_write_all_step_limit's value (test_hooks.hpp; service.cpp): 0 unless a test set it.
+extern std::atomic<std::size_t> test_write_all_step;
 const char* backend_name(io_backend b) noexcept;
 
 }  // namespace taskport::io::detail

@@ -23,6 +23,8 @@
 // itself.
 #include "uring_backend.hpp"
 
+#include <taskport/io/file.hpp>
+
 #include <liburing.h>
 
 #include <algorithm>
@@ -97,6 +99,21 @@ public:
         return true;
     }
 
+    // No registration: the SQE names the descriptor.
+    void associate(std::uintptr_t) override {}
+    void forget(std::uintptr_t) noexcept override {}
+
+    bool submit_file_step(file_rw_op* op) noexcept override {
+        const int fd = op->core->fd;
+        const std::uint64_t off = op->offset + op->done;
+        switch (op->action) {
+            case file_op_kind::read: read_at(op, fd, op->buf + op->done, op->len - op->done, off); break;
+            case file_op_kind::write: write_at(op, fd, op->buf + op->done, op->len - op->done, off); break;
+            case file_op_kind::sync: fsync(op, fd); break;
+        }
+        return true;
+    }
+
     void read_at(operation* op, int fd, void* buf, std::size_t len, std::uint64_t off) noexcept override {
         submit(op, [&](io_uring_sqe* sqe) {
             io_uring_prep_read(sqe, fd, buf, static_cast<unsigned>(std::min(len, max_transfer)), off);
@@ -153,7 +170,7 @@ private:
     void submit(operation* op, Prep prep) noexcept {
         // A file op submits several steps; only the first writes kind, so a canceller that
         // read a stale place can read kind without racing this write.
-        if (op->kind != place_kind::uring) op->kind = place_kind::uring;
+        if (op->kind != place_kind::completion) op->kind = place_kind::completion;
         std::unique_lock<std::mutex> g(mu_);
         io_uring_sqe* sqe = nullptr;
         if (!stopping_ && !op->cancelled.load(std::memory_order_seq_cst)) {

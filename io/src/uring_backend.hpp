@@ -7,6 +7,7 @@
 // operation_aborted, or its real result if it won the race).
 #pragma once
 
+#include "completion_backend.hpp"
 #include "completion_queue.hpp"
 
 #include <taskport/io/detail/operation.hpp>
@@ -17,22 +18,19 @@
 
 namespace taskport::io::detail {
 
-class uring_backend {
+// A completion_backend: every file step (read, write — at most 1 GiB each — and fsync) is one
+// SQE; op->perform is not used. Sockets stay on the readiness core.
+class uring_backend : public completion_backend {
 public:
     // Null (and `why` set) when the kernel, a seccomp filter or the build does not allow it.
     static std::unique_ptr<uring_backend> try_create(completion_queue& cq, std::error_code& why);
-    virtual ~uring_backend() = default;
 
-    // One transfer each: op completes (through the completion queue) with op->bytes what it
-    // moved — at most 1 GiB, possibly less than len — or with op->ec. The caller (file.cpp)
-    // continues a short transfer. op->svc must be set; op->perform is not used.
+    // The SQEs submit_file_step sends, on any descriptor and buffer (tests drive the backend
+    // with them directly): op completes as completion_backend's contract says, with op->bytes
+    // what it moved (at most 1 GiB, possibly less than len).
     virtual void read_at(operation* op, int fd, void* buf, std::size_t len, std::uint64_t off) noexcept = 0;
     virtual void write_at(operation* op, int fd, const void* buf, std::size_t len, std::uint64_t off) noexcept = 0;
     virtual void fsync(operation* op, int fd) noexcept = 0;
-    // Canceller side.
-    virtual void cancel(operation* op) noexcept = 0;
-    // Waits for every submitted op to complete (cancelling them), stops the thread.
-    virtual void shutdown() noexcept = 0;
 };
 
 }  // namespace taskport::io::detail

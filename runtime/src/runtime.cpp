@@ -49,18 +49,12 @@ runtime::~runtime() {
     shutdown();
 }
 
+// Services first (newest first: each aborts its pending work, whose completions go to the
+// executor's queues), then the executor (the workers run those completions and are joined).
+// The services are released by ~service_registry, after this and before the executor is gone.
 void runtime::shutdown() noexcept {
-    if (auto* e = ext_.load(std::memory_order_acquire)) e->shutdown();
+    services_.shutdown_all();
     ex_->shutdown();
-}
-
-detail::runtime_extension& runtime::extension(detail::runtime_extension* (*make)(runtime&)) {
-    if (auto* e = ext_.load(std::memory_order_acquire)) return *e;
-    std::lock_guard<std::mutex> g(ext_mu_);
-    if (auto* e = ext_.load(std::memory_order_relaxed)) return *e;
-    ext_owner_.reset(make(*this));
-    ext_.store(ext_owner_.get(), std::memory_order_release);
-    return *ext_owner_;
 }
 
 void runtime::report_unhandled(std::exception_ptr e) noexcept {

@@ -5,6 +5,7 @@
 // becomes a root task whose frame completes the future when it returns.
 #pragma once
 
+#include <taskport/detail/service_registry.hpp>
 #include <taskport/future.hpp>
 #include <taskport/sched/executor.hpp>
 #include <taskport/task.hpp>
@@ -59,22 +60,6 @@ struct runtime_options {
 class runtime;
 
 namespace detail {
-
-// A per-runtime service another component attaches on first use (io/'s reactor, timers and
-// completion queue). shutdown() runs before the workers are joined: it aborts pending
-// operations, whose completions the workers then run.
-struct runtime_extension {
-    virtual ~runtime_extension() = default;
-    virtual void shutdown() noexcept = 0;
-    // The runtime lets go of it (after shutdown and after the workers are joined). An extension
-    // that other objects still use (sockets outliving their runtime) may outlive this call.
-    virtual void release_by_runtime() noexcept { delete this; }
-    virtual void fill_stats(runtime_stats&) const {}
-};
-
-struct extension_releaser {
-    void operator()(runtime_extension* e) const noexcept { e->release_by_runtime(); }
-};
 
 template <class T, class F>
 struct spawned_fn final : shared_state<T>, task_node, task_allocated {
@@ -246,7 +231,7 @@ public:
     runtime_stats stats() const {
         runtime_stats s;
         static_cast<scheduler_stats&>(s) = ex_->stats();
-        if (auto* e = ext_.load(std::memory_order_acquire)) e->fill_stats(s);
+        services_.fill_stats(s);
         return s;
     }
 
@@ -262,8 +247,20 @@ public:
     detail::executor& executor() noexcept { return *ex_; }  // detail: for io/ and adapters
     void report_unhandled(std::exception_ptr e) noexcept;    // detail
 
-    // detail: the extension made by `make` on first call (one per runtime; io/ uses it).
-    detail::runtime_extension& extension(detail::runtime_extension* (*make)(runtime&));
+    // The runtime's service of type T (detail/service_registry.hpp), made by `new T(*this)` on
+    // first use; any thread. T derives from detail::runtime_service. Throws std::system_error
+    // (operation_canceled) when it would have to make one after shutdown() began.
+    template <class T>
+    T& use_service() {
+        return static_cast<T&>(services_.get(
+            detail::key_of<T>(), [](runtime& r) -> detail::runtime_service* { return new T(r); }, *this));
+    }
+    // The service of type T if one was made, else null. Any thread; lock-free.
+    template <class T>
+    T* find_service() const noexcept {
+        return static_cast<T*>(services_.find(detail::key_of<T>()));
+    }
+    detail::service_registry& services() noexcept { return services_; }  // detail
 
 private:
     template <class T, class Node>
@@ -279,9 +276,8 @@ private:
 
     runtime_options opts_;
     std::unique_ptr<detail::executor> ex_;
-    std::mutex ext_mu_;
-    std::atomic<detail::runtime_extension*> ext_{nullptr};  // written once under ext_mu_
-    std::unique_ptr<detail::runtime_extension, detail::extension_releaser> ext_owner_;  // before ex_
+    // After ex_: destroyed (every service released, newest first) before the executor.
+    detail::service_registry services_;
 };
 
 }  // namespace taskport

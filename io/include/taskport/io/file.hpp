@@ -69,7 +69,7 @@ struct file_core {
     file_core(service* s, native_file f, bool seek, std::string p) noexcept
         : svc(s), fd(f), seekable(seek), path(std::move(p)) {}
     void add_ref() noexcept { refs.fetch_add(1, std::memory_order_relaxed); }
-    void release() noexcept;  // the last one closes fd
+    void release() noexcept;  // the last one closes fd (io/src/file_core.cpp)
 
     service* svc;    // this holds a reference to it (taken by open, dropped by the last release)
     native_file fd;  // int; a HANDLE on Windows
@@ -108,13 +108,16 @@ struct file_rw_op : coro_operation {
         return bytes;
     }
 
-    bool read_cached() noexcept;     // the fast path of a read (file.cpp)
+    // Written once (io/src/file_core.cpp):
     bool start() noexcept;           // true if under way; false if it finished at once
     void start_detached() noexcept;  // callback forms: the completion always runs as a task
     [[noreturn]] void fail() const;
-    void submit_step() noexcept;
+    void begin_steps() noexcept;
+    void submit_step() noexcept;     // one step: the completion backend, else the blocking pool
     static void on_step(taskport::detail::task_node* t) noexcept;
-    static bool perform_blocking(operation* o) noexcept;  // the pool's version of one step
+    // Each I/O model's (io/src/file_model.hpp):
+    bool read_cached() noexcept;     // the fast path of a read
+    static bool perform_blocking(operation* o) noexcept;  // one step on the blocking pool
 
     file_core* core;
     std::byte* buf;
@@ -154,34 +157,12 @@ struct file_open_op : coro_operation {
     bool seekable = true;
 };
 
-void report_callback_exception(std::exception_ptr e) noexcept;  // tcp.cpp
-
 // Reads first try to copy what the page cache holds, on the calling worker (file.cpp's
 // read_cached). Off: every read goes to io_uring or the blocking pool — for tests of those paths
 // and for benchmarks of the backends themselves. Initially on unless the environment has
 // TASKPORT_FILE_FAST_PATH=0. Process-wide; any thread.
 void set_file_fast_path(bool on) noexcept;
 
-template <class F>
-struct file_callback_op final : file_rw_op, taskport::detail::task_allocated {
-    file_callback_op(F&& fn, file_core* c, file_op_kind k, std::byte* b, std::size_t n, std::uint64_t off)
-        : file_rw_op(c, k, b, n, off), f(std::move(fn)) {
-        this->run_fn = &file_callback_op::on_done;
-    }
-    static void on_done(taskport::detail::task_node* t) noexcept {
-        auto* self = static_cast<file_callback_op*>(t);
-        std::error_code ec = self->ec;
-        std::size_t n = self->bytes;
-        F f = std::move(self->f);
-        delete self;
-        try {
-            f(ec, n);
-        } catch (...) {
-            report_callback_exception(std::current_exception());
-        }
-    }
-    F f;
-};
 
 }  // namespace detail
 
@@ -202,10 +183,11 @@ public:
 
     // Opens path (O_CLOEXEC) on the runtime's blocking pool. Throws std::system_error naming
     // the path (no_such_file_or_directory, permission_denied, ...); std::invalid_argument for
-    // an empty mode. POSIX: never waits for a peer (O_NONBLOCK, then fstat; io/src/file_open.cpp):
-    // a directory fails with is_a_directory; a FIFO, socket or character device opens and stays
-    // non-blocking (a FIFO for writing with no reader fails with no_such_device_or_address); a
-    // cancel or with_timeout completes the open at once even while the call is in the kernel.
+    // an empty mode. A cancel or with_timeout completes the open at once even while the call is
+    // in the kernel (its late handle is closed; io/src/file_open.cpp), on every system. POSIX:
+    // never waits for a peer (O_NONBLOCK, then fstat; io/src/file_posix.cpp): a directory fails
+    // with is_a_directory; a FIFO, socket or character device opens and stays non-blocking (a
+    // FIFO for writing with no reader fails with no_such_device_or_address).
     static detail::file_open_op open(runtime& rt, const std::filesystem::path& path, open_mode mode);
 
     // Reads from offset until buf is full or the file ends; returns the bytes read (fewer than
@@ -225,17 +207,15 @@ public:
     // runtime to run it). The buffer must outlive the operation; the file object need not.
     template <class F>
     void async_read_at(std::uint64_t offset, std::span<std::byte> buf, F&& f) {
-        (new detail::file_callback_op<std::decay_t<F>>(std::decay_t<F>(std::forward<F>(f)), core_,
-                                                       detail::file_op_kind::read, buf.data(),
-                                                       buf.size(), offset))
+        (new detail::callback_op<detail::file_rw_op, std::decay_t<F>>(
+             std::forward<F>(f), core_, detail::file_op_kind::read, buf.data(), buf.size(), offset))
             ->start_detached();
     }
     template <class F>
     void async_write_at(std::uint64_t offset, std::span<const std::byte> buf, F&& f) {
-        (new detail::file_callback_op<std::decay_t<F>>(std::decay_t<F>(std::forward<F>(f)), core_,
-                                                       detail::file_op_kind::write,
-                                                       const_cast<std::byte*>(buf.data()),
-                                                       buf.size(), offset))
+        (new detail::callback_op<detail::file_rw_op, std::decay_t<F>>(
+             std::forward<F>(f), core_, detail::file_op_kind::write, const_cast<std::byte*>(buf.data()),
+             buf.size(), offset))
             ->start_detached();
     }
 

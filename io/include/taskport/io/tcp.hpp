@@ -141,32 +141,7 @@ struct connect_op : socket_op {
 // synchronously (so the callback never runs inside the caller). A closed socket: bad_file_descriptor;
 // a runtime gone: operation_aborted (run inline then: no worker is left).
 void start_detached(socket_op* op) noexcept;
-void report_callback_exception(std::exception_ptr e) noexcept;
 
-// Callback forms: a heap op that runs f(ec, bytes) as a task.
-template <class Base, class F>
-struct callback_op final : Base, taskport::detail::task_allocated {
-    // fn by value: async_read_some(buf, handler) with an lvalue handler copies it (an F&&
-    // parameter here, with F already decayed, accepted rvalues only and did not compile).
-    template <class... A>
-    callback_op(F fn, A&&... a) : Base(std::forward<A>(a)...), f(std::move(fn)) {
-        this->run_fn = &callback_op::on_done;
-    }
-    static void on_done(taskport::detail::task_node* t) noexcept {
-        auto* self = static_cast<callback_op*>(t);
-        std::error_code ec = self->ec;
-        std::size_t n = self->bytes;
-        F f = std::move(self->f);
-        delete self;
-        try {
-            f(ec, n);
-        } catch (...) {
-            report_callback_exception(std::current_exception());
-        }
-    }
-    void go() noexcept { start_detached(this); }
-    F f;
-};
 
 
 }  // namespace detail

@@ -2,7 +2,7 @@
 //
 // Life of an operation: started by a task (often completing at once: the speculative fast
 // path); otherwise parked in one *place* — a descriptor's queue (readiness backends), the
-// timer heap, the blocking pool, or io_uring — until a backend finishes it, sets ec/bytes and
+// timer queue, the blocking pool, or a completion backend (io_uring, IOCP) — until a backend finishes it, sets ec/bytes and
 // pushes it onto the runtime's completion queue. A worker pops it and runs it: that resumes the
 // awaiting coroutine or calls the callback. Nothing is allocated between the kernel's report and
 // the continuation.
@@ -24,6 +24,7 @@
 #include <chrono>
 #include <coroutine>
 #include <cstddef>
+#include <exception>
 #include <system_error>
 #include <type_traits>
 #include <utility>
@@ -46,7 +47,8 @@ namespace taskport::io::detail {
 class service;
 struct descriptor_state;
 
-enum class place_kind : unsigned char { none, descriptor, timer, pool, uring, iocp, composite };
+// completion: io_uring or the completion port (io/src/completion_backend.hpp).
+enum class place_kind : unsigned char { none, descriptor, timer, pool, completion, composite };
 
 // An operation made of other operations (a TLS read runs socket reads and writes): while it
 // runs, its `place` points to one of these and cancel() calls fn(op), which forwards the cancel
@@ -169,6 +171,36 @@ struct coro_operation : operation {
     }
 
     std::coroutine_handle<> h;
+};
+
+// An exception that escaped a callback: to the runtime's on_unhandled_exception (service.cpp).
+void report_callback_exception(std::exception_ptr e) noexcept;
+
+// Callback forms of every I/O object (sockets, files): a heap op of kind Base that runs
+// f(ec, bytes) as a task once Base completes, then frees itself.
+template <class Base, class F>
+struct callback_op final : Base, taskport::detail::task_allocated {
+    // fn by value: async_read_some(buf, handler) with an lvalue handler copies it (an F&&
+    // parameter here, with F already decayed, accepted rvalues only and did not compile).
+    template <class... A>
+    callback_op(F fn, A&&... a) : Base(std::forward<A>(a)...), f(std::move(fn)) {
+        this->run_fn = &callback_op::on_done;
+    }
+    static void on_done(taskport::detail::task_node* t) noexcept {
+        auto* self = static_cast<callback_op*>(t);
+        std::error_code ec = self->ec;
+        std::size_t n = self->bytes;
+        F f = std::move(self->f);
+        delete self;
+        try {
+            f(ec, n);
+        } catch (...) {
+            report_callback_exception(std::current_exception());
+        }
+    }
+    // Sockets: start it (start_detached(socket_op*), tcp.hpp). Files call their own start_detached().
+    void go() noexcept { start_detached(this); }
+    F f;
 };
 
 // Throws std::system_error(ec, what) if ec is set.

@@ -6,12 +6,16 @@
 // cancel that has read an operation's place and is about to lock it, while close() runs.
 #pragma once
 
+#include <cstddef>
+
 namespace taskport::io::detail {
 
 enum class hook_point {
     parked,              // an operation was queued on its descriptor (arg: the operation)
     cancel_before_lock,  // a cancel found the operation parked, before it locks the place (arg: the operation)
     close_before_abort,  // close() of a socket, before it marks the descriptor closed (arg: its state)
+    next_step,           // IOCP: a multi-step operation is about to issue its next step, on the
+                         // completion thread under the op's lock (arg: the operation)
 };
 
 using test_hook_fn = void (*)(hook_point, void* arg);
@@ -21,5 +25,10 @@ using test_hook_fn = void (*)(hook_point, void* arg);
 void set_test_hook(test_hook_fn f) noexcept;
 // Calls the hook if one is installed (service.cpp).
 void run_test_hook(hook_point p, void* arg) noexcept;
+
+// IOCP: each step of a write_all sends at most n bytes (0: no limit but the backend's own), so
+// that a test gets several steps out of a small buffer. Tests only; other backends ignore it.
+// Costs one relaxed load per write_all step on IOCP.
+void set_write_all_step_limit(std::size_t n) noexcept;
 
 }  // namespace taskport::io::detail

@@ -1,0 +1,52 @@
+// file_model.hpp — what an I/O model must provide for io::file; everything else about files is
+// written once (file_core.cpp: the operations' checks, their step loop and completion, open as
+// a detachable blocking call, close).
+//
+// Two models implement it: file_posix.cpp (io_uring or the blocking pool; preadv2 RWF_NOWAIT
+// fast path) and iocp_file.cpp (overlapped ReadFile/WriteFile on the completion port). Their
+// member functions of file_rw_op and file_core (file.hpp) are part of it:
+//   file_rw_op::read_cached()      the fast path of a read, on the calling worker (false: none)
+//   file_rw_op::perform_blocking() one step on the blocking pool, where the completion backend
+//                                  (completion_backend.hpp: io_uring, IOCP) does not take it
+// The steps themselves go to the service's completion backend when it has one.
+#pragma once
+
+#include <taskport/io/file.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <system_error>
+
+namespace taskport::io::detail {
+
+// A file handle as completion_backend names handles.
+inline std::uintptr_t handle_value(native_file f) noexcept {
+#if defined(_WIN32)
+    return reinterpret_cast<std::uintptr_t>(f);  // a HANDLE
+#else
+    return static_cast<std::uintptr_t>(f);  // a descriptor
+#endif
+}
+
+// The largest offset a read_at/write_at may start at (off_t's, LARGE_INTEGER's).
+std::uint64_t max_file_offset() noexcept;
+
+// open_mode (already checked: known bits, not empty) as the model's flags, kept in
+// file_open_op::flags and passed back to native_open and adopt_file.
+int native_open_flags(open_mode m) noexcept;
+
+// The open itself, on a pool thread; never waits for a peer. On success fd and seekable are set
+// and the code is empty; on failure nothing is left open.
+std::error_code native_open(const std::filesystem::path& path, int flags, native_file& fd, bool& seekable) noexcept;
+
+// Closes a handle that was opened and never handed to a file (a late or discarded open).
+void native_close(native_file fd) noexcept;
+
+// The handle opened for path becomes a file_core (the model may register it: throws
+// std::system_error then, and fd stays the caller's).
+file_core* adopt_file(service* svc, native_file fd, bool seekable, const std::filesystem::path& path, int flags);
+
+// The size of the open file, or the OS's error.
+std::error_code native_size(native_file fd, std::uint64_t& size) noexcept;
+
+}  // namespace taskport::io::detail
