@@ -73,7 +73,7 @@ struct task_allocated {
 // A registration with a state's waiter list (detail/waiter_list.hpp): a continuation plus the
 // list's link. then() nodes, co_await awaiters and when_all slots are `once` nodes; a worker's
 // wait() uses a `waiter` node (state_base::worker_wait).
-using wait_link = basic_wait_node<std_waiter_atomics>;
+using wait_link = basic_wait_node<std_atomics>;
 struct wait_node : continuation, wait_link {
     explicit wait_node(notify_fn_t f) noexcept : continuation(f) {}
 };
@@ -220,7 +220,7 @@ private:
     }
     void unlock_hook() noexcept { hook_lock_.store(false, std::memory_order_release); }
 
-    waiter_list<std_waiter_atomics> waiters_;  // see the file comment
+    waiter_list<std_atomics> waiters_;  // see the file comment
     std::atomic<std::uint32_t> refs_;          // futures, producers, continuations
     std::atomic<bool> cancel_{false};          // set by future::cancel(), read by the task
     std::atomic<bool> hook_lock_{false};       // guards hook_
