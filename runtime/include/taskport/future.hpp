@@ -247,6 +247,7 @@ public:
     // Runs f and stores what it returns or throws.
     template <class F, class... A>
     void set_from(F&& f, A&&... a) noexcept {
+        std::exception_ptr e;
         try {
             if constexpr (std::is_void_v<T>) {
                 std::forward<F>(f)(std::forward<A>(a)...);
@@ -254,9 +255,15 @@ public:
             } else {
                 set_value(std::forward<F>(f)(std::forward<A>(a)...));
             }
+            return;
         } catch (...) {
-            set_exception(std::current_exception());
+            e = std::current_exception();
         }
+        // Completed only after the handler has ended: the handler's own reference to the
+        // exception is dropped before a taker can see it (else the last drop, and the free, could
+        // fall on this thread after the taker's reads; correct, the count being atomic, but
+        // ThreadSanitizer does not see that count inside libstdc++ and reports a race).
+        set_exception(std::move(e));
     }
 
     bool has_error() const noexcept { return kind_ == kind::error; }
