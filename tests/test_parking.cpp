@@ -3,15 +3,11 @@
 // worker's LIFO slot, a future completed from outside), and an idle runtime's workers stay
 // parked. No sleeps: each test waits for the event, with a deadline that only fails a hang.
 #include "test_hooks.hpp"
-#include "test_util.hpp"
+#include "thread_probe.hpp"
 
 #include <catch2/catch.hpp>
 
-#include <dirent.h>
-
 #include <atomic>
-#include <fstream>
-#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -22,50 +18,7 @@ namespace {
 
 std::uint64_t parks(const runtime& rt) { return rt.stats().parks; }
 
-std::set<int> thread_ids() {
-    std::set<int> ids;
-#if !defined(_WIN32)  // under Wine, /proc/self/task would be the Linux host's, not this process's
-    if (DIR* d = opendir("/proc/self/task")) {
-        while (dirent* e = readdir(d))
-            if (e->d_name[0] != '.') ids.insert(std::stoi(e->d_name));
-        closedir(d);
-    }
-#endif
-    return ids;
-}
-
-// The scheduler state letter of one of our threads (R running, S sleeping, ...), or '?'.
-char thread_state(int tid) {
-    std::ifstream f("/proc/self/task/" + std::to_string(tid) + "/stat");
-    std::string line;
-    if (!std::getline(f, line)) return '?';
-    auto close = line.rfind(')');
-    if (close == std::string::npos || close + 2 >= line.size()) return '?';
-    return line[close + 2];
-}
-
-// The threads a runtime started (those that appeared while it was constructed), and whether all
-// of them are asleep in the kernel right now. Used to start a round from a fully parked pool, so
-// the submission that follows has to wake a sleeping worker.
-// Where threads cannot be listed (no /proc/self/task: Windows, macOS) it sees none: then
-// wait_all_asleep() does not wait, and a round may start before the pool has parked.
-struct pool_probe {
-    std::set<int> before = thread_ids();
-    std::vector<int> tids;
-    static bool observable() { return !thread_ids().empty(); }
-    void capture() {
-        for (int id : thread_ids())
-            if (!before.count(id)) tids.push_back(id);
-    }
-    bool all_asleep() const {
-        for (int tid : tids)
-            if (thread_state(tid) != 'S') return false;
-        return true;
-    }
-    bool wait_all_asleep() const {
-        return tp_test::eventually([&] { return all_asleep(); });
-    }
-};
+using tp_test::pool_probe;
 
 }  // namespace
 
@@ -251,16 +204,8 @@ void before_sleep(std::size_t w, bool top) {
 // TASKPORT_WORKER_POLL=0, where the completion queue's push skipped its wake-up).
 TEST_CASE("parking: work seen by a worker leaving help_until reaches a sleeping worker") {
     namespace H = handoff;
-    struct hooks_on {
-        hooks_on() {
-            detail::test_hooks().park_enter = &H::park_enter;
-            detail::test_hooks().before_sleep = &H::before_sleep;
-        }
-        ~hooks_on() {
-            detail::test_hooks().park_enter = nullptr;
-            detail::test_hooks().before_sleep = nullptr;
-        }
-    } on;
+    tp_test::hook_scope h1(detail::test_hooks().park_enter, &H::park_enter);
+    tp_test::hook_scope h2(detail::test_hooks().before_sleep, &H::before_sleep);
     for (int round = 0; round < 5; ++round) {
         H::at_park = false;
         H::go = false;
@@ -284,7 +229,7 @@ TEST_CASE("parking: work seen by a worker leaving help_until reaches a sleeping 
         REQUIRE(tp_test::eventually([&] {
             if ((H::top_sleepers.load() & other) == 0) return false;
             bool any_asleep = probe.tids.empty();
-            for (int tid : probe.tids) any_asleep = any_asleep || thread_state(tid) == 'S';
+            for (int tid : probe.tids) any_asleep = any_asleep || tp_test::thread_state(tid) == 'S';
             return any_asleep;
         }));
         rt.post([&] { posted_ran = true; });

@@ -2,20 +2,17 @@
 // is lost, submissions from outside afterwards throw runtime_closed, it is idempotent, and a
 // runtime destroyed with work queued runs that work first.
 #include "test_hooks.hpp"
-#include "test_util.hpp"
+#include "thread_probe.hpp"
 
 #include <catch2/catch.hpp>
 
 #if !defined(_WIN32)
-#include <dirent.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #endif
 
 #include <atomic>
 #include <csignal>
-#include <fstream>
-#include <set>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -23,40 +20,8 @@
 
 using namespace taskport;
 
-namespace {
-
-// This process's threads, and their scheduler state ('S': asleep in the kernel). Where threads
-// cannot be listed (no /proc/self/task) the set is empty and the checks that use it are skipped.
-std::set<int> thread_ids() {
-    std::set<int> ids;
-#if !defined(_WIN32)
-    if (DIR* d = opendir("/proc/self/task")) {
-        while (dirent* e = readdir(d))
-            if (e->d_name[0] != '.') ids.insert(std::stoi(e->d_name));
-        closedir(d);
-    }
-#endif
-    return ids;
-}
-
-char thread_state(int tid) {
-    std::ifstream f("/proc/self/task/" + std::to_string(tid) + "/stat");
-    std::string line;
-    if (!std::getline(f, line)) return '?';
-    auto close = line.rfind(')');
-    if (close == std::string::npos || close + 2 >= line.size()) return '?';
-    return line[close + 2];
-}
-
-// Sets a scheduler test hook for one scope.
-template <class Hook>
-struct hook_scope {
-    hook_scope(std::atomic<Hook>& h, Hook f) : h_(h) { h_.store(f); }
-    ~hook_scope() { h_.store(nullptr); }
-    std::atomic<Hook>& h_;
-};
-
-}  // namespace
+using tp_test::hook_scope;
+using tp_test::thread_ids;
 
 TEST_CASE("shutdown: runs everything queued, and what it spawns") {
     const long n = tp_test::scaled(200000);
@@ -253,13 +218,11 @@ TEST_CASE("shutdown: a submission refused while every worker sleeps still lets t
         R::in_window = false;
         R::release = false;
         R::slept_after_close = 0;
-        const std::set<int> before = thread_ids();
+        tp_test::pool_probe probe;
         std::atomic<bool> refused_ok{false};
         {
             runtime rt(tp_test::workers(2));
-            std::vector<int> tids;
-            for (int id : thread_ids())
-                if (!before.count(id)) tids.push_back(id);
+            probe.capture();
             R::rt = &rt;
             R::armed = true;
             std::thread producer([&] {
@@ -273,10 +236,7 @@ TEST_CASE("shutdown: a submission refused while every worker sleeps still lets t
             std::thread closer([&] { rt.shutdown(); });
             // Both workers decided to sleep after the close, and are asleep in the kernel.
             REQUIRE(tp_test::eventually([&] {
-                if (R::slept_after_close.load() != 3u) return false;
-                for (int tid : tids)
-                    if (thread_state(tid) != 'S') return false;
-                return true;
+                return R::slept_after_close.load() == 3u && probe.all_asleep();
             }));
             R::release = true;
             {

@@ -23,6 +23,7 @@
 // runtime up, and again after it is gone), the client process exited cleanly.
 #include <catch2/catch.hpp>
 
+#include "fork_client.hpp"
 #include "io_test_util.hpp"
 
 #include <algorithm>
@@ -243,31 +244,9 @@ long long client_side(runtime& rt, const io::endpoint& ep, long n, error_log& er
 }
 
 #if !defined(_WIN32)
-bool write_all_fd(int fd, const std::string& s) {
-    std::size_t off = 0;
-    while (off < s.size()) {
-        ssize_t k = ::write(fd, s.data() + off, s.size() - off);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) return false;
-        off += static_cast<std::size_t>(k);
-    }
-    return true;
-}
-// One byte from fd within the hang deadline; '\0' on timeout, end of file or error.
-char read_byte(int fd) {
-    pollfd p{fd, POLLIN, 0};
-    int r;
-    do r = ::poll(&p, 1, static_cast<int>(std::chrono::milliseconds(tp_test::hang_deadline).count()));
-    while (r < 0 && errno == EINTR);
-    char c = '\0';
-    if (r <= 0 || ::read(fd, &c, 1) != 1) return '\0';
-    return c;
-}
-std::string read_line(int fd) {
-    std::string line;
-    for (char c; line.size() < 1024 && (c = read_byte(fd)) != '\0' && c != '\n';) line += c;
-    return line;
-}
+using tp_test::read_byte;
+using tp_test::read_line;
+using tp_test::write_all_fd;
 
 // The client process: port in, 'C' out when all n are connected, 'G' in, then one line out:
 // "ok BYTES" or "fail WHAT".
@@ -304,34 +283,8 @@ TEST_CASE("soak: an echo server holds N connections at once, every byte checked,
 
 #if !defined(_WIN32)
     // The client process first, while this process has no other thread.
-    int down[2], up[2];
-    REQUIRE(::pipe2(down, O_CLOEXEC) == 0);
-    REQUIRE(::pipe2(up, O_CLOEXEC) == 0);
-    const pid_t child = ::fork();
-    REQUIRE(child >= 0);
-    if (child == 0) {
-        ::close(down[1]);
-        ::close(up[0]);
-        client_process(down[0], up[1], n);
-    }
-    ::close(down[0]);
-    ::close(up[1]);
-    tp_test::raw_fd to_child(down[1]), from_child(up[0]);
-    struct reap {
-        pid_t pid;
-        int status = -1;
-        bool done = false;
-        int wait() {
-            if (!done && ::waitpid(pid, &status, 0) == pid) done = true;
-            return status;
-        }
-        ~reap() {
-            if (!done) {
-                ::kill(pid, SIGKILL);
-                wait();
-            }
-        }
-    } reaper{child};
+    tp_test::forked_client child([n](int from_parent, int to_parent) { client_process(from_parent, to_parent, n); });
+    REQUIRE(child.started());
 #endif
 
     const long fds_before_runtime = tp_test::open_fds();
@@ -367,15 +320,15 @@ TEST_CASE("soak: an echo server holds N connections at once, every byte checked,
         client_said = client_errors.count == 0 ? "ok" : "fail: " + client_errors.get();
 #else
         const std::uint16_t port = ep.port();
-        REQUIRE(::write(to_child.get(), &port, sizeof port) == sizeof port);
-        const char first = read_byte(from_child.get());
-        if (first != 'C') FAIL("the client process did not connect: " << first << read_line(from_child.get()));
+        REQUIRE(::write(child.to_child(), &port, sizeof port) == sizeof port);
+        const char first = read_byte(child.from_child());
+        if (first != 'C') FAIL("the client process did not connect: " << first << read_line(child.from_child()));
         all_open();
-        REQUIRE(write_all_fd(to_child.get(), "G"));
+        REQUIRE(write_all_fd(child.to_child(), "G"));
         // (2), (3): the rounds run in the client process; its line says how they went.
-        client_said = read_line(from_child.get());
+        client_said = read_line(child.from_child());
         if (client_said.rfind("ok ", 0) == 0) client_bytes = std::atoll(client_said.c_str() + 3);
-        const int status = reaper.wait();
+        const int status = child.wait();
         INFO("client process: \"" << client_said << "\", exit status " << status);
         CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
 #endif

@@ -17,6 +17,7 @@
 #include <catch2/catch.hpp>
 
 #include "accept_loop.hpp"
+#include "fork_client.hpp"
 #include "io_test_util.hpp"
 
 #include <algorithm>
@@ -68,24 +69,8 @@ std::string message_of(int i) {
     return m;
 }
 
-bool write_byte(int fd, char c) {
-    for (;;) {
-        ssize_t n = ::write(fd, &c, 1);
-        if (n == 1) return true;
-        if (n < 0 && errno == EINTR) continue;
-        return false;
-    }
-}
-// Reads one byte, waiting at most `within`; '\0' on timeout, end of file or error.
-char read_byte(int fd, std::chrono::milliseconds within) {
-    pollfd p{fd, POLLIN, 0};
-    int r;
-    do r = ::poll(&p, 1, static_cast<int>(within.count()));
-    while (r < 0 && errno == EINTR);
-    if (r <= 0) return '\0';
-    char c = '\0';
-    return ::read(fd, &c, 1) == 1 ? c : '\0';
-}
+bool write_byte(int fd, char c) { return tp_test::write_all_fd(fd, std::string(1, c)); }
+using tp_test::read_byte;
 
 // The client process. Writes 'C' when all 200 are connected and have sent their message, waits
 // for 'R', then checks the echoes in order and writes "ok" or the first problem; exit status 0/1.
@@ -115,7 +100,7 @@ char read_byte(int fd, std::chrono::milliseconds within) {
         fds.push_back(fd);
     }
     if (!write_byte(to_parent, 'C')) ::_exit(1);
-    if (read_byte(from_parent, std::chrono::duration_cast<std::chrono::milliseconds>(tp_test::hang_deadline)) != 'R')
+    if (read_byte(from_parent) != 'R')
         fail("no release from the test");
     for (int i = 0; i < clients; ++i) {
         const std::string m = message_of(i);
@@ -217,34 +202,8 @@ TEST_CASE("soak: EMFILE during accept (limit 64, 200 clients): all served, faile
     const std::chrono::milliseconds hold{env_long("TASKPORT_EMFILE_HOLD_MS", 1000)};
 
     // The client process first, while this process has no other thread.
-    int down[2], up[2];
-    REQUIRE(::pipe2(down, O_CLOEXEC) == 0);
-    REQUIRE(::pipe2(up, O_CLOEXEC) == 0);
-    const pid_t child = ::fork();
-    REQUIRE(child >= 0);
-    if (child == 0) {
-        ::close(down[1]);
-        ::close(up[0]);
-        client_process(down[0], up[1]);
-    }
-    ::close(down[0]);
-    ::close(up[1]);
-    tp_test::raw_fd to_child(down[1]), from_child(up[0]);
-    struct reap {
-        pid_t pid;
-        int status = -1;
-        bool done = false;
-        int wait() {
-            if (!done && ::waitpid(pid, &status, 0) == pid) done = true;
-            return status;
-        }
-        ~reap() {
-            if (!done) {
-                ::kill(pid, SIGKILL);
-                wait();
-            }
-        }
-    } reaper{child};
+    tp_test::forked_client child([](int from_parent, int to_parent) { client_process(from_parent, to_parent); });
+    REQUIRE(child.started());
 
     server_counts c;
     rlimit old{};
@@ -287,10 +246,10 @@ TEST_CASE("soak: EMFILE during accept (limit 64, 200 clients): all served, faile
             }
         };
         future<void> server = rt.spawn(echo_sample::accept_loop(l, on_accept, on_starved, backoff));
-        if (::write(to_child.get(), &port, sizeof port) != sizeof port)
+        if (::write(child.to_child(), &port, sizeof port) != sizeof port)
             problem = "could not send the port to the client process";
         // All 200 connected and waiting; the server has run out of descriptors.
-        else if (read_byte(from_child.get(), std::chrono::duration_cast<std::chrono::milliseconds>(tp_test::hang_deadline)) != 'C')
+        else if (read_byte(child.from_child()) != 'C')
             problem = "the client process did not connect its 200 clients";
         else if (!c.starved.wait_for(1))
             problem = "accept never failed with a limit of 64 descriptors";
@@ -316,7 +275,7 @@ TEST_CASE("soak: EMFILE during accept (limit 64, 200 clients): all served, faile
 
             // Release: the clients check their echoes in order and close; the server accepts the rest.
             const auto t_release = std::chrono::steady_clock::now();
-            if (!write_byte(to_child.get(), 'R')) {
+            if (!write_byte(child.to_child(), 'R')) {
                 problem = "could not release the client process";
             } else {
                 tp_test::watchdog wd("EMFILE: serving all 200 after the release");
@@ -324,10 +283,10 @@ TEST_CASE("soak: EMFILE during accept (limit 64, 200 clients): all served, faile
             }
             recover_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_release).count();
         }
-        if (!problem.empty()) ::kill(child, SIGKILL);
-        std::string said;  // the client process's one line: "ok" or its first problem
-        for (char ch; said.size() < 512 && (ch = read_byte(from_child.get(), 10s)) != '\0' && ch != '\n';) said += ch;
-        const int status = reaper.wait();
+        if (!problem.empty()) child.kill();
+        // The client process's one line: "ok" or its first problem.
+        const std::string said = tp_test::read_line(child.from_child(), 512, 10s);
+        const int status = child.wait();
         const bool limit_restored = ::setrlimit(RLIMIT_NOFILE, &old) == 0;
 
         INFO("the client process said \"" << said << "\" and exited with status " << status);

@@ -162,3 +162,58 @@ TEST_CASE("task_group: the destructor waits for running tasks") {
     }
     REQUIRE(ran.load() == 1000);
 }
+
+// Any number of threads may wait on one group: outside threads blocking in wait() and worker
+// tasks helping in wait(), mixed. Each waiter is registered (the library's wait_registered_hook
+// counts it) before the gate lets the group's last task finish; a lost waiter hangs, and the
+// watchdog turns that into a failure with a message.
+namespace {
+std::atomic<int> group_waits{0};
+void count_group_wait(const void*) noexcept { group_waits.fetch_add(1); }
+struct count_group_waits {
+    count_group_waits() {
+        group_waits.store(0);
+        detail::wait_registered_hook.store(&count_group_wait);
+    }
+    ~count_group_waits() { detail::wait_registered_hook.store(nullptr); }
+};
+}  // namespace
+
+TEST_CASE("task_group: two outside threads and a worker task wait on one group; all wake") {
+    runtime rt(tp_test::workers(2));
+    tp_test::watchdog dog("several waiters on one task_group");
+    const int rounds = static_cast<int>(tp_test::scaled(20));
+    for (int round = 0; round < rounds; ++round) {
+        task_group g(rt);
+        tp_test::gate go;
+        std::atomic<int> ran{0};
+        g.run([&] {
+            go.wait();  // holds the group open (and this worker) until every waiter waits
+            ran.fetch_add(1);
+        });
+        count_group_waits hook;  // counts registrations from here on (none but the group's)
+        std::atomic<int> woke{0};
+        std::thread a([&] {
+            g.wait();
+            woke.fetch_add(1);
+        });
+        std::thread b([&] {
+            g.wait();
+            woke.fetch_add(1);
+        });
+        REQUIRE(tp_test::eventually([] { return group_waits.load() >= 2; }));
+        std::atomic<bool> task_woke{false};
+        rt.post([&] {  // on the other worker: help_until, registered with the group
+            g.wait();
+            woke.fetch_add(1);
+            task_woke = true;  // the task's last touch of this round's locals
+        });
+        REQUIRE(tp_test::eventually([] { return group_waits.load() >= 3; }));
+        go.open();
+        a.join();
+        b.join();
+        REQUIRE(tp_test::eventually([&] { return task_woke.load(); }));
+        REQUIRE(woke.load() == 3);
+        REQUIRE(ran.load() == 1);
+    }
+}

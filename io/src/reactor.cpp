@@ -89,7 +89,7 @@ bool reactor::detach(descriptor_state* st, bool& drop_ref) noexcept {
     std::lock_guard<std::mutex> g(mu_);
     poller_->remove(st->fd);
     unlink_live(st);
-    if (role_.load(std::memory_order_acquire) == role_stopped) {
+    if (role_.load() == poll_role::role_stopped) {
         drop_ref = true;  // nobody polls any more: nobody can hold an event naming st
         return true;
     }
@@ -209,49 +209,17 @@ std::size_t reactor::cycle(int timeout_ms, bool notify) noexcept {
     return queued;
 }
 
-// seq_cst: the worker's release is one side of a Dekker pair (worker_poll). A CAS, not a
-// store: a shutdown from inside the cycle (see tl_in_cycle) has made it role_stopped for good.
-void reactor::release_role(std::uint32_t held) noexcept {
-    role_.compare_exchange_strong(held, role_free, std::memory_order_seq_cst);
-}
-
 bool reactor::worker_poll(bool block, const std::atomic<std::uint32_t>* wake) noexcept {
-    // A worker about to sleep waits out a momentary holder (a busy worker's or the backstop's
-    // non-blocking poll, microseconds): sleeping on its futex instead would leave nobody in
-    // the poller until the backstop's next look.
-    const std::uint32_t held = block ? role_blocking : role_held;
-    for (int tries = 0;; ++tries) {
-        std::uint32_t f = role_.load(std::memory_order_relaxed);
-        if (f == role_free) {
-            if (role_.compare_exchange_weak(f, held, std::memory_order_seq_cst)) break;
-            continue;
-        }
-        if (!block || f != role_held || tries >= 64) return false;
-        std::this_thread::yield();
-    }
-    // The caller's wake-up token, read only now that this thread holds the role: an
-    // interrupt_poll() meant for it that another holder's poll consumed (the eventfd is read
-    // by whoever polls) set the token first, so it shows here; one issued after this read
-    // finds this thread the only poller and returns its epoll_wait. (seq_cst: a Dekker pair
-    // with parker::unpark(), which sets the token, then interrupts.)
-    auto woken = [wake] { return wake && wake->load(std::memory_order_seq_cst) != 0; };
-    if (block && woken()) block = false;
-    // Before sleeping, look without blocking for a short while (Go's spinning threads do the
-    // same): a reply that arrives within it is taken without a sleeping CPU having to wake up.
-    // Each look re-reads the wake-up token after the previous look, which may have drained an
-    // interrupt meant for this thread (the argument above holds for the last look).
-    bool done = false;
-    if (block && spin_us_ > 0) {
-        const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(spin_us_);
-        do done = cycle(0, /*notify=*/false) != 0 || woken();
-        while (!done && std::chrono::steady_clock::now() < until);
-    }
-    if (!done) cycle(block ? next_timeout_ms() : 0, /*notify=*/false);
-    polls_.fetch_add(1, std::memory_order_relaxed);
-    release_role(held);
+    // The role, the wake-up token's re-reads and the spin: poll_role.hpp (its invariants 1-3).
+    const bool polled = role_.worker_poll(
+        block, wake,
+        [this](bool blk) { return cycle(blk ? next_timeout_ms() : 0, /*notify=*/false); },
+        taskport::detail::timed_spin{spin_us_},
+        [this] { polls_.fetch_add(1, std::memory_order_relaxed); });
+    if (!polled) return false;
     // Dekker pair with run_backstop(): it sets deep_, then checks that a blocking poller holds
-    // the role; this releases the role, then checks deep_.
-    if (held == role_blocking && deep_.load(std::memory_order_seq_cst)) {
+    // the role; this released the role (seq_cst), then checks deep_.
+    if (block && deep_.load(std::memory_order_seq_cst)) {
         std::lock_guard<std::mutex> g(bs_mu_);
         deep_.store(false, std::memory_order_relaxed);
         bs_cv_.notify_one();
@@ -266,10 +234,10 @@ void reactor::run() {
     }
     // Nobody else polls: wait on the poller, as long as it takes.
     while (!stopped_.load(std::memory_order_acquire)) {
-        std::uint32_t f = role_free;
-        if (!role_.compare_exchange_strong(f, role_held, std::memory_order_acquire)) break;  // stopped
+        std::uint32_t f;
+        if (!role_.try_take(f)) break;  // stopped
         cycle(next_timeout_ms(), /*notify=*/true);
-        release_role(role_held);
+        role_.release(poll_role::role_held);
     }
 }
 
@@ -289,7 +257,7 @@ void reactor::run_backstop() {
     while (!stopped_.load(std::memory_order_acquire)) {
         if (quiet_looks >= quiet_looks_before_deep) {
             deep_.store(true, std::memory_order_seq_cst);
-            if (role_.load(std::memory_order_seq_cst) == role_blocking)
+            if (role_.load() == poll_role::role_blocking)
                 bs_cv_.wait(lk, [&] {
                     return !deep_.load(std::memory_order_relaxed) || stopped_.load(std::memory_order_acquire);
                 });
@@ -302,18 +270,18 @@ void reactor::run_backstop() {
         if (stopped_.load(std::memory_order_acquire)) break;
         lk.unlock();
         const std::uint64_t now_polls = polls_.load(std::memory_order_relaxed);
-        std::uint32_t f = role_free;
+        std::uint32_t f;
         bool found = false;
-        if (role_.compare_exchange_strong(f, role_held, std::memory_order_acquire)) {
+        if (role_.try_take(f)) {
             found = cycle(0, /*notify=*/true) != 0;
-            release_role(role_held);
+            role_.release(poll_role::role_held);
         }
         if (found) {
             interval = min_interval;
             quiet_looks = 0;
         } else {
             interval = std::min(interval * 2, max_interval);
-            if (interval == max_interval && f == role_blocking && now_polls == seen)
+            if (interval == max_interval && f == poll_role::role_blocking && now_polls == seen)
                 ++quiet_looks;
             else
                 quiet_looks = 0;
@@ -339,17 +307,7 @@ void reactor::shutdown() noexcept {
     if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
     // A worker's poll in progress ends (the wake-up above, once per try), then nobody polls
     // again: events naming a descriptor can no longer be handled after this.
-    for (;;) {
-        if (tl_in_cycle) {  // this thread holds the role: nobody else can poll meanwhile
-            role_.store(role_stopped, std::memory_order_release);
-            break;
-        }
-        std::uint32_t f = role_free;
-        if (role_.compare_exchange_weak(f, role_stopped, std::memory_order_acq_rel) || f == role_stopped)
-            break;
-        poller_->wake();
-        std::this_thread::yield();
-    }
+    role_.stop(/*holding=*/tl_in_cycle, [this] { poller_->wake(); });
     // Nobody polls now: the retired states' registration references can go. (The runtime still
     // holds the service, so no state's last release can destroy it here.)
     std::vector<descriptor_state*> retired;

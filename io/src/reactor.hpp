@@ -1,6 +1,7 @@
 // reactor.hpp — the readiness core: descriptor queues, the readiness thread, and timers.
 //
-// Polling: one thread at a time holds the poll role (role_) and with it the right to wait on
+// Polling: one thread at a time holds the poll role (role_: taskport/sched/poll_role.hpp, the I/O
+// half of the scheduler's park protocol, where its invariants are written) and with it the right to wait on
 // the poller and handle events (cycle()). Where the executor's workers poll (work_stealing:
 // task_source::poll, Go's netpoll), an idle worker holds it while it sleeps in the poller, and
 // a busy one takes it for a moment between tasks; events then reach the thread that runs their
@@ -28,6 +29,7 @@
 #include "timer_queue.hpp"
 
 #include <taskport/io/detail/operation.hpp>
+#include <taskport/sched/poll_role.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -77,12 +79,11 @@ public:
     const char* poller_name() const noexcept { return poller_->name(); }
 
 private:
-    enum : std::uint32_t { role_free, role_held, role_blocking, role_stopped };
+    using poll_role = taskport::detail::poll_role;
     void run();
     void run_backstop();
     // Returns how many operations it queued (finished I/O and expired timers).
     std::size_t cycle(int timeout_ms, bool notify) noexcept;
-    void release_role(std::uint32_t held) noexcept;
     int next_timeout_ms();
     void expire_timers(op_batch& b);
     void abort_queues(descriptor_state* st, op_batch& b) noexcept;
@@ -94,7 +95,7 @@ private:
 
     const bool workers_poll_;
     const int spin_us_;  // a blocking worker poll first looks without blocking this long
-    std::atomic<std::uint32_t> role_{role_free};  // who may poll now (see the file comment)
+    poll_role role_;  // who may poll now (see the file comment; sched's poll_role.hpp)
     std::atomic<std::uint64_t> polls_{0};          // workers' polls, for the backstop's back-off
     std::mutex bs_mu_;                             // the backstop's sleep
     std::condition_variable bs_cv_;

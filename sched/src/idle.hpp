@@ -19,7 +19,7 @@
 //     takes it, or wakes another (park_protocol.hpp's leave_search and leave_wait).
 //
 // Who touches what: sleepers_ and each worker's `listed` flag under mu_; the counters are atomics
-// read by producers without the lock. Written against a sync policy (sync.hpp) so that
+// read by producers without the lock. Written against the atomics policy (atomics.hpp) so that
 // tests/model/park_model.cpp runs this very code under Relacy.
 #pragma once
 
@@ -33,10 +33,10 @@
 
 namespace taskport::detail {
 
-template <class Sync>
+template <class A, class Source>
 class basic_idle_set {
 public:
-    using parker_type = basic_parker<Sync>;
+    using parker_type = basic_parker<A, Source>;
 
     explicit basic_idle_set(std::size_t workers)
         : n_(workers), parkers_(new padded_parker[workers]), listed_(workers, false) {
@@ -47,35 +47,35 @@ public:
 
     // Producer side: after publishing work. Returns true if a worker was woken.
     bool notify_one() noexcept {
-        Sync::fence(std::memory_order_seq_cst);
-        if (num_searching_.load(std::memory_order_seq_cst) != 0) return false;
-        if (num_sleepers_.load(std::memory_order_seq_cst) == 0) return false;
+        A::fence(A::seq_cst);
+        if (num_searching_.load(A::seq_cst) != 0) return false;
+        if (num_sleepers_.load(A::seq_cst) == 0) return false;
         std::size_t w;
         {
-            std::lock_guard<typename Sync::mutex> g(mu_);
-            if (sleepers_.empty() || num_searching_.load(std::memory_order_relaxed) != 0)
+            std::lock_guard<typename A::mutex> g(mu_);
+            if (sleepers_.empty() || num_searching_.load(A::relaxed) != 0)
                 return false;
             w = sleepers_.back();
             sleepers_.pop_back();
             listed_[w] = false;
-            num_sleepers_.fetch_sub(1, std::memory_order_seq_cst);
+            num_sleepers_.fetch_sub(1, A::seq_cst);
             // The woken worker starts out searching: further producers need not wake another.
-            num_searching_.fetch_add(1, std::memory_order_seq_cst);
+            num_searching_.fetch_add(1, A::seq_cst);
         }
         parkers_[w].p.unpark();
-        wakeups_.fetch_add(1, std::memory_order_relaxed);
+        wakeups_.fetch_add(1, A::relaxed);
         return true;
     }
 
     void notify_all() noexcept {
         std::vector<std::size_t> woken;
         {
-            std::lock_guard<typename Sync::mutex> g(mu_);
+            std::lock_guard<typename A::mutex> g(mu_);
             woken.swap(sleepers_);
             for (std::size_t w : woken) {
                 listed_[w] = false;
-                num_sleepers_.fetch_sub(1, std::memory_order_seq_cst);
-                num_searching_.fetch_add(1, std::memory_order_seq_cst);
+                num_sleepers_.fetch_sub(1, A::seq_cst);
+                num_searching_.fetch_add(1, A::seq_cst);
             }
         }
         for (std::size_t w : woken) parkers_[w].p.unpark();
@@ -85,31 +85,31 @@ public:
 
     // Worker side, phase 1.
     void prepare(std::size_t w) {
-        std::lock_guard<typename Sync::mutex> g(mu_);
+        std::lock_guard<typename A::mutex> g(mu_);
         sleepers_.push_back(w);
         listed_[w] = true;
-        num_sleepers_.fetch_add(1, std::memory_order_seq_cst);
+        num_sleepers_.fetch_add(1, A::seq_cst);
     }
 
     // Worker side, after waking or cancelling. Returns true if the worker was woken by
     // notify_one()/notify_all() (it is then counted as searching).
     bool finish(std::size_t w) {
-        std::lock_guard<typename Sync::mutex> g(mu_);
+        std::lock_guard<typename A::mutex> g(mu_);
         if (!listed_[w]) return true;
         listed_[w] = false;
         auto it = std::find(sleepers_.begin(), sleepers_.end(), w);
         sleepers_.erase(it);
-        num_sleepers_.fetch_sub(1, std::memory_order_seq_cst);
+        num_sleepers_.fetch_sub(1, A::seq_cst);
         return false;
     }
 
-    void begin_search() noexcept { num_searching_.fetch_add(1, std::memory_order_seq_cst); }
+    void begin_search() noexcept { num_searching_.fetch_add(1, A::seq_cst); }
     // Returns true if this was the last searcher.
     bool end_search() noexcept {
-        return num_searching_.fetch_sub(1, std::memory_order_seq_cst) == 1;
+        return num_searching_.fetch_sub(1, A::seq_cst) == 1;
     }
 
-    std::uint64_t wakeups() const noexcept { return wakeups_.load(std::memory_order_relaxed); }
+    std::uint64_t wakeups() const noexcept { return wakeups_.load(A::relaxed); }
 
 private:
     struct alignas(64) padded_parker {
@@ -117,17 +117,17 @@ private:
     };
     std::size_t n_;
     std::unique_ptr<padded_parker[]> parkers_;
-    typename Sync::mutex mu_;
+    typename A::mutex mu_;
     std::vector<std::size_t> sleepers_;  // guarded by mu_
     std::vector<bool> listed_;           // guarded by mu_
     // Workers searching for work: +1 by begin_search() and by notify_*() for each worker it
     // takes off the list, -1 by end_search(). Read by producers (notify_one) after their fence.
-    alignas(64) typename Sync::template atomic<std::uint32_t> num_searching_{0};
+    alignas(64) typename A::template atomic<std::uint32_t> num_searching_{0};
     // Listed sleepers (sleepers_.size()), read by producers without mu_ after their fence.
-    alignas(64) typename Sync::template atomic<std::uint32_t> num_sleepers_{0};
-    typename Sync::template atomic<std::uint64_t> wakeups_{0};  // statistics only
+    alignas(64) typename A::template atomic<std::uint32_t> num_sleepers_{0};
+    typename A::template atomic<std::uint64_t> wakeups_{0};  // statistics only
 };
 
-using idle_set = basic_idle_set<std_sync>;
+using idle_set = basic_idle_set<std_atomics, task_source>;
 
 }  // namespace taskport::detail

@@ -1,8 +1,9 @@
 // park_protocol.hpp — the whole park protocol of the work-stealing scheduler in one place: how a
 // worker goes to sleep and is woken (idle.hpp, parker.hpp), when the pool ends, and who wakes
 // whom. work_stealing.cpp owns the queues and calls these steps; tests/model/park_model.cpp runs
-// the same steps under Relacy against a model pool. The I/O side's part (the poll role and the
-// token re-read in reactor::worker_poll) is described at task_source::poll and in parker.hpp.
+// the same steps under Relacy against a model pool. The I/O side's part, the poll role and the
+// wake-up token's re-reads, is taskport/sched/poll_role.hpp (io's reactor calls it; the model
+// runs it too); parker.hpp's park_polling() is where the two halves meet.
 //
 // A worker's two-phase wait, park():
 //   prepare: list itself as a sleeper, end its search, count itself idle (top level only);
@@ -38,12 +39,12 @@
 
 namespace taskport::detail {
 
-template <class Sync>
+template <class A, class Source>
 class park_protocol {
 public:
-    using idle_type = basic_idle_set<Sync>;
-    using parker_type = basic_parker<Sync>;
-    using source_type = typename Sync::source_type;
+    using idle_type = basic_idle_set<A, Source>;
+    using parker_type = basic_parker<A, Source>;
+    using source_type = Source;
 
     // One worker's part, touched by that worker only.
     struct slot {
@@ -67,15 +68,15 @@ public:
     // Returns false when the pool is closed. Either way the caller calls leave_submit() after
     // it has published its work (or refused it).
     bool enter_submit() noexcept {
-        inflight_.fetch_add(1, std::memory_order_seq_cst);
+        inflight_.fetch_add(1, A::seq_cst);
         call_test_hook(test_hooks().submit_in_flight);
-        return !closed_.load(std::memory_order_seq_cst);
+        return !closed_.load(A::seq_cst);
     }
     // Invariant 3: the last submission in flight after close wakes every worker, one of which
     // may have gone to sleep unable to end the pool because of it.
     void leave_submit() noexcept {
-        if (inflight_.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
-            closed_.load(std::memory_order_seq_cst)) {
+        if (inflight_.fetch_sub(1, A::seq_cst) == 1 &&
+            closed_.load(A::seq_cst)) {
 #ifndef TASKPORT_PLANT_REFUSED_NO_WAKE
             idle_.notify_all();
 #endif
@@ -84,19 +85,19 @@ public:
 
     // Stop outside submissions; the pool ends once idle (invariant 3: wake all to re-check).
     void close() noexcept {
-        closed_.store(true, std::memory_order_seq_cst);
+        closed_.store(true, A::seq_cst);
         idle_.notify_all();
     }
     // The pool could not start all its workers: those running exit at once (they would wait
     // for n idle workers that do not exist). Nothing was submitted yet.
     void abandon() noexcept {
-        closed_.store(true, std::memory_order_seq_cst);
-        terminate_.store(true, std::memory_order_seq_cst);
+        closed_.store(true, A::seq_cst);
+        terminate_.store(true, A::seq_cst);
         idle_.notify_all();
     }
     // seq_cst: io's completion_queue::push() pairs this read with its seq_cst announcement
     // (pushers_) against the last worker's reads, Dekker-style; acquire would not order them.
-    bool closed() const noexcept { return closed_.load(std::memory_order_seq_cst); }
+    bool closed() const noexcept { return closed_.load(A::seq_cst); }
 
     // ---- workers ----
 
@@ -135,15 +136,15 @@ public:
             w.searching = false;
             idle_.end_search();
         }
-        if (top) idle_count_.fetch_add(1, std::memory_order_seq_cst);
-        Sync::fence(std::memory_order_seq_cst);
+        if (top) idle_count_.fetch_add(1, A::seq_cst);
+        A::fence(A::seq_cst);
 
-        bool cancel = terminate_.load(std::memory_order_seq_cst) || (wt && wt->ready()) ||
+        bool cancel = terminate_.load(A::seq_cst) || (wt && wt->ready()) ||
                       pool.work_visible();
-        if (!cancel && top && closed_.load(std::memory_order_seq_cst) &&
-            idle_count_.load(std::memory_order_seq_cst) == n_ &&
-            inflight_.load(std::memory_order_seq_cst) == 0 && !pool.work_visible()) {
-            terminate_.store(true, std::memory_order_seq_cst);
+        if (!cancel && top && closed_.load(A::seq_cst) &&
+            idle_count_.load(A::seq_cst) == n_ &&
+            inflight_.load(A::seq_cst) == 0 && !pool.work_visible()) {
+            terminate_.store(true, A::seq_cst);
             idle_.notify_all();
             cancel = true;
         }
@@ -167,21 +168,21 @@ public:
 #endif
         // What a poll found was queued without a wake-up, for this worker to take: at top level
         // it does next; help_until hands it on if it returns to its task instead (leave_wait).
-        if (top) idle_count_.fetch_sub(1, std::memory_order_seq_cst);
-        return !(top && terminate_.load(std::memory_order_seq_cst));
+        if (top) idle_count_.fetch_sub(1, A::seq_cst);
+        return !(top && terminate_.load(A::seq_cst));
     }
 
 private:
     const std::size_t n_;
     idle_type idle_;
     // Set once by close()/abandon(); read by producers (enter_submit) and parking workers.
-    alignas(64) typename Sync::template atomic<bool> closed_{false};
+    alignas(64) typename A::template atomic<bool> closed_{false};
     // Set once by the last idle worker (or abandon()); read by parking workers.
-    typename Sync::template atomic<bool> terminate_{false};
+    typename A::template atomic<bool> terminate_{false};
     // Outside submissions under way (enter_submit .. leave_submit); read by parking workers.
-    alignas(64) typename Sync::template atomic<std::size_t> inflight_{0};
+    alignas(64) typename A::template atomic<std::size_t> inflight_{0};
     // Workers idle at top level (inside park(w, nullptr)); each reads it after its own +1.
-    alignas(64) typename Sync::template atomic<std::size_t> idle_count_{0};
+    alignas(64) typename A::template atomic<std::size_t> idle_count_{0};
 };
 
 }  // namespace taskport::detail

@@ -14,14 +14,16 @@
 //     reads token_ (all seq_cst): one of them sees the other.
 //   - An interrupt() can be consumed by another thread's poll (the source's wake-up is shared),
 //     so the source re-reads the token once it holds the poll role and after each non-blocking
-//     look (task_source::poll's `wake`, reactor::worker_poll): a token set before then is seen.
+//     look (task_source::poll's `wake`, poll_role.hpp's invariant 1): a token set before then is seen.
 //
 // The parker is also a continuation, so a worker waiting for a future inside help_until() is
-// woken by the future's completion through the same token. Written against a sync policy
-// (sync.hpp) so that tests/model/park_model.cpp checks this very code with Relacy.
+// woken by the future's completion through the same token. Written against the atomics policy
+// (taskport/sched/atomics.hpp) and the source type, so that tests/model/park_model.cpp checks
+// this very code with Relacy.
 #pragma once
 
-#include "sync.hpp"
+#include <taskport/sched/atomics.hpp>
+#include <taskport/sched/executor.hpp>
 
 #include <taskport/sched/task_node.hpp>
 
@@ -29,10 +31,10 @@
 
 namespace taskport::detail {
 
-template <class Sync>
+template <class A, class Source>
 class basic_parker final : public continuation {
 public:
-    using source_type = typename Sync::source_type;
+    using source_type = Source;
 
     basic_parker() noexcept : continuation(&basic_parker::on_notify) {}
 
@@ -40,17 +42,17 @@ public:
     void unpark() noexcept {
         // seq_cst (not only release: what the unparker wrote must be visible to the woken
         // worker): a Dekker pair with park_polling() over token_ and polling_.
-        if (token_.exchange(1, std::memory_order_seq_cst) == 0) {
-            if (source_type* s = polling_.load(std::memory_order_seq_cst))
+        if (token_.exchange(1, A::seq_cst) == 0) {
+            if (source_type* s = polling_.load(A::seq_cst))
                 s->interrupt();  // asleep in the source's poller, not on the futex
             else
-                Sync::futex_wake_one(token_);
+                A::futex_wake_one(token_);
         }
     }
 
     // Owner only.
     void park() noexcept {
-        while (token_.exchange(0, std::memory_order_acquire) == 0) Sync::futex_wait(token_, 0);
+        while (token_.exchange(0, A::acquire) == 0) A::futex_wait(token_, 0);
     }
 
     // Owner only. Sleeps inside s->poll(true) instead of on the futex, so that an I/O event
@@ -58,14 +60,14 @@ public:
     // when s will not let this thread poll (another does): the caller then park()s. Like
     // park(), a return may be spurious (the poll found events, or a stale interruption).
     bool park_polling(source_type* s) noexcept {
-        polling_.store(s, std::memory_order_seq_cst);
-        if (token_.exchange(0, std::memory_order_seq_cst) != 0) {  // woken already
-            polling_.store(nullptr, std::memory_order_relaxed);
+        polling_.store(s, A::seq_cst);
+        if (token_.exchange(0, A::seq_cst) != 0) {  // woken already
+            polling_.store(nullptr, A::relaxed);
             return true;
         }
         const bool polled = s->poll(true, &token_);
-        polling_.store(nullptr, std::memory_order_seq_cst);
-        if (polled) token_.exchange(0, std::memory_order_acquire);  // the interruption, if any
+        polling_.store(nullptr, A::seq_cst);
+        if (polled) token_.exchange(0, A::acquire);  // the interruption, if any
         return polled;
     }
 
@@ -73,11 +75,11 @@ private:
     static void on_notify(continuation* c) noexcept { static_cast<basic_parker*>(c)->unpark(); }
 
     // 1 = a wake-up is pending. Set by unpark() (any thread), cleared by the owner.
-    typename Sync::futex_word token_{0};
+    typename A::futex_word token_{0};
     // The source the owner may sleep in, if any. Written by the owner, read by unpark().
-    typename Sync::template atomic<source_type*> polling_{nullptr};
+    typename A::template atomic<source_type*> polling_{nullptr};
 };
 
-using parker = basic_parker<std_sync>;
+using parker = basic_parker<std_atomics, task_source>;
 
 }  // namespace taskport::detail

@@ -85,7 +85,7 @@ class work_stealing final : public executor {
         // Owner stores (exchange); thieves exchange it to null. Holds at most one task.
         alignas(64) std::atomic<task_node*> lifo{nullptr};
         counter run, spawned, steals, stolen, parks, inj_pops;
-        park_protocol<std_sync>::slot ps;  // owner only: index, searching
+        park_protocol<std_atomics, task_source>::slot ps;  // owner only: index, searching
         std::uint64_t rng = 0;          // owner only
         unsigned tick = 0;              // owner only
         unsigned lifo_streak = 0;       // owner only
@@ -442,7 +442,7 @@ private:
     const bool polls_;  // idle and searching workers poll the source (scheduler_config::worker_poll)
     std::vector<std::unique_ptr<worker>> workers_;
     injector inj_;
-    park_protocol<std_sync> pp_;
+    park_protocol<std_atomics, task_source> pp_;
     alignas(64) std::atomic<std::uint64_t> external_spawned_{0};
     std::atomic<task_source*> source_{nullptr};  // set once by attach_source()
     std::mutex join_mu_;

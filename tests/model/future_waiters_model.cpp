@@ -21,106 +21,18 @@
 // whose owner already left.
 //
 // Build: g++ -std=c++20 -O1 -Iruntime/include -Isched/include tests/model/future_waiters_model.cpp
+// (the relacy_atomics.hpp adapter, shared by every model, maps the policy onto Relacy)
 // Exit status: 0 when Relacy found nothing, 1 when it found a failure (its report is printed).
 
-#include <atomic>
-#include <cstddef>
-#include <cstdint>
-#include <cstdio>
-#include <cstdlib>
-#include <source_location>
-
-#include <relacy/relacy.hpp>
-
-// relacy.hpp's macros for its own test programs would rewrite the header below.
-#undef new
-#undef delete
-#undef malloc
-#undef calloc
-#undef realloc
-#undef free
-#undef assert
-#undef memory_order_relaxed
-#undef memory_order_consume
-#undef memory_order_acquire
-#undef memory_order_release
-#undef memory_order_acq_rel
-#undef memory_order_seq_cst
+#include "relacy_atomics.hpp"  // first: the one Relacy adapter of taskport's atomics policy
 
 #include <taskport/detail/waiter_list.hpp>
 
 namespace {
 
-inline rl::debug_info info_of(const std::source_location& l) {
-    return rl::debug_info(l.function_name(), l.file_name(), l.line());
-}
-using loc = std::source_location;
-
+using rl_policy = taskport::model::rl_atomics;
 template <class T>
-class rl_atomic {
-public:
-    rl_atomic() = default;
-    rl_atomic(T v) : a_(v) {}  // NOLINT: as std::atomic's constructor
-    T load(rl::memory_order mo, loc l = loc::current()) const { return a_.load(mo, info_of(l)); }
-    void store(T v, rl::memory_order mo, loc l = loc::current()) { a_.store(v, mo, info_of(l)); }
-    T exchange(T v, rl::memory_order mo, loc l = loc::current()) {
-        return a_.rmw(rl::rmw_type_t<rl::rmw_type_swap>(), v, mo, info_of(l));
-    }
-    bool compare_exchange_weak(T& e, T d, rl::memory_order mo, rl::memory_order f,
-                               loc l = loc::current()) {
-        return a_.compare_exchange(rl::bool_t<true>(), e, d, mo, f, info_of(l));
-    }
-    bool compare_exchange_strong(T& e, T d, rl::memory_order mo, rl::memory_order f,
-                                 loc l = loc::current()) {
-        return a_.compare_exchange(rl::bool_t<false>(), e, d, mo, f, info_of(l));
-    }
-    rl::atomic<T>& raw() const { return a_; }
-
-private:
-    mutable rl::atomic<T> a_;
-};
-
-// The atomics policy waiter_list is written against, on Relacy.
-struct rl_policy {
-    template <class T>
-    using atomic = rl_atomic<T>;
-    template <class T>
-    class var {
-    public:
-        var() : v_(T{}) {}
-        var(T v) : v_(v) {}  // NOLINT: as T
-        T load(loc l = loc::current()) const { return v_(info_of(l)).load(); }
-        void store(T x, loc l = loc::current()) { v_(info_of(l)).store(x); }
-
-    private:
-        rl::var<T> v_;
-    };
-    using memory_order = rl::memory_order;
-    static constexpr memory_order relaxed = rl::mo_relaxed;
-    static constexpr memory_order acquire = rl::mo_acquire;
-    static constexpr memory_order release = rl::mo_release;
-    static constexpr memory_order acq_rel = rl::mo_acq_rel;
-
-    // A futex, as relacy/stdlib/pthread.hpp models one: blocks while the word holds old.
-    static void wait(rl_atomic<std::uint32_t>& w, std::uint32_t old, loc l = loc::current()) {
-        rl::context& c = rl::ctx();
-        c.sched();
-        c.atomic_thread_fence_seq_cst();
-        std::uint32_t v;
-        {
-            rl::preemption_disabler pd(c);
-            v = w.raw().load(rl::mo_acquire, info_of(l));
-        }
-        if (v != old) return;
-        w.raw().wait(c, false, true, info_of(l));
-    }
-    static void wake_all(rl_atomic<std::uint32_t>& w, loc l = loc::current()) {
-        rl::context& c = rl::ctx();
-        c.sched();
-        c.atomic_thread_fence_seq_cst();
-        w.raw().wake(c, 64, info_of(l));
-    }
-};
+using rl_atomic = taskport::model::rl_atomic_ref<T>;
 
 using list_t = taskport::detail::waiter_list<rl_policy>;
 using link_t = taskport::detail::basic_wait_node<rl_policy>;
@@ -129,12 +41,12 @@ using taskport::detail::wait_kind;
 // A worker's parker: one wake-up token on a futex word, as sched/src/parker.hpp's park() and
 // unpark() (an exchange, so that two unparks both reach the parked worker: a release sequence).
 struct model_parker {
-    rl_atomic<std::uint32_t> token{0};
+    rl_policy::futex_word token{0};
     void park() {
-        while (token.exchange(0, rl::mo_acquire) == 0) rl_policy::wait(token, 0);
+        while (token.exchange(0, rl::mo_acquire) == 0) rl_policy::futex_wait(token, 0);
     }
     void unpark() {
-        if (token.exchange(1, rl::mo_seq_cst) == 0) rl_policy::wake_all(token);
+        if (token.exchange(1, rl::mo_seq_cst) == 0) rl_policy::futex_wake_all(token);
     }
 };
 
@@ -249,25 +161,12 @@ struct workers_and_outside : rl::test_suite<workers_and_outside, 5> {
     }
 };
 
-template <class Suite>
-bool run_suite(const char* name, unsigned iterations) {
-    rl::test_params p;
-    p.iteration_count = iterations;
-    p.search_type = rl::random_scheduler_type;
-    p.execution_depth_limit = 20000;
-    std::printf("model: %s: %u iterations (random scheduler)\n", name, iterations);
-    std::fflush(stdout);
-    const bool ok = rl::simulate<Suite>(p);
-    std::printf("model: %s: %s\n", name, ok ? "ok" : "FAILED");
-    std::fflush(stdout);
-    return ok;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
     unsigned iterations = 1000000;
     if (argc > 1) iterations = static_cast<unsigned>(std::strtoul(argv[1], nullptr, 10));
+    using taskport::model::run_suite;
     bool ok = run_suite<outside_and_continuation>("future waiters: 2 outside + 2 continuations",
                                                   iterations);
     ok = run_suite<workers_and_outside>("future waiters: 2 workers + outside + spurious wake",

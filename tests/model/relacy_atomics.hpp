@@ -26,6 +26,9 @@
 #include <thread>
 #include <vector>
 
+#include <cerrno>
+
+#pragma push_macro("errno")  // relacy.hpp redefines errno for its own test programs
 #include <relacy/relacy.hpp>
 
 #undef new
@@ -36,13 +39,13 @@
 #undef free
 #undef assert
 #undef errno
+#pragma pop_macro("errno")  // the C library's errno again
 #undef memory_order_relaxed
 #undef memory_order_consume
 #undef memory_order_acquire
 #undef memory_order_release
 #undef memory_order_acq_rel
 #undef memory_order_seq_cst
-#include <cerrno>
 
 // Relacy replaces the global operator new/delete (context.hpp) so that it can check what the
 // test allocates, but not the sized forms C++14 code calls; without these, libstdc++'s sized
@@ -107,6 +110,8 @@ public:
         return a_.rmw(rl::rmw_type_t<rl::rmw_type_and>(), d, mo, info_of(l));
     }
 
+    rl::atomic<T>& raw() const { return a_; }  // for the futex emulation below
+
 private:
     mutable rl::atomic<T> a_;
 };
@@ -149,6 +154,52 @@ struct rl_atomics {
     }
     template <class Point>
     static void hook(Point) noexcept {}
+
+    // A futex, as relacy/stdlib/pthread.hpp models one: futex_wait blocks on the word's wait
+    // set while it holds old (Relacy reports DEADLOCK when every thread is blocked: a lost
+    // wake-up); futex_wake_* wake the word's waiters. Spurious returns (which every caller
+    // tolerates) only under the random scheduler, as Relacy's own condition variable does: in a
+    // tree search (full or context-bound) each would be one more branch at every step.
+    using futex_word = rl_atomic_ref<std::uint32_t>;
+    static void futex_wait(futex_word& w, std::uint32_t old,
+                           std::source_location l = std::source_location::current()) {
+        rl::context& c = rl::ctx();
+        c.sched();
+        c.atomic_thread_fence_seq_cst();
+        std::uint32_t v;
+        {
+            rl::preemption_disabler pd(c);
+            v = w.raw().load(rl::mo_acquire, info_of(l));
+        }
+        if (v != old) return;
+        w.raw().wait(c, false, c.is_random_sched(), info_of(l));
+    }
+    static void futex_wake_one(futex_word& w,
+                               std::source_location l = std::source_location::current()) {
+        wake(w, 1, l);
+    }
+    static void futex_wake_all(futex_word& w,
+                               std::source_location l = std::source_location::current()) {
+        wake(w, 64, l);
+    }
+    static void wake(futex_word& w, unsigned count, const std::source_location& l) {
+        rl::context& c = rl::ctx();
+        c.sched();
+        c.atomic_thread_fence_seq_cst();
+        w.raw().wake(c, count, info_of(l));
+    }
+
+    // std::mutex's lock()/unlock() over rl::mutex (std::lock_guard works with it).
+    class mutex {
+    public:
+        void lock(std::source_location l = std::source_location::current()) { m_.lock(info_of(l)); }
+        void unlock(std::source_location l = std::source_location::current()) {
+            m_.unlock(info_of(l));
+        }
+
+    private:
+        rl::mutex m_;
+    };
 };
 
 // Runs one Relacy test suite with the given iteration budget and prints a one-line summary

@@ -73,7 +73,7 @@ struct task_allocated {
 // A registration with a state's waiter list (detail/waiter_list.hpp): a continuation plus the
 // list's link. then() nodes, co_await awaiters and when_all slots are `once` nodes; a worker's
 // wait() uses a `waiter` node (state_base::worker_wait).
-using wait_link = basic_wait_node<std_waiter_atomics>;
+using wait_link = basic_wait_node<std_atomics>;
 struct wait_node : continuation, wait_link {
     explicit wait_node(notify_fn_t f) noexcept : continuation(f) {}
 };
@@ -220,7 +220,7 @@ private:
     }
     void unlock_hook() noexcept { hook_lock_.store(false, std::memory_order_release); }
 
-    waiter_list<std_waiter_atomics> waiters_;  // see the file comment
+    waiter_list<std_atomics> waiters_;  // see the file comment
     std::atomic<std::uint32_t> refs_;          // futures, producers, continuations
     std::atomic<bool> cancel_{false};          // set by future::cancel(), read by the task
     std::atomic<bool> hook_lock_{false};       // guards hook_
@@ -247,6 +247,7 @@ public:
     // Runs f and stores what it returns or throws.
     template <class F, class... A>
     void set_from(F&& f, A&&... a) noexcept {
+        std::exception_ptr e;
         try {
             if constexpr (std::is_void_v<T>) {
                 std::forward<F>(f)(std::forward<A>(a)...);
@@ -254,9 +255,15 @@ public:
             } else {
                 set_value(std::forward<F>(f)(std::forward<A>(a)...));
             }
+            return;
         } catch (...) {
-            set_exception(std::current_exception());
+            e = std::current_exception();
         }
+        // Completed only after the handler has ended: the handler's own reference to the
+        // exception is dropped before a taker can see it (else the last drop, and the free, could
+        // fall on this thread after the taker's reads; correct, the count being atomic, but
+        // ThreadSanitizer does not see that count inside libstdc++ and reports a race).
+        set_exception(std::move(e));
     }
 
     bool has_error() const noexcept { return kind_ == kind::error; }

@@ -37,8 +37,9 @@ struct thread_waiter final : continuation {
     std::atomic<std::uint32_t> flag{0};
 };
 
-// Counts outstanding work; waitable until it reaches zero.
-class counter_waitable final : public waitable {
+// Counts outstanding work; waited for until it reaches zero, by any number of threads at once
+// (outside threads blocking, worker tasks helping: each brings its own registration).
+class counter_waitable final {
 public:
     void add(std::size_t n = 1) noexcept { pending_.fetch_add(n, std::memory_order_relaxed); }
     // The last touch of *this by a finishing task.
@@ -46,22 +47,14 @@ public:
         const void* addr = this;
         if (pending_.fetch_sub(1, std::memory_order_seq_cst) == 1) wait_table_notify_all(addr);
     }
-    bool ready() const noexcept override { return pending_.load(std::memory_order_acquire) == 0; }
-    bool arm(continuation* c) noexcept override {
-        entry_.addr = this;
-        entry_.cont = c;
-        wait_table_add(entry_);
-        if (pending_.load(std::memory_order_seq_cst) == 0 && wait_table_remove(entry_))
-            return false;
-        return true;
-    }
-    void disarm(continuation*) noexcept override { wait_table_remove(entry_); }
+    bool ready() const noexcept { return pending_.load(std::memory_order_acquire) == 0; }
 
     // From any thread: helps on a worker, blocks elsewhere.
     void wait(executor& ex) {
         if (ready()) return;
+        registration r(*this);
         if (ex.in_worker()) {
-            ex.help_until(*this);
+            ex.help_until(r);
             return;
         }
         // Each arming is notified at most once, and the notification may be stale (an earlier
@@ -69,18 +62,40 @@ public:
         // re-arm after every wake-up that did not find the count at zero.
         thread_waiter tw;
         while (!ready()) {
-            if (!arm(&tw)) return;
+            if (!r.arm(&tw)) return;
             tw.wait();  // notified, and unlinked by the notifier
             // The notifier calls tw's notify() under the bucket lock and may still be inside it
             // after tw.wait() saw the flag: taking that lock (a no-op removal) waits it out, so
             // tw is not destroyed under it.
-            disarm(&tw);
+            r.disarm(&tw);
         }
     }
 
 private:
+    // One waiter's entry in the wait table, in the waiter's frame: the table keeps any number
+    // of entries per address, so any number of threads wait at once. (One entry in the group,
+    // re-armed by each waiter, was the bug: a second waiter re-linked it and the first was
+    // never woken.) disarm() is synchronous (the bucket lock), so nothing touches the entry
+    // once it returns.
+    struct registration final : waitable {
+        explicit registration(const counter_waitable& c) noexcept : cw(c) {}
+        bool ready() const noexcept override { return cw.ready(); }
+        bool arm(continuation* c) noexcept override {
+            entry.addr = &cw;
+            entry.cont = c;
+            wait_table_add(entry);
+            // seq_cst: the Dekker pair with done()'s decrement (wait_table.hpp).
+            if (cw.pending_.load(std::memory_order_seq_cst) == 0 && wait_table_remove(entry))
+                return false;
+            note_wait_registered(&cw);
+            return true;
+        }
+        void disarm(continuation*) noexcept override { wait_table_remove(entry); }
+        const counter_waitable& cw;
+        wait_entry entry;
+    };
+
     std::atomic<std::size_t> pending_{0};
-    wait_entry entry_;  // one waiter at a time: the group's owner
 };
 
 }  // namespace detail

@@ -20,37 +20,17 @@
 // sleepers), and only then notifies the once nodes, whose notifications may run user code inline
 // and so never delay a waiter's release.
 //
-// Parameterised on an atomics policy P (std_waiter_atomics here; tests/model's Relacy policy
-// there), so tests/model/future_waiters_model.cpp checks this very code.
+// Parameterised on the atomics policy P (taskport/sched/atomics.hpp: std_atomics in the runtime,
+// tests/model/relacy_atomics.hpp's rl_atomics in the model), so tests/model/future_waiters_model.cpp
+// checks this very code.
 #pragma once
 
-#include <taskport/sched/futex.hpp>
+#include <taskport/sched/atomics.hpp>
 
 #include <atomic>
 #include <cstdint>
 
 namespace taskport::detail {
-
-// The runtime's atomics: std::atomic, plain fields, the futex.
-struct std_waiter_atomics {
-    template <class T>
-    using atomic = std::atomic<T>;
-    template <class T>
-    struct var {  // a field only one thread at a time touches (ordered by the atomics)
-        var() noexcept = default;
-        var(T x) noexcept : v(x) {}  // NOLINT: as T
-        T load() const noexcept { return v; }
-        void store(T x) noexcept { v = x; }
-        T v{};
-    };
-    using memory_order = std::memory_order;
-    static constexpr memory_order relaxed = std::memory_order_relaxed;
-    static constexpr memory_order acquire = std::memory_order_acquire;
-    static constexpr memory_order release = std::memory_order_release;
-    static constexpr memory_order acq_rel = std::memory_order_acq_rel;
-    static void wait(std::atomic<std::uint32_t>& w, std::uint32_t old) noexcept { futex_wait(w, old); }
-    static void wake_all(std::atomic<std::uint32_t>& w) noexcept { futex_wake_all(w); }
-};
 
 enum class wait_kind : std::uintptr_t { once = 0, waiter = 1 };
 
@@ -127,7 +107,7 @@ public:
             if (r == 1) return;
             // 0 -> 2: "someone sleeps": the completer's exchange then sees 2 and wakes.
             if (r == 0 && !released_.compare_exchange_strong(r, 2, P::acquire, P::acquire)) continue;
-            P::wait(released_, 2);
+            P::futex_wait(released_, 2);
         }
     }
 
@@ -149,7 +129,7 @@ public:
         bool release = (prev & sleepers_bit) != 0;
 #ifdef TASKPORT_PLANT_EARLY_RELEASE
         // Releases before the walk: a waiter that saw ready leaves while its node is still read.
-        if (prev != 0 && released_.exchange(1, P::release) == 2) P::wake_all(released_);
+        if (prev != 0 && released_.exchange(1, P::release) == 2) P::futex_wake_all(released_);
         release = false;
 #endif
         node* once = nullptr;  // re-linked in registration order (the stack is newest first)
@@ -166,7 +146,7 @@ public:
         }
         // release: orders this thread's last reads of the waiter nodes (and the result) before
         // their owners' acquire in wait_released(). Only when someone can be waiting for it.
-        if (release && released_.exchange(1, P::release) == 2) P::wake_all(released_);
+        if (release && released_.exchange(1, P::release) == 2) P::futex_wake_all(released_);
         while (once) {
             node* const next = reinterpret_cast<node*>(once->link.load());
             notify(once);  // may free `once`
@@ -179,7 +159,7 @@ private:
     typename P::template atomic<std::uintptr_t> word_{0};
     // 0: not released; 2: not released and someone sleeps on it; 1: released. Written by the
     // completer (exchange to 1) and by sleepers (CAS 0 -> 2); read by sleepers and node owners.
-    typename P::template atomic<std::uint32_t> released_{0};
+    typename P::futex_word released_{0};
 };
 
 }  // namespace taskport::detail

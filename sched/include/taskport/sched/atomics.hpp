@@ -1,14 +1,22 @@
-// taskport/sched/atomics.hpp — the atomics policy that taskport's lock-free code is written against.
+// taskport/sched/atomics.hpp — THE atomics policy: the one type that every lock-free or
+// hand-synchronised protocol of taskport is written against (the deque, the injector, the
+// completion queue, the spin lock, the park protocol and the future's waiter list), so that one
+// Relacy adapter (tests/model/relacy_atomics.hpp) runs every one of them in its model.
 //
-// A lock-free structure takes the policy as a template parameter `A` and spells its shared state
-// and orderings through it:
+// A protocol takes the policy as a template parameter `A` and spells its shared state and
+// orderings through it:
 //
 //   typename A::template atomic<T>   an atomic (std::atomic's member names: load, store,
 //                                    exchange, compare_exchange_strong/weak, fetch_add/sub)
 //   typename A::template var<T>      plain data that is shared under a protocol (a lock, a
 //                                    release/acquire pair): .load() / .store(v)
 //   A::relaxed ... A::seq_cst        memory orders; A::fence(mo) a thread fence
-//   A::spin()                        one round of a spin-wait loop (pause or yield)
+//   A::pause(), A::yield()           one round of a spin-wait loop (CPU hint / give the core)
+//   typename A::futex_word           an atomic<std::uint32_t> a thread can sleep on, with
+//   A::futex_wait(w, old)            ... sleep while w holds old (spurious returns allowed),
+//   A::futex_wake_one(w) / _all(w)   ... wake sleepers of w after changing it (futex.hpp)
+//   typename A::mutex                lock()/unlock() (the idle set's sleeper list)
+//   A::hook(point)                   a test's hold point (empty here)
 //
 // std_atomics (here) is what production builds use: std::atomic itself, the std::memory_order
 // constants, a plain T for var — the generated code is the same as writing std::atomic directly.
@@ -19,7 +27,11 @@
 // point of a protocol (see the hook functions below: empty here, so they cost nothing).
 #pragma once
 
+#include <taskport/sched/futex.hpp>
+
 #include <atomic>
+#include <cstdint>
+#include <mutex>
 #include <thread>
 
 namespace taskport::detail {
@@ -57,6 +69,16 @@ struct std_atomics {
     }
     // Give the core away inside a longer wait.
     static void yield() noexcept { std::this_thread::yield(); }
+
+    // A word a thread can sleep on (futex.hpp: futex(2), WaitOnAddress, or a fallback).
+    using futex_word = std::atomic<std::uint32_t>;
+    static void futex_wait(futex_word& w, std::uint32_t old) noexcept {
+        taskport::detail::futex_wait(w, old);
+    }
+    static void futex_wake_one(futex_word& w) noexcept { taskport::detail::futex_wake_one(w); }
+    static void futex_wake_all(futex_word& w) noexcept { taskport::detail::futex_wake_all(w); }
+
+    using mutex = std::mutex;
 
     // Test hooks: a protocol calls hook(point) at a named point where a test may need to hold
     // the calling thread (to widen a race window deterministically). Empty in production.

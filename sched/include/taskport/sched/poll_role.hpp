@@ -1,0 +1,143 @@
+// taskport/sched/poll_role.hpp — the poll role: which one thread may wait on an I/O source's
+// poller now, and how a worker about to sleep in it keeps the wake-up meant for it. The I/O half
+// of the park protocol (sched/src/park_protocol.hpp, parker.hpp's park_polling): io's reactor
+// (reactor::worker_poll, its backstop, its shutdown) calls these steps with its own cycle(), and
+// tests/model/park_model.cpp runs this very code under Relacy with a modelled poller.
+//
+// The role word: free, held (a non-blocking look: a busy worker's, the backstop's, the dedicated
+// polling thread's), blocking (a worker asleep in the poller), stopped (for good: shutdown).
+// Only the holder waits on the poller and handles its events.
+//
+// Invariants:
+//   1. The interrupt token. A parked worker's wake-up (parker::unpark: set the token, then
+//      interrupt the source: an eventfd, read by WHOEVER polls next) can be consumed by another
+//      holder's poll just before this worker takes the role. So a blocking poll re-reads the
+//      caller's token once it holds the role (an unpark() before that read shows in it; one after
+//      finds this thread the only poller, and its interrupt ends this thread's wait), and again
+//      after every non-blocking look of the spin (each look may itself drain an interrupt meant
+//      for this thread). seq_cst: a Dekker pair with unpark(), which sets the token then reads
+//      the parker's polling_ and interrupts. (Broken: before 12b6df5 the token was not re-read
+//      once the role was held; the spin's re-read came with the spin, 1c67933.)
+//   2. A worker about to block waits out a momentary `held` holder (a non-blocking look takes
+//      microseconds) a bounded number of times instead of sleeping on its futex, which would leave
+//      nobody in the poller until the backstop's next look. It never waits for a `blocking` one.
+//   3. release() is a CAS from the value taken, not a store: a shutdown from inside the holder's
+//      own cycle (a completion run inline that destroys the runtime) has made the word `stopped`
+//      for good, and it must stay so.
+#pragma once
+
+#include <taskport/sched/atomics.hpp>
+
+#include <chrono>
+#include <cstdint>
+
+namespace taskport::detail {
+
+// The spin before a blocking poll: look without blocking for `us` microseconds (0: not at all).
+struct timed_spin {
+    int us = 0;
+    std::chrono::steady_clock::time_point until{};
+    bool begin() noexcept {
+        if (us <= 0) return false;
+        until = std::chrono::steady_clock::now() + std::chrono::microseconds(us);
+        return true;
+    }
+    bool again() const noexcept { return std::chrono::steady_clock::now() < until; }
+};
+
+template <class A>
+class basic_poll_role {
+public:
+    enum : std::uint32_t { role_free = 0, role_held = 1, role_blocking = 2, role_stopped = 3 };
+    using futex_word = typename A::futex_word;
+
+    // wait_out_tries: how many times a worker about to block yields to a momentary holder
+    // (invariant 2) before giving up (it then sleeps on its futex).
+    explicit basic_poll_role(int wait_out_tries = 64) noexcept : wait_out_tries_(wait_out_tries) {}
+
+    std::uint32_t load() const noexcept { return word_.load(A::seq_cst); }
+
+    // A worker's poll (task_source::poll): take the role (blocking or held), then
+    // cycle(bool block) -> std::size_t (the poller's wait and the handling of what it found: how
+    // many completions it queued), spinning first (Spin: timed_spin's begin()/again()) when
+    // blocking; after_cycle() runs while the role is still held. False when the role was not
+    // available (another thread polls, or stopped).
+    template <class Cycle, class Spin, class After>
+    bool worker_poll(bool block, const futex_word* wake, Cycle&& cycle, Spin&& spin,
+                     After&& after_cycle) noexcept {
+        const std::uint32_t h = block ? role_blocking : role_held;
+        for (int tries = 0;; ++tries) {
+            // relaxed: a hint; the CAS below decides (seq_cst: see release()).
+            std::uint32_t f = word_.load(A::relaxed);
+            if (f == role_free) {
+                if (word_.compare_exchange_strong(f, h, A::seq_cst)) break;
+                continue;
+            }
+            if (!block || f != role_held || tries >= wait_out_tries_) return false;  // invariant 2
+            A::yield();
+        }
+        // Invariant 1: the token, read only now that this thread holds the role.
+        auto woken = [wake] { return wake && wake->load(A::seq_cst) != 0; };
+#ifndef TASKPORT_PLANT_TOKEN_NOT_REREAD
+        if (block && woken()) block = false;
+#endif
+        // The spin (Go's spinning threads): a reply that arrives within it is taken without a
+        // sleeping CPU having to wake up. Each look re-reads the token (invariant 1).
+        bool done = false;
+        if (block && spin.begin()) {
+            do {
+                done = cycle(false) != 0;
+#ifndef TASKPORT_PLANT_SPIN_NO_REREAD
+                done = done || woken();
+#endif
+            } while (!done && spin.again());
+        }
+        if (!done) cycle(block);
+        after_cycle();
+        release(h);
+        return true;
+    }
+
+    // A non-blocking look's role (the backstop, the dedicated polling thread): taken if free.
+    // seen: what the word held (blocking: a worker sleeps in the poller). acquire: the previous
+    // holder's handling of events happens before this holder's.
+    bool try_take(std::uint32_t& seen) noexcept {
+        seen = role_free;
+        return word_.compare_exchange_strong(seen, role_held, A::acquire);
+    }
+
+    // seq_cst: a worker's release is one side of a Dekker pair (the reactor's backstop sets its
+    // `deep` flag, then reads the role; the worker releases, then reads the flag). A CAS:
+    // invariant 3.
+    void release(std::uint32_t h) noexcept {
+        word_.compare_exchange_strong(h, role_free, A::seq_cst);
+    }
+
+    // Ends polling for good. holding: the caller holds the role itself (it is inside its own
+    // cycle). Else waits for the holder to leave, calling wake() (interrupt the poller) between
+    // tries.
+    template <class Wake>
+    void stop(bool holding, Wake&& wake) noexcept {
+        for (;;) {
+            if (holding) {  // nobody else can poll meanwhile
+                word_.store(role_stopped, A::release);
+                return;
+            }
+            std::uint32_t f = role_free;
+            if (word_.compare_exchange_strong(f, role_stopped, A::acq_rel) || f == role_stopped)
+                return;
+            wake();
+            A::yield();
+        }
+    }
+
+private:
+    const int wait_out_tries_;
+    // Written by every taker (CAS from free) and by the holder's release (CAS back) or a stop;
+    // read by would-be takers, the reactor's detach (stopped?) and its backstop (blocking?).
+    typename A::template atomic<std::uint32_t> word_{role_free};
+};
+
+using poll_role = basic_poll_role<std_atomics>;
+
+}  // namespace taskport::detail
