@@ -253,8 +253,15 @@ std::size_t reactor::cycle(int timeout_ms, bool notify) noexcept {
         auto* st = static_cast<descriptor_state*>(evs[i].tag);
         std::lock_guard<std::mutex> g(st->mu);
         if (st->closed.load(std::memory_order_relaxed)) continue;
+        // kqueue's EV_EOF: keep the error the event took from the socket, and retry both
+        // directions (an operation of either may be waiting for it; poller.hpp, tcp.cpp).
+        const bool carried = evs[i].error != 0 || evs[i].hup;
+        if (carried) {
+            if (evs[i].error != 0) st->event_error.store(evs[i].error, std::memory_order_relaxed);
+            if (evs[i].hup) st->hup_event.store(true, std::memory_order_release);
+        }
         for (int d = 0; d < 2; ++d) {
-            if (!(d == 0 ? evs[i].readable : evs[i].writable)) continue;
+            if (!(carried || (d == 0 ? evs[i].readable : evs[i].writable))) continue;
             st->ready_seq[d].store(st->ready_seq[d].load(std::memory_order_relaxed) + 1,
                                    std::memory_order_relaxed);  // writers hold st->mu
             while (operation* op = st->q[d].head) {

@@ -75,6 +75,8 @@ public:
     void shutdown() noexcept;
     bool stopped() const noexcept { return stopped_.load(std::memory_order_acquire); }
     const char* poller_name() const noexcept { return poller_->name(); }
+    // The poller's events carry socket errors (poller.hpp): operations consult event_error.
+    bool events_carry_errors() const noexcept { return poller_->events_carry_errors(); }
 
 private:
     enum : std::uint32_t { role_free, role_held, role_blocking, role_stopped };
