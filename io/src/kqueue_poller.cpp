@@ -163,6 +163,9 @@ public:
             tsp = &ts;
         }
         int n = ::kevent(kq_, nullptr, 0, evs, max, tsp);
+#if defined(TASKPORT_LIBKQUEUE) && TASKPORT_LIBKQUEUE
+        lost_ = n == max;  // see poller::lost_events
+#endif
         if (n < 0) {
             if (errno == EINTR) return 0;
             fail(errno, "kevent(wait)");
@@ -185,15 +188,8 @@ public:
             poll_event& pe = out[k++];
             pe = poll_event{tag, read_side, write_side};
             if (evs[i].flags & EV_EOF) {
-                const int fd = static_cast<int>(evs[i].ident);
-                pollfd p{fd, 0, 0};
-                pe.hup = ::poll(&p, 1, 0) > 0 && (p.revents & POLLHUP) != 0;
                 pe.error = static_cast<int>(evs[i].fflags);
-                if (pe.error == 0) {
-                    int err = 0;
-                    socklen_t len = sizeof err;
-                    if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0) pe.error = err;
-                }
+                probe(static_cast<int>(evs[i].ident), pe);
             }
         }
         return k;
@@ -213,9 +209,24 @@ public:
 
     const char* name() const noexcept override { return "kqueue"; }
     bool events_carry_errors() const noexcept override { return true; }
+    bool lost_events() noexcept override { return std::exchange(lost_, false); }
+    // Hung up (poll() first: a reset sets the error before the hang-up, so once the hang-up
+    // is seen the error is on the socket or was taken already), then the error still on the
+    // socket if the event brought none (taken here, so that a later kevent() cannot take it
+    // unseen).
+    void probe(int fd, poll_event& pe) noexcept override {
+        pollfd p{fd, 0, 0};
+        pe.hup = ::poll(&p, 1, 0) > 0 && (p.revents & POLLHUP) != 0;
+        if (pe.error == 0) {
+            int err = 0;
+            socklen_t len = sizeof err;
+            if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0) pe.error = err;
+        }
+    }
 
 private:
     int kq_ = -1;
+    bool lost_ = false;  // the role holder's: set by wait(), read by lost_events()
 #if defined(EVFILT_USER)
     static constexpr std::uintptr_t wake_ident = 1;  // EVFILT_USER identifiers are ours to pick
 #else

@@ -42,6 +42,15 @@ public:
     // or 0 instead. The readiness core then keeps the event's error for the operations
     // (descriptor_state::event_error; tcp.cpp). epoll: false, the system call sees the error.
     virtual bool events_carry_errors() const noexcept { return false; }
+    // True if the last wait() may have lost events (the caller of wait() asks, right after):
+    // libkqueue drops the rest of an epoll batch when the caller's event list fills (it asks
+    // epoll_wait for as many events as the list holds and turns one epoll event into a read
+    // and a write kevent: src/linux/platform.c:1116, 1304-1308, 1337-1338), and edge-triggered
+    // events are not reported again. The readiness core then re-checks every descriptor.
+    virtual bool lost_events() noexcept { return false; }
+    // What an event for fd would say of its error and hang-up (poll_event::error, ::hup), for
+    // that re-check. Nothing where events carry no error.
+    virtual void probe(int fd, poll_event& e) noexcept { (void)fd, (void)e; }
 };
 
 std::unique_ptr<poller> make_epoll_poller();   // null where epoll does not exist

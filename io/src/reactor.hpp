@@ -88,6 +88,7 @@ private:
     int next_timeout_ms();
     void expire_timers(op_batch& b);
     void abort_queues(descriptor_state* st, op_batch& b) noexcept;
+    void handle_event(descriptor_state* st, const poll_event& e, op_batch& b) noexcept;  // under st->mu
     void unlink_live(descriptor_state* st) noexcept;  // under mu_
 
     completion_queue& cq_;
