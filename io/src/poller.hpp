@@ -45,7 +45,7 @@ public:
     // True if the last wait() may have lost events (the caller of wait() asks, right after):
     // libkqueue drops the rest of an epoll batch when the caller's event list fills (it asks
     // epoll_wait for as many events as the list holds and turns one epoll event into a read
-    // and a write kevent: src/linux/platform.c:1116, 1304-1308, 1337-1338), and edge-triggered
+    // and a write kevent: src/linux/platform.c:1116, 1304-1308, 1336, 1347), and edge-triggered
     // events are not reported again. The readiness core then re-checks every descriptor.
     virtual bool lost_events() noexcept { return false; }
     // What an event for fd would say of its error and hang-up (poll_event::error, ::hup), for
