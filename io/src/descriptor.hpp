@@ -91,6 +91,15 @@ struct descriptor_state {
     // lock by the fast path, so that start() can tell whether an event came in since the
     // caller's own failed attempt (see reactor::start).
     std::atomic<std::uint32_t> ready_seq[2]{};
+    // Pollers whose events carry the socket's error (poller::events_carry_errors(): kqueue).
+    // event_error: an error an event took from the socket that no operation has reported yet
+    // (stored under mu by the role holder; taken with exchange(0) by whichever operation
+    // reports it, locked or not: exactly one does). hup_event: the role holder has handled an
+    // event taken while the socket was hung up (poll_event::hup; set once, under mu, release,
+    // after event_error): from then on no error of the socket can be in flight inside the
+    // poller. See tcp.cpp's reads.
+    std::atomic<int> event_error{0};
+    std::atomic<bool> hup_event{false};
     descriptor_state* live_prev = nullptr;  // reactor's live list, guarded by reactor::mu_
     descriptor_state* live_next = nullptr;
 

@@ -6,7 +6,31 @@
 // edge-triggered, like EPOLLET, so the readiness core (reactor.cpp) is the same for both.
 // A descriptor's two filters report separately; each event says one direction. EV_EOF (the
 // peer shut its side, or the connection failed) is reported as readiness of the filter's own
-// direction: the operation then finds out what happened from its own system call.
+// direction; the operation then finds out what happened from its own system call — except
+// the socket's error: kqueue reports it in EV_EOF's fflags, and libkqueue takes it from the
+// socket with getsockopt(SO_ERROR), which clears it (src/linux/read.c:116-127,
+// src/linux/write.c:59-70 of mheily/libkqueue), so the operation's own call would see
+// end-of-stream, EPIPE or no error. So on EV_EOF this poller hands the readiness core the
+// error (poll_event::error: fflags, or what SO_ERROR still holds, taken here so that a later
+// kevent() cannot take it unseen) and whether the socket is hung up (poll_event::hup, by
+// poll(): reset, refused, or closed both ways; checked before SO_ERROR, and a reset sets the
+// error before the hang-up, so once hup is seen its error has been taken by this event or an
+// earlier one). The core keeps the error (descriptor_state::event_error) and the operations
+// report it once (tcp.cpp). FreeBSD and macOS leave so_error in place (filt_soread copies
+// it); taking it here is then what libkqueue does, and the result is the same.
+//
+// libkqueue does not report EV_EOF for a peer's FIN that arrives with data still unread when
+// both filters are on one descriptor: the second filter's registration rebuilds the epoll
+// mask from EPOLLIN|EPOLLOUT only and drops EPOLLRDHUP (src/linux/platform.c:1752-1753 and
+// 1932; seen in /proc/<pid>/fdinfo: events 0x8000001d instead of 0x80002019). So nothing here
+// waits for an EV_EOF that a plain end-of-stream may never get; only a hung-up socket's
+// (POLLHUP: EPOLLHUP is always in the mask) is waited for.
+//
+// libkqueue closes a kqueue's own descriptors (its epoll fd, a pipe end, eventfds) on its
+// monitoring thread after it sees the kqueue's descriptor closed (src/linux/platform.c:47-58,
+// 207-212): the destructor asks it to finish that before returning
+// (libkqueue_drain_pending_close, src/linux/platform.c:546), so a runtime's descriptors are
+// all closed when its destructor returns, as on epoll.
 //
 // wake(): EVFILT_USER with NOTE_TRIGGER where the system has it (FreeBSD, macOS, NetBSD 10,
 // libkqueue), else a non-blocking pipe whose read end is registered for EVFILT_READ (OpenBSD).
@@ -22,10 +46,19 @@
 #include <utility>
 
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/event.h>
 #include <sys/time.h>
 #include <unistd.h>
+
+// libkqueue's Linux backend exports this without declaring it in <sys/event.h>; io/meson.build
+// checks that it links (TASKPORT_HAVE_LIBKQUEUE_DRAIN). It returns once the monitoring thread
+// has freed every kqueue whose descriptor was closed.
+#if defined(TASKPORT_HAVE_LIBKQUEUE_DRAIN) && TASKPORT_HAVE_LIBKQUEUE_DRAIN
+extern "C" void libkqueue_drain_pending_close(void);
+#endif
 
 namespace taskport::io::detail {
 namespace {
@@ -93,6 +126,9 @@ public:
         ::close(pipe_[1]);
 #endif
         ::close(kq_);
+#if defined(TASKPORT_HAVE_LIBKQUEUE_DRAIN) && TASKPORT_HAVE_LIBKQUEUE_DRAIN
+        libkqueue_drain_pending_close();  // libkqueue's descriptors for kq_ are closed after this
+#endif
     }
 
     void add(int fd, void* tag) override {
@@ -127,6 +163,9 @@ public:
             tsp = &ts;
         }
         int n = ::kevent(kq_, nullptr, 0, evs, max, tsp);
+#if defined(TASKPORT_LIBKQUEUE) && TASKPORT_LIBKQUEUE
+        lost_ = n == max;  // see poller::lost_events
+#endif
         if (n < 0) {
             if (errno == EINTR) return 0;
             fail(errno, "kevent(wait)");
@@ -146,7 +185,12 @@ public:
             const bool read_side = evs[i].filter == EVFILT_READ;
             const bool write_side = evs[i].filter == EVFILT_WRITE;
             if (!read_side && !write_side) continue;
-            out[k++] = poll_event{tag, read_side, write_side};
+            poll_event& pe = out[k++];
+            pe = poll_event{tag, read_side, write_side};
+            if (evs[i].flags & EV_EOF) {
+                pe.error = static_cast<int>(evs[i].fflags);
+                probe(static_cast<int>(evs[i].ident), pe);
+            }
         }
         return k;
     }
@@ -164,9 +208,25 @@ public:
     }
 
     const char* name() const noexcept override { return "kqueue"; }
+    bool events_carry_errors() const noexcept override { return true; }
+    bool lost_events() noexcept override { return std::exchange(lost_, false); }
+    // Hung up (poll() first: a reset sets the error before the hang-up, so once the hang-up
+    // is seen the error is on the socket or was taken already), then the error still on the
+    // socket if the event brought none (taken here, so that a later kevent() cannot take it
+    // unseen).
+    void probe(int fd, poll_event& pe) noexcept override {
+        pollfd p{fd, 0, 0};
+        pe.hup = ::poll(&p, 1, 0) > 0 && (p.revents & POLLHUP) != 0;
+        if (pe.error == 0) {
+            int err = 0;
+            socklen_t len = sizeof err;
+            if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0) pe.error = err;
+        }
+    }
 
 private:
     int kq_ = -1;
+    bool lost_ = false;  // the role holder's: set by wait(), read by lost_events()
 #if defined(EVFILT_USER)
     static constexpr std::uintptr_t wake_ident = 1;  // EVFILT_USER identifiers are ours to pick
 #else

@@ -164,6 +164,30 @@ struct in_cycle_scope {
 };
 }  // namespace
 
+// Under st->mu, by the role holder: one readiness event for st.
+void reactor::handle_event(descriptor_state* st, const poll_event& e, op_batch& b) noexcept {
+    if (st->closed.load(std::memory_order_relaxed)) return;
+    // kqueue's EV_EOF: keep the error the event took from the socket, and retry both
+    // directions (an operation of either may be waiting for it; poller.hpp, tcp.cpp).
+    const bool carried = e.error != 0 || e.hup;
+    if (carried) {
+        if (e.error != 0) st->event_error.store(e.error, std::memory_order_relaxed);
+        if (e.hup) st->hup_event.store(true, std::memory_order_release);
+    }
+    for (int d = 0; d < 2; ++d) {
+        if (!(carried || (d == 0 ? e.readable : e.writable))) continue;
+        st->ready_seq[d].store(st->ready_seq[d].load(std::memory_order_relaxed) + 1,
+                               std::memory_order_relaxed);  // writers hold st->mu
+        while (operation* op = st->q[d].head) {
+            if (!op->perform(op)) break;
+            st->q[d].pop();
+            st->queued[d].fetch_sub(1, std::memory_order_relaxed);
+            op->place.store(nullptr, std::memory_order_seq_cst);
+            b.push(op);
+        }
+    }
+}
+
 std::size_t reactor::cycle(int timeout_ms, bool notify) noexcept {
     in_cycle_scope scope;
     // States retired before this cycle: every event naming them was handled by an earlier
@@ -189,18 +213,19 @@ std::size_t reactor::cycle(int timeout_ms, bool notify) noexcept {
     for (int i = 0; i < n; ++i) {
         auto* st = static_cast<descriptor_state*>(evs[i].tag);
         std::lock_guard<std::mutex> g(st->mu);
-        if (st->closed.load(std::memory_order_relaxed)) continue;
-        for (int d = 0; d < 2; ++d) {
-            if (!(d == 0 ? evs[i].readable : evs[i].writable)) continue;
-            st->ready_seq[d].store(st->ready_seq[d].load(std::memory_order_relaxed) + 1,
-                                   std::memory_order_relaxed);  // writers hold st->mu
-            while (operation* op = st->q[d].head) {
-                if (!op->perform(op)) break;
-                st->q[d].pop();
-                st->queued[d].fetch_sub(1, std::memory_order_relaxed);
-                op->place.store(nullptr, std::memory_order_seq_cst);
-                b.push(op);
-            }
+        handle_event(st, evs[i], b);
+    }
+    // libkqueue may have dropped events of a full batch (poller::lost_events): every live
+    // descriptor is handled as if it had an event in both directions, with what an event
+    // would have said of its error and hang-up. Only there, only after a full batch.
+    if (poller_->lost_events()) {
+        std::lock_guard<std::mutex> g(mu_);
+        for (descriptor_state* st = live_; st; st = st->live_next) {
+            std::lock_guard<std::mutex> g2(st->mu);
+            if (st->closed.load(std::memory_order_relaxed)) continue;
+            poll_event e{st, true, true};
+            poller_->probe(st->fd, e);
+            handle_event(st, e, b);
         }
     }
     expire_timers(b);

@@ -77,6 +77,8 @@ public:
     void shutdown() noexcept;
     bool stopped() const noexcept { return stopped_.load(std::memory_order_acquire); }
     const char* poller_name() const noexcept { return poller_->name(); }
+    // The poller's events carry socket errors (poller.hpp): operations consult event_error.
+    bool events_carry_errors() const noexcept { return poller_->events_carry_errors(); }
 
 private:
     using poll_role = taskport::detail::poll_role;
@@ -87,6 +89,7 @@ private:
     int next_timeout_ms();
     void expire_timers(op_batch& b);
     void abort_queues(descriptor_state* st, op_batch& b) noexcept;
+    void handle_event(descriptor_state* st, const poll_event& e, op_batch& b) noexcept;  // under st->mu
     void unlink_live(descriptor_state* st) noexcept;  // under mu_
 
     completion_queue& cq_;

@@ -2,6 +2,7 @@
 #include <taskport/io/tcp.hpp>
 #include <taskport/runtime.hpp>
 
+#include "posix_socket.hpp"
 #include "service.hpp"
 #include "socket_ops.hpp"
 
@@ -16,10 +17,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#ifndef MSG_NOSIGNAL
-#define MSG_NOSIGNAL 0  // BSD/macOS: SO_NOSIGPIPE is set on the socket instead
-#endif
-
 namespace taskport::io {
 namespace detail {
 
@@ -27,27 +24,6 @@ namespace {
 std::error_code last_error() noexcept { return {errno, std::system_category()}; }
 bool would_block(int e) noexcept { return e == EAGAIN || e == EWOULDBLOCK; }
 }  // namespace
-
-int open_socket(int family, int type, std::error_code& ec) noexcept {
-#ifdef SOCK_NONBLOCK
-    int fd = ::socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-#else
-    int fd = ::socket(family, type, 0);
-    if (fd >= 0) {
-        ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
-        ::fcntl(fd, F_SETFD, FD_CLOEXEC);
-    }
-#endif
-    if (fd < 0) {
-        ec = last_error();
-        return -1;
-    }
-#ifdef SO_NOSIGPIPE
-    int one = 1;
-    ::setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
-#endif
-    return fd;
-}
 
 // ---- the readiness core's half of the socket layer (socket_ops.hpp) ----
 
@@ -86,6 +62,16 @@ bool socket_backend::park(descriptor_state* st, socket_op* op) noexcept {
 }
 
 // ---- reads and writes ----
+//
+// Where the poller's events carry the socket's error (kqueue; poller.hpp), a reset may have
+// been taken from the socket by the event (libkqueue): recv() then reads end-of-stream, send()
+// fails with EPIPE and SO_ERROR is 0. The readiness core keeps it (descriptor_state::
+// event_error) and the operation reports it in their place, once. An end-of-stream read on a
+// hung-up socket (POLLHUP: reset, or closed both ways) is final only once an event taken
+// while it was hung up has been handled (hup_event): until then its error may be inside a
+// kevent() call on another thread. The read waits for that event; it comes (EPOLLHUP under
+// libkqueue, EV_EOF natively) and wakes both directions. A plain end-of-stream (the peer's
+// FIN, not hung up) is final at once: it has no error, and libkqueue may never report it.
 
 bool read_op::perform_read(operation* o) noexcept {
     auto* op = static_cast<read_op*>(o);
@@ -93,16 +79,30 @@ bool read_op::perform_read(operation* o) noexcept {
         op->bytes = 0;
         return true;
     }
+    descriptor_state* st = op->st.get();
     for (;;) {
-        ssize_t n = ::recv(op->st.get()->fd, op->buf.data(), op->buf.size(), 0);
-        if (n >= 0) {
+        ssize_t n = ::recv(st->fd, op->buf.data(), op->buf.size(), 0);
+        if (n > 0) {
             op->bytes = static_cast<std::size_t>(n);
             op->ec.clear();
+            return true;
+        }
+        if (n == 0) {  // end of stream, or a reset whose error the poller took
+            op->bytes = 0;
+            op->ec.clear();
+            if (st->svc->react->events_carry_errors()) {
+                if (!st->hup_event.load(std::memory_order_acquire)) {
+                    pollfd p{st->fd, 0, 0};
+                    if (::poll(&p, 1, 0) > 0 && (p.revents & POLLHUP)) return false;  // see above
+                }
+                if (int e = take_event_error(st)) op->ec = std::error_code(e, std::system_category());
+            }
             return true;
         }
         if (errno == EINTR) continue;
         if (would_block(errno)) return false;
         op->ec = last_error();
+        take_event_error(st);  // the socket reported its error itself: a kept copy is the same one
         return true;
     }
 }
@@ -114,8 +114,8 @@ bool write_op::perform_write(operation* o) noexcept {
             op->ec.clear();
             return true;
         }
-        ssize_t n = ::send(op->st.get()->fd, op->buf.data() + op->bytes, op->buf.size() - op->bytes,
-                           MSG_NOSIGNAL);
+        ssize_t n = send_nosignal(op->st.get()->fd, op->buf.data() + op->bytes, op->buf.size() - op->bytes,
+                                  nullptr, 0);
         if (n >= 0) {
             op->bytes += static_cast<std::size_t>(n);
             if (!op->all) {
@@ -127,6 +127,8 @@ bool write_op::perform_write(operation* o) noexcept {
         if (errno == EINTR) continue;
         if (would_block(errno)) return false;
         op->ec = last_error();
+        // A reset that the poller's event took (see above) reads as EPIPE here.
+        if (int e = take_event_error(op->st.get())) op->ec = std::error_code(e, std::system_category());
         return true;
     }
 }
@@ -142,21 +144,8 @@ bool accept_op::perform_accept(operation* o) noexcept {
     for (;;) {
         sockaddr_storage ss{};
         socklen_t len = sizeof ss;
-#ifdef SOCK_NONBLOCK
-        int fd = ::accept4(op->st.get()->fd, reinterpret_cast<sockaddr*>(&ss), &len,
-                           SOCK_NONBLOCK | SOCK_CLOEXEC);
-#else
-        int fd = ::accept(op->st.get()->fd, reinterpret_cast<sockaddr*>(&ss), &len);
+        int fd = accept_socket(op->st.get()->fd, reinterpret_cast<sockaddr*>(&ss), &len);
         if (fd >= 0) {
-            ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
-            ::fcntl(fd, F_SETFD, FD_CLOEXEC);
-        }
-#endif
-        if (fd >= 0) {
-#ifdef SO_NOSIGPIPE
-            int one = 1;
-            ::setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
-#endif
             op->new_fd = fd;
             std::error_code ignore;
             op->peer = endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len, ignore);
@@ -219,9 +208,21 @@ bool connect_op::perform_connect(operation* o) noexcept {
     // Writable means the handshake finished, one way or the other; a spurious wake-up is not.
     pollfd p{op->st.get()->fd, POLLOUT, 0};
     if (::poll(&p, 1, 0) == 0) return false;
+    descriptor_state* st = op->st.get();
     int err = 0;
     socklen_t len = sizeof err;
-    if (::getsockopt(op->st.get()->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+    if (::getsockopt(st->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+    // Where the poller's events carry the socket's error (kqueue, see the reads above), a
+    // failed handshake (hung up) with no error left on the socket has it in a poller event:
+    // wait for a hung-up event if none was handled yet, then report its error.
+    if (st->svc->react->events_carry_errors()) {
+        if (err != 0)
+            take_event_error(st);  // the socket still had it: a kept copy is the same one
+        else if (p.revents & POLLHUP) {
+            if (!st->hup_event.load(std::memory_order_acquire)) return false;
+            err = take_event_error(st);
+        }
+    }
     op->ec = err ? std::error_code(err, std::system_category()) : std::error_code();
     return true;
 }

@@ -3,6 +3,7 @@
 #include <taskport/io/udp.hpp>
 #include <taskport/runtime.hpp>
 
+#include "posix_socket.hpp"
 #include "service.hpp"
 #include "socket_ops.hpp"
 
@@ -12,10 +13,6 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#ifndef MSG_NOSIGNAL
-#define MSG_NOSIGNAL 0  // BSD/macOS: SO_NOSIGPIPE is set on the socket instead
-#endif
 
 namespace taskport::io {
 namespace detail {
@@ -30,8 +27,8 @@ bool would_block(int e) noexcept { return e == EAGAIN || e == EWOULDBLOCK; }
 bool send_to_op::perform_send(operation* o) noexcept {
     auto* op = static_cast<send_to_op*>(o);
     for (;;) {
-        ssize_t n = ::sendto(op->st.get()->fd, op->buf.data(), op->buf.size(), MSG_NOSIGNAL,
-                             op->target.data(), op->target.size());
+        ssize_t n = send_nosignal(op->st.get()->fd, op->buf.data(), op->buf.size(), op->target.data(),
+                                  op->target.size());
         if (n >= 0) {
             op->bytes = static_cast<std::size_t>(n);
             op->ec.clear();
@@ -40,6 +37,7 @@ bool send_to_op::perform_send(operation* o) noexcept {
         if (errno == EINTR) continue;
         if (would_block(errno)) return false;
         op->ec = last_error();
+        take_event_error(op->st.get());  // reported by the socket itself (see receive below)
         return true;
     }
 }
@@ -59,8 +57,14 @@ bool receive_from_op::perform_receive(operation* o) noexcept {
             return true;
         }
         if (errno == EINTR) continue;
-        if (would_block(errno)) return false;
         op->ec = last_error();
+        // Where a poller event took a pending error (an ICMP one) from the socket (kqueue on
+        // libkqueue, poller.hpp), it is reported here, where recvfrom would have reported it.
+        const int kept = take_event_error(op->st.get());
+        if (would_block(errno)) {
+            if (kept == 0) return false;
+            op->ec = std::error_code(kept, std::system_category());
+        }
         return true;
     }
 }
