@@ -15,6 +15,8 @@ the faults a downloader must survive. Routes (GET only):
   /flaky/KEY/N/SIZE/NAME 503 for the first N requests with this KEY, then /data/SIZE/NAME
   /stall-headers/NAME    accepts the request, never answers
   /stall-body/NAME       headers and half the body (Content-Length 2000), then nothing
+  /drip/NAME             Content-Length 1000000, then a byte every 20 ms until the client goes
+  /endless/NAME          a chunked body that never ends (64 KiB chunks) until the client goes
   /reset/NAME            headers and part of the body, then a TCP reset
   /short/NAME            Content-Length 1000, 10 bytes, then a clean close
   /malformed/NAME        a status line, then a header line without a colon
@@ -91,6 +93,16 @@ class _Handler(socketserver.BaseRequestHandler):
 
     def _send(self, data_bytes):
         self.request.sendall(data_bytes)
+
+    def _stream_until_gone(self, piece, pause):
+        """Sends piece again and again (pause seconds apart) until the client closes or the server stops."""
+        while not self.server.owner.stopping.is_set():
+            try:
+                self._send(piece)
+            except (ssl.SSLError, OSError):
+                return
+            if pause:
+                self.server.owner.stopping.wait(pause)
 
     def _wait_for_close(self):
         """Holds the connection open without answering until the client goes (or shutdown)."""
@@ -207,6 +219,17 @@ class _Handler(socketserver.BaseRequestHandler):
             return True
         if kind == "stall-headers":
             self._wait_for_close()
+            return False
+        if kind == "drip":
+            # A byte every 20 ms of a 1 MB body, until the client goes: each read is quick, the
+            # whole never ends (only --max-time stops it).
+            self._send(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n")
+            self._stream_until_gone(b"d", 0.02)
+            return False
+        if kind == "endless":
+            # A chunked body that never ends, 64 KiB chunks as fast as the client takes them.
+            self._send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            self._stream_until_gone(b"10000\r\n" + b"e" * 0x10000 + b"\r\n", 0)
             return False
         if kind == "stall-body":
             self._send(b"HTTP/1.1 200 OK\r\nContent-Length: 2000\r\n\r\n" + b"x" * 1000)

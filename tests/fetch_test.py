@@ -348,9 +348,71 @@ def case_continue_restarts(srv, base, out):
     check(rc == 0 and read(out, "g1") == data("g1", 100) and read(out, ".g1.1.0.part") == b"Y" * 10, "g1")
 
 
+def case_max_time_and_filesize(srv, base, out):
+    """--max-time ends an attempt whose bytes trickle in (each read is quick, the whole is not);
+    --max-filesize ends an endless body, is not retried, and leaves nothing behind."""
+    srv.reset_counts()
+    rc, so, se = run(["--timeout", "30", "--max-time", "0.5", "--retries", "1", "--backoff", "0",
+                      "%s/drip/slow" % base], out)
+    check(rc == 1, "drip: exit status %d" % rc)
+    check("%s/drip/slow: exceeded --max-time 0.5 s (read the response) (after 2 attempts)" % base in se,
+          "drip not ended by --max-time: %r" % se)
+    check("slow" not in files(out), "a file for the dripping URL: %s" % files(out))
+    srv.reset_counts()
+    rc, so, se = run(["--retries", "2", "--max-filesize", "1M", "%s/endless/big" % base, "%s/data/1000/ok" % base], out)
+    check(rc == 1, "endless: exit status %d" % rc)
+    check("%s/endless/big: the body is larger than --max-filesize (1048576 bytes)\n" % base in se,
+          "endless body not refused: %r" % se)
+    check(srv.requests.get("/endless/big") == 1, "--max-filesize retried: %s" % srv.requests)
+    check(files(out) == ["ok"] and read(out, "ok") == data("ok", 1000), "files left: %s" % files(out))
+    rc, so, se = run(["--max-filesize", "1000", "%s/data/1000/exact" % base], out)
+    check(rc == 0 and read(out, "exact") == data("exact", 1000), "a body of exactly --max-filesize: %d %r" % (rc, se))
+    for bad in (["--max-time", "-1"], ["--max-filesize", "lots"]):
+        rc, so, se = run(bad + ["%s/data/1/x" % base], out)
+        check(rc == 2, "%s accepted: %d" % (bad, rc))
+    no_temp_files(out)
+
+
+def case_report(srv, base, out):
+    """--report: one JSON line per URL, in a file or on stdout (the summary then on stderr)."""
+    import json
+    urls = ["%s/data/1234/good" % base, "%s/status/404/gone" % base, "%s/redirect/1/10/moved" % base,
+            "%s/endless/huge" % base, "not a url"]
+    report = os.path.join(out, "report.jsonl")
+    rc, so, se = run(["--retries", "0", "--max-filesize", "100K", "--report", report] + urls, out)
+    check(rc == 1, "exit status %d" % rc)
+    with open(report) as f:
+        lines = [json.loads(l) for l in f]
+    by_url = {l["url"]: l for l in lines}
+    check(len(lines) == len(urls) and set(by_url) == set(urls), "report lines: %r" % lines)
+    for l in lines:
+        check(set(l) == {"url", "file", "ok", "status", "bytes", "seconds", "attempts", "error"}, "fields: %r" % l)
+        check(l["attempts"] == 1 and l["seconds"] >= 0, "attempts/seconds: %r" % l)
+    g = by_url[urls[0]]
+    check(g["ok"] is True and g["status"] == 200 and g["bytes"] == 1234 and g["file"] == "good" and g["error"] is None,
+          "good: %r" % g)
+    n = by_url[urls[1]]
+    check(n["ok"] is False and n["status"] == 404 and n["error"] == "HTTP 404 Not Found", "404: %r" % n)
+    r = by_url[urls[2]]
+    check(r["ok"] is True and r["status"] == 200 and r["bytes"] == 10, "redirect: %r" % r)
+    e = by_url[urls[3]]
+    check(e["ok"] is False and "--max-filesize" in e["error"], "endless: %r" % e)
+    b = by_url[urls[4]]
+    check(b["ok"] is False and b["status"] == 0 and b["bytes"] == 0 and b["error"], "bad url: %r" % b)
+    # On stdout: only the JSON lines there; the summary moves to stderr.
+    rc, so, se = run(["--report", "-", "%s/data/10/again" % base], out)
+    check(rc == 0, "--report -: exit %d %r" % (rc, se))
+    line = json.loads(so)
+    check(line["ok"] is True and line["bytes"] == 10, "--report -: %r" % so)
+    check("1 succeeded, 0 failed" in se, "--report -: the summary is not on stderr: %r" % se)
+    rc, so, se = run(["--report", os.path.join(out, "missing", "r.jsonl"), urls[0]], out)
+    check(rc == 2 and "--report" in se, "unwritable --report: %d %r" % (rc, se))
+
+
 CASES = [case_keep_alive_many, case_chunked_and_eof, case_redirects, case_http_errors, case_faults,
          case_stale_keep_alive, case_names_and_bad_urls, case_interim_responses, case_bad_url_syntax,
-         case_progress, case_bad_output_dir, case_shard, case_https, case_https_verification, case_https_redirects,
+         case_progress, case_bad_output_dir, case_shard, case_max_time_and_filesize, case_report, case_https,
+         case_https_verification, case_https_redirects,
          case_continue_after_interruption, case_continue_restarts]
 
 

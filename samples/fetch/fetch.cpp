@@ -17,6 +17,11 @@
 //     closed before answering is replaced once, without counting as a retry;
 //   - --timeout bounds every single wait (connect, send, each read, each file write) through
 //     with_timeout, so a stalled server fails the attempt and a slow but moving download does not;
+//   - --max-time bounds one attempt in all (a server sending a byte a second cannot keep a URL
+//     alive for ever), --max-filesize the body's size (an endless body cannot fill the disk: the
+//     attempt fails, is not retried, and what arrived is removed);
+//   - --report FILE writes one JSON line per URL (url, file, ok, status, bytes, seconds,
+//     attempts, error) for a pipeline to act on;
 //   - a failed attempt is retried --retries times, after --backoff seconds, doubling each time
 //     (sleep_for). Not retried: a bad URL or one that is neither http nor https, a TLS
 //     certificate verification failure, HTTP 4xx, too many redirects, a local file error. Any
@@ -50,6 +55,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstddef>
@@ -63,6 +69,7 @@
 #include <mutex>
 #include <optional>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -120,7 +127,41 @@ struct options {
     unsigned retries = 2;
     double backoff = 0.5;
     unsigned max_redirects = 5;
+    double max_time = 0;              // --max-time: seconds one attempt may take in all (0: no limit)
+    std::uint64_t max_filesize = 0;   // --max-filesize: bytes a body may have (0: no limit)
+    std::FILE* report = nullptr;      // --report: one JSON line per URL (stdout: through the console)
+    bool report_stdout = false;
 };
+
+// A body over --max-filesize: the attempt fails and is not retried.
+struct too_large : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+// What one attempt saw, for --report.
+struct attempt_info {
+    unsigned status = 0;       // the last HTTP status received (0: none)
+    std::uint64_t bytes = 0;   // the body's size on disk when the attempt ended
+};
+
+// s as a JSON string (quotes, backslashes and control characters escaped; other bytes as they are).
+std::string json_string(std::string_view s) {
+    std::string out = "\"";
+    for (const char ch : s) {
+        const unsigned char c = static_cast<unsigned char>(ch);
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += ch;
+        } else if (c < 0x20 || c == 0x7f) {
+            char esc[8];
+            std::snprintf(esc, sizeof esc, "\\u%04x", c);
+            out += esc;
+        } else {
+            out += ch;
+        }
+    }
+    return out + "\"";
+}
 
 class fetcher {
 public:
@@ -177,60 +218,93 @@ private:
     taskport::task<void> fetch(const job& j, std::size_t index) {
         failure last;
         unsigned attempts = 0;
+        attempt_info info;
+        const clock::time_point start = clock::now();
+        bool ok = false;
         for (unsigned a = 0; a <= opt_.retries; ++a) {
             if (a > 0) {
                 const double delay = opt_.backoff * std::ldexp(1.0, static_cast<int>(a) - 1);
                 co_await taskport::sleep_for(std::chrono::duration<double>(delay));
             }
             ++attempts;
-            std::optional<failure> f = co_await attempt(j, index);
+            info = attempt_info{};
+            std::optional<failure> f = co_await attempt(j, index, info);
             if (!f) {
-                ok_.fetch_add(1, std::memory_order_relaxed);
-                co_return;
+                ok = true;
+                break;
             }
             last = std::move(*f);
             if (last.permanent) break;
         }
-        failed_.fetch_add(1, std::memory_order_relaxed);
-        con_.err(std::string(prog) + ": " + j.url + ": " + last.reason +
-                 (attempts > 1 ? " (after " + std::to_string(attempts) + " attempts)" : "") + "\n");
+        if (ok) {
+            ok_.fetch_add(1, std::memory_order_relaxed);
+        } else {
+            failed_.fetch_add(1, std::memory_order_relaxed);
+            last.reason += attempts > 1 ? " (after " + std::to_string(attempts) + " attempts)" : "";
+            con_.err(std::string(prog) + ": " + j.url + ": " + last.reason + "\n");
+        }
+        if (opt_.report) report(j, ok, info, std::chrono::duration<double>(clock::now() - start).count(), attempts,
+                                ok ? std::string_view{} : std::string_view(last.reason));
     }
 
-    template <class Op>
-    auto timed(Op&& op) {
-        return taskport::with_timeout(std::chrono::duration<double>(opt_.timeout), std::forward<Op>(op));
+    // One line of --report: {"url", "file", "ok", "status", "bytes", "seconds", "attempts", "error"}.
+    void report(const job& j, bool ok, const attempt_info& info, double seconds, unsigned attempts,
+                std::string_view error) {
+        char nums[160];
+        std::snprintf(nums, sizeof nums, ",\"status\":%u,\"bytes\":%llu,\"seconds\":%.6f,\"attempts\":%u,\"error\":",
+                      info.status, static_cast<unsigned long long>(info.bytes), seconds, attempts);
+        const std::string line = "{\"url\":" + json_string(j.url) + ",\"file\":" + json_string(j.name) +
+                                 ",\"ok\":" + (ok ? "true" : "false") + nums +
+                                 (ok ? std::string("null") : json_string(error)) + "}\n";
+        if (opt_.report_stdout) {
+            con_.out(line);
+        } else {
+            std::lock_guard<std::mutex> g(report_mu_);
+            std::fwrite(line.data(), 1, line.size(), opt_.report);
+        }
     }
-    std::string timeout_text() const {
+
+    // op, bounded by --timeout and by what is left of the attempt's --max-time (deadline).
+    template <class Op>
+    auto timed(Op&& op, clock::time_point deadline) {
+        std::chrono::duration<double> d(opt_.timeout);
+        if (deadline != clock::time_point::max())
+            d = std::max(std::chrono::duration<double>::zero(), std::min<std::chrono::duration<double>>(d, deadline - clock::now()));
+        return taskport::with_timeout(d, std::forward<Op>(op));
+    }
+    static std::string seconds_text(double secs) {
         char s[32];
-        std::snprintf(s, sizeof s, "%g s", opt_.timeout);
+        std::snprintf(s, sizeof s, "%g s", secs);
         return s;
     }
+    std::string timeout_text() const { return seconds_text(opt_.timeout); }
 
     static std::string pool_key(const url_parts& u) { return std::string(u.scheme()) + "://" + u.key; }
 
     // Plaintext or TLS, the same calls (each bounded by --timeout). A TLS connection that ends
     // without close_notify reads as the end (truncated is set: the caller decides).
-    taskport::task<std::size_t> read_some(connection& c, std::span<std::byte> b) {
-        if (!c.secure) co_return co_await timed(c.tcp.read_some(b));
+    taskport::task<std::size_t> read_some(connection& c, std::span<std::byte> b, clock::time_point dl) {
+        if (!c.secure) co_return co_await timed(c.tcp.read_some(b), dl);
         std::size_t n = 0;
         try {
-            n = co_await timed(c.tls.read_some(b));
+            n = co_await timed(c.tls.read_some(b), dl);
         } catch (const std::system_error& e) {
             if (e.code() != io::tls_errc::stream_truncated) throw;
             c.truncated = true;
         }
         co_return n;
     }
-    taskport::task<void> write_all(connection& c, std::span<const std::byte> b) {
+    taskport::task<void> write_all(connection& c, std::span<const std::byte> b, clock::time_point dl) {
         if (c.secure)
-            co_await timed(c.tls.write_all(b));
+            co_await timed(c.tls.write_all(b), dl);
         else
-            co_await timed(c.tcp.write_all(b));
+            co_await timed(c.tcp.write_all(b), dl);
     }
 
     // A connected stream to u's host: an idle kept-alive one if there is one (reused = true);
     // for https:// the TLS handshake is done (certificate and host name verified unless --insecure).
-    taskport::task<connection> connect(const url_parts& u, bool allow_reuse, bool& reused, std::string& step) {
+    taskport::task<connection> connect(const url_parts& u, bool allow_reuse, bool& reused, std::string& step,
+                                       clock::time_point dl) {
         reused = false;
         if (allow_reuse) {
             std::lock_guard<std::mutex> g(mu_);
@@ -244,17 +318,17 @@ private:
         }
         connection c;
         c.secure = u.tls;
-        c.tcp = co_await connect_tcp(u, step);
+        c.tcp = co_await connect_tcp(u, step, dl);
         if (c.secure) {
             c.tls = io::tls_stream(std::move(c.tcp), *opt_.tls);
             c.tls.set_host(u.host);
             step = "TLS handshake with " + u.host;
-            co_await timed(c.tls.handshake());
+            co_await timed(c.tls.handshake(), dl);
         }
         co_return c;
     }
 
-    taskport::task<io::tcp_stream> connect_tcp(const url_parts& u, std::string& step) {
+    taskport::task<io::tcp_stream> connect_tcp(const url_parts& u, std::string& step, clock::time_point dl) {
         std::vector<io::endpoint> addrs;
         {
             std::lock_guard<std::mutex> g(mu_);
@@ -263,7 +337,7 @@ private:
         }
         if (addrs.empty()) {
             step = "resolve " + u.host;
-            addrs = co_await timed(io::resolve(rt_, u.host, std::to_string(u.port)));
+            addrs = co_await timed(io::resolve(rt_, u.host, std::to_string(u.port)), dl);
             step = "connect";
             std::lock_guard<std::mutex> g(mu_);
             resolved_[u.key] = addrs;
@@ -272,7 +346,7 @@ private:
         std::exception_ptr last;
         for (const io::endpoint& ep : addrs) {
             try {
-                io::tcp_stream s = co_await timed(io::tcp_stream::connect(rt_, ep));
+                io::tcp_stream s = co_await timed(io::tcp_stream::connect(rt_, ep), dl);
                 s.set_nodelay(true);
                 connects_.fetch_add(1, std::memory_order_relaxed);
                 co_return s;
@@ -290,7 +364,11 @@ private:
     }
 
     // One attempt: the request and its redirects. nullopt on success (the file is in place).
-    taskport::task<std::optional<failure>> attempt(const job& j, std::size_t index) {
+    taskport::task<std::optional<failure>> attempt(const job& j, std::size_t index, attempt_info& info) {
+        const clock::time_point dl =
+            opt_.max_time > 0 ? clock::now() + std::chrono::duration_cast<clock::duration>(
+                                                   std::chrono::duration<double>(opt_.max_time))
+                              : clock::time_point::max();
         const fs::path final_path = opt_.out_dir / j.name;
         const fs::path temp_path =
             opt_.out_dir / ("." + j.name + "." + std::to_string(::getpid()) + "." + std::to_string(index) + ".part");
@@ -319,6 +397,7 @@ private:
             samples::http::response resp;
             bool allow_reuse = true;
             std::optional<failure> fail;
+            bool too_big = false;  // over --max-filesize: what arrived is not kept, even with --continue
             std::string step = "connect";
             connection s;
             for (;;) {  // a stale kept-alive connection is replaced once
@@ -327,18 +406,19 @@ private:
                 fail.reset();
                 try {
                     step = "connect";
-                    s = co_await connect(u, allow_reuse, reused, step);
+                    s = co_await connect(u, allow_reuse, reused, step, dl);
                     step = "send the request";
-                    co_await write_all(s, std::as_bytes(std::span(request)));
+                    co_await write_all(s, std::as_bytes(std::span(request)), dl);
                     step = "read the response";
                     while (!resp.complete()) {
-                        const std::size_t n = co_await read_some(s, std::as_writable_bytes(std::span(buf)));
+                        const std::size_t n = co_await read_some(s, std::as_writable_bytes(std::span(buf)), dl);
                         received += n;
                         if (n == 0 && reused && received == 0) {
                             retry_fresh = true;
                             break;
                         }
                         resp.receive(buf.data(), n);  // n == 0: the close; bytes after the response: extra()
+                        if (resp.headers_done()) info.status = resp.status();
                         if (n == 0 && s.truncated)  // a body that ends at the close: the end is not proven
                             throw std::runtime_error("the server closed the TLS connection without close_notify: "
                                                      "the body may be truncated");
@@ -360,16 +440,20 @@ private:
                             step = "create " + temp_path.string();
                             out = co_await timed(io::file::open(rt_, temp_path,
                                                                 io::open_mode::write | io::open_mode::create |
-                                                                    (append ? io::open_mode{} : io::open_mode::truncate)));
+                                                                    (append ? io::open_mode{} : io::open_mode::truncate)),
+                                                 dl);
                             written = append ? have : 0;
                             if (!append) have = 0;
                             if (opt_.resume && !append) save_validator(meta_path, resp);
                             step = "read the response";
                         }
+                        if (out.is_open() && opt_.max_filesize > 0 && written + resp.body().size() > opt_.max_filesize)
+                            throw too_large("the body is larger than --max-filesize (" +
+                                            std::to_string(opt_.max_filesize) + " bytes)");
                         // Write what has gathered once it is worth a system call, and at the end.
                         if (out.is_open() && (resp.body().size() >= 256 * 1024 || (resp.complete() && !resp.body().empty()))) {
                             step = "write " + temp_path.string();
-                            co_await timed(out.write_at(written, std::as_bytes(std::span(resp.body()))));
+                            co_await timed(out.write_at(written, std::as_bytes(std::span(resp.body()))), dl);
                             written += resp.body().size();
                             con_.add_bytes(resp.body().size());
                             resp.body().clear();
@@ -381,6 +465,8 @@ private:
                 } catch (const std::system_error& e) {
                     if (reused && received == 0 && e.code() != std::errc::timed_out) {
                         retry_fresh = true;
+                    } else if (e.code() == std::errc::timed_out && clock::now() >= dl) {
+                        fail = failure{"exceeded --max-time " + seconds_text(opt_.max_time) + " (" + step + ")"};
                     } else if (e.code() == std::errc::timed_out) {
                         fail = failure{"timed out after " + timeout_text() + " (" + step + ")"};
                     } else if (io::is_verify_error(e.code())) {  // retrying cannot help
@@ -388,6 +474,9 @@ private:
                     } else {
                         fail = failure{step + ": " + e.code().message(), step.starts_with("create") || step.starts_with("write")};
                     }
+                } catch (const too_large& e) {
+                    fail = failure{e.what(), true};
+                    too_big = true;
                 } catch (const std::runtime_error& e) {
                     fail = failure{e.what()};
                 }
@@ -402,10 +491,10 @@ private:
             if (fail) {
                 s.close();
                 // --continue: keep every byte of the body that arrived, for the next attempt or run.
-                bool saved = !opt_.resume || !out.is_open() || resp.body().empty();
-                if (!saved) {
+                bool saved = !too_big && (!opt_.resume || !out.is_open() || resp.body().empty());
+                if (!saved && !too_big) {
                     try {
-                        co_await timed(out.write_at(written, std::as_bytes(std::span(resp.body()))));
+                        co_await timed(out.write_at(written, std::as_bytes(std::span(resp.body()))), dl);
                         written += resp.body().size();
                         saved = true;
                     } catch (const std::system_error&) {
@@ -455,6 +544,7 @@ private:
             else bytes_.fetch_add(written - std::min(written, resumed_at), std::memory_order_relaxed);
             if (!ec && opt_.resume) fs::remove(meta_path, ec);
         }
+        info.bytes = written;
         // A failed attempt's partial body stays for --continue (the next attempt or run resumes it).
         if (result && had_file && !opt_.resume) fs::remove(temp_path, ec);
         co_return result;
@@ -496,6 +586,7 @@ private:
     std::atomic<std::size_t> next_{0};
     std::atomic<std::uint64_t> ok_{0}, failed_{0}, bytes_{0}, connects_{0};
 
+    std::mutex report_mu_;  // one --report line at a time
     std::mutex mu_;  // guards idle_ and resolved_
     std::unordered_map<std::string, std::vector<connection>> idle_;  // by scheme://host:port
     std::unordered_map<std::string, std::vector<io::endpoint>> resolved_;
@@ -530,6 +621,18 @@ int main(int argc, char** argv) {
         ->check(CLI::NonNegativeNumber)
         ->capture_default_str();
     app.add_option("--max-redirects", o.max_redirects, "redirects followed per URL")->capture_default_str();
+    app.add_option("--max-time", o.max_time,
+                   "seconds one attempt at a URL may take in all, however slowly its bytes arrive (0: no limit)")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
+    app.add_option("--max-filesize", o.max_filesize,
+                   "bytes a body may have (K, M, G suffixes; 0: no limit); a larger one fails and is not kept")
+        ->transform(CLI::AsSizeValue(false))
+        ->capture_default_str();
+    std::string report_path;
+    app.add_option("--report", report_path,
+                   "FILE ('-': stdout, the summary then goes to stderr): one JSON line per URL with url, file, ok, "
+                   "status, bytes, seconds, attempts, error");
     app.add_option("-j,--workers", workers, "worker threads (0: one per hardware thread)");
     app.add_flag("-q,--quiet", quiet, "no summary");
     std::string shard_text;
@@ -577,6 +680,21 @@ int main(int argc, char** argv) {
         return 2;
     }
     std::error_code ec;
+    struct file_closer {
+        void operator()(std::FILE* f) const noexcept { std::fclose(f); }
+    };
+    std::unique_ptr<std::FILE, file_closer> report_file;
+    if (report_path == "-") {
+        o.report = stdout;
+        o.report_stdout = true;
+    } else if (!report_path.empty()) {
+        report_file.reset(std::fopen(report_path.c_str(), "w"));
+        if (!report_file) {
+            std::fprintf(stderr, "%s: --report %s: %s\n", prog, report_path.c_str(), std::strerror(errno));
+            return 2;
+        }
+        o.report = report_file.get();
+    }
     if (!fs::is_directory(o.out_dir, ec)) {
         std::fprintf(stderr, "%s: %s: %s\n", prog, out_dir.c_str(),
                      ec ? ec.message().c_str() : "not a folder");
@@ -651,7 +769,14 @@ int main(int argc, char** argv) {
                       samples::human_bytes(static_cast<double>(bytes)).c_str(), secs,
                       samples::human_bytes(static_cast<double>(bytes) / std::max(secs, 1e-6)).c_str(),
                       static_cast<unsigned long long>(conns), conns == 1 ? "" : "s");
-        con.out(line);
+        if (o.report_stdout)
+            con.err(line);
+        else
+            con.out(line);
+    }
+    if (report_file && (std::fflush(report_file.get()) != 0 || std::ferror(report_file.get()))) {
+        std::fprintf(stderr, "%s: --report %s: %s\n", prog, report_path.c_str(), std::strerror(errno));
+        return 1;
     }
     std::fflush(stdout);
     return failed ? 1 : 0;
