@@ -11,6 +11,8 @@
 
 #include <charconv>
 #include <cstdint>
+#include <cstdio>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -58,6 +60,18 @@ struct shard {
                                         std::to_string(s.count) + " to " + std::to_string(s.count - 1) + "/" +
                                         std::to_string(s.count) + ")");
         return s;
+    }
+
+    // The tools' --shard option: "" is no sharding; a bad value is reported on stderr as
+    // "PROG: --shard ...: why" and gives nullopt (the tools then exit 2).
+    static std::optional<shard> from_option(const std::string& text, const char* prog) {
+        if (text.empty()) return shard{};
+        try {
+            return parse(text);
+        } catch (const std::invalid_argument& e) {
+            std::fprintf(stderr, "%s: %s\n", prog, e.what());
+            return std::nullopt;
+        }
     }
 };
 

@@ -656,15 +656,9 @@ int main(int argc, char** argv) {
     } catch (const CLI::ParseError& e) {
         return app.exit(e) == 0 ? 0 : 2;
     }
-    samples::shard sh;
-    if (!shard_text.empty()) {
-        try {
-            sh = samples::shard::parse(shard_text);
-        } catch (const std::invalid_argument& e) {
-            std::fprintf(stderr, "%s: %s\n", prog, e.what());
-            return 2;
-        }
-    }
+    const std::optional<samples::shard> shard_opt = samples::shard::from_option(shard_text, prog);
+    if (!shard_opt) return 2;
+    const samples::shard sh = *shard_opt;
     o.out_dir = out_dir;
     try {
         o.tls.emplace(io::tls_role::client);  // the system's CA store, host names checked

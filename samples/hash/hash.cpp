@@ -483,15 +483,9 @@ int main(int argc, char** argv) {
         return 2;
     }
     if (check && paths.empty()) paths.push_back("-");
-    samples::shard sh;
-    if (!shard_text.empty()) {
-        try {
-            sh = samples::shard::parse(shard_text);
-        } catch (const std::invalid_argument& e) {
-            std::fprintf(stderr, "%s: %s\n", prog, e.what());
-            return 2;
-        }
-    }
+    const std::optional<samples::shard> shard_opt = samples::shard::from_option(shard_text, prog);
+    if (!shard_opt) return 2;
+    const samples::shard sh = *shard_opt;
     if (quiet && !check) {
         std::fprintf(stderr, "%s: --quiet is for -c only\n", prog);
         return 2;
