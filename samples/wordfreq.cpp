@@ -234,6 +234,7 @@ int main(int argc, char** argv) {
     command_line opt;
     CLI::App app{"wordfreq: counts the words in files and folders (default: .) in parallel and prints the most "
                  "frequent, with what the runtime did."};
+    app.allow_windows_style_options(false);  // paths such as /tmp/x are arguments, not options
     app.add_option("PATH", opt.paths, "files and folders to read");
     app.add_option("-n,--top", opt.top, "how many of the most frequent words to print")->capture_default_str();
     app.add_option("-w,--workers", opt.workers,

@@ -81,6 +81,7 @@ int main(int argc, char** argv) {
     std::size_t workers = 0;
     settings cfg;
     CLI::App app{"taskport-echo-client: ping-pong load for an echo server"};
+    app.allow_windows_style_options(false);  // paths such as /tmp/x are arguments, not options
     app.add_option("address", address, "the echo server, ADDRESS:PORT")->capture_default_str();
     app.add_option("-c,--connections", connections, "concurrent connections")
         ->capture_default_str()

@@ -94,6 +94,7 @@ int main(int argc, char** argv) {
     std::string address = "127.0.0.1:7777";
     std::size_t workers = 0;
     CLI::App app{"taskport-echo: a TCP echo server on taskport coroutines"};
+    app.allow_windows_style_options(false);  // paths such as /tmp/x are arguments, not options
     app.add_option("address", address, "where to listen, ADDRESS:PORT (\"[::1]:7777\" for IPv6)")
         ->capture_default_str();
     app.add_option("-w,--workers", workers, "worker threads (0: one per hardware thread)");

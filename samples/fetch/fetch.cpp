@@ -600,6 +600,7 @@ public:
 int main(int argc, char** argv) {
     CLI::App app{"taskport-fetch: download http:// and https:// URLs concurrently (from the arguments, or one per line on "
                  "stdin) into --output-dir. Exit status 1 if any URL failed."};
+    app.allow_windows_style_options(false);  // paths such as /tmp/x are arguments, not options
     std::vector<std::string> urls;
     options o;
     std::string out_dir = ".";

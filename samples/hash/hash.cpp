@@ -448,6 +448,7 @@ int main(int argc, char** argv) {
     CLI::App app{"taskport-hash: SHA-256 of every regular file under PATHs, in sha256sum's format, sorted by "
                  "path; or, with -c, check lists of sums the way `sha256sum -c` does. Symbolic links are "
                  "followed (loops are reported). Exit status 1 if any file could not be hashed or checked."};
+    app.allow_windows_style_options(false);  // paths such as /tmp/x are arguments, not options
     std::vector<std::string> paths;
     bool check = false, quiet = false, progress = false, no_progress = false;
     std::size_t jobs = std::max(1u, std::thread::hardware_concurrency());
