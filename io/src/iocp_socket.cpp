@@ -72,6 +72,13 @@ std::error_code socket_error(int e) noexcept {
     return win32_error(to_wsa(e));
 }
 std::error_code last_socket_error() noexcept { return win32_error(::WSAGetLastError()); }
+// An operation's failure once its socket is closed: whatever the system reports for a call
+// that close() cut short (Wine and Windows differ: 995, 64, 10038, ...), it is operation_aborted,
+// as on the readiness core (tcp.hpp: close() aborts every pending operation).
+std::error_code op_error(const operation* o, int e) noexcept {
+    if (static_cast<const socket_op*>(o)->st.get()->closed.load(std::memory_order_acquire)) return operation_aborted();
+    return socket_error(e);
+}
 
 // AcceptEx, ConnectEx and GetAcceptExSockaddrs, looked up once per process.
 struct extensions {
@@ -264,7 +271,7 @@ bool socket_backend::park(descriptor_state* st, socket_op* op) noexcept {
 bool read_op::perform_read(operation* o) noexcept {
     auto* op = static_cast<read_op*>(o);
     const int e = op->plat.error;
-    op->ec = e ? socket_error(e) : std::error_code();
+    op->ec = e ? op_error(o, e) : std::error_code();
     op->bytes = e ? 0 : op->plat.transferred;
     return true;
 }
@@ -272,7 +279,7 @@ bool read_op::perform_read(operation* o) noexcept {
 bool write_op::perform_write(operation* o) noexcept {
     auto* op = static_cast<write_op*>(o);
     if (const int e = op->plat.error) {
-        op->ec = socket_error(e);
+        op->ec = op_error(o, e);
         return true;
     }
     op->ec.clear();
@@ -293,7 +300,7 @@ bool accept_op::perform_accept(operation* o) noexcept {
         // The peer gave up before we took the connection: wait for the next one, as POSIX
         // accept does with ECONNABORTED.
         if (w == WSAECONNRESET || w == WSAECONNABORTED) return false;
-        op->ec = socket_error(e);  // WSAEMFILE, ...: reported; the listener stays usable
+        op->ec = op_error(o, e);  // WSAEMFILE, ...: reported; the listener stays usable
         return true;
     }
     SOCKET l = socket_of(op);
@@ -311,7 +318,7 @@ bool accept_op::perform_accept(operation* o) noexcept {
 bool connect_op::perform_connect(operation* o) noexcept {
     auto* op = static_cast<connect_op*>(o);
     if (const int e = op->plat.error) {
-        op->ec = socket_error(e);
+        op->ec = op_error(o, e);
         return true;
     }
     ::setsockopt(socket_of(op), SOL_SOCKET, SO_UPDATE_CONNECT_CONTEXT, nullptr, 0);
@@ -322,7 +329,7 @@ bool connect_op::perform_connect(operation* o) noexcept {
 bool send_to_op::perform_send(operation* o) noexcept {
     auto* op = static_cast<send_to_op*>(o);
     const int e = op->plat.error;
-    op->ec = e ? socket_error(e) : std::error_code();
+    op->ec = e ? op_error(o, e) : std::error_code();
     op->bytes = e ? 0 : op->plat.transferred;
     return true;
 }
@@ -335,7 +342,7 @@ bool receive_from_op::perform_receive(operation* o) noexcept {
         op->bytes = op->buf.size();
         return true;
     }
-    op->ec = e ? socket_error(e) : std::error_code();
+    op->ec = e ? op_error(o, e) : std::error_code();
     op->bytes = e ? 0 : op->plat.transferred;
     return true;
 }
