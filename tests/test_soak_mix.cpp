@@ -280,8 +280,11 @@ long env_long(const char* name, long dflt) {
 }  // namespace
 
 TEST_CASE("soak: a seeded random mix of spawn, cancel, when_any, timeouts and socket traffic", "[soak][mix]") {
-    const std::uint64_t seed = env_long("TASKPORT_SOAK_SEED", 0) != 0 ? static_cast<std::uint64_t>(env_long("TASKPORT_SOAK_SEED", 0))
-                                                                      : std::random_device{}() | 1u;
+    // The seed as an unsigned 64-bit number (long is 32 bits on Windows: a seed printed there
+    // did not parse back to itself).
+    const char* seed_text = std::getenv("TASKPORT_SOAK_SEED");
+    const std::uint64_t given = seed_text ? std::strtoull(seed_text, nullptr, 10) : 0;
+    const std::uint64_t seed = given != 0 ? given : (std::random_device{}() | 1u);
     const auto budget = std::chrono::seconds(env_long("TASKPORT_SOAK_SECONDS", 8));
     const long max_batches = env_long("TASKPORT_SOAK_BATCHES", 0);
     std::vector<int> kinds;
