@@ -7,3 +7,4 @@
 #include <taskport/io/tcp.hpp>
 #include <taskport/io/timer.hpp>
 #include <taskport/io/udp.hpp>
+#include <taskport/io/unix.hpp>
