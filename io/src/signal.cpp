@@ -1,0 +1,184 @@
+// signal.cpp — signal_set on POSIX (see signal.hpp): one process-wide handler table, a pipe
+// per set, the set's waits reading its pipe on the readiness core.
+//
+// The table (`slots`) is read by the signal handler, which may run on any thread at any moment,
+// also inside the code below; it takes no lock and calls only write(2). A slot is free while
+// its `fd` is 0, else holds its set's pipe write end + 1, and `mask` the signals (bit signo-1)
+// it wants. Writers (add/remove, under `table_lock`) and the handler keep one invariant: a
+// handler never writes to a descriptor after its slot was freed (freed descriptors are reused
+// by the process). Unregistering stores mask = 0, then waits until no handler is running
+// (`in_handler` == 0), then frees fd; a handler counts itself in before it loads a mask. Both
+// sides are seq_cst (a store then a load each: Dekker), so either the unregistering thread
+// sees the handler counted and waits for it, or the handler sees mask 0 and skips the slot.
+#include <taskport/io/signal.hpp>
+#include <taskport/runtime.hpp>
+
+#include "service.hpp"
+#include "socket_ops.hpp"
+
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace taskport::io {
+namespace detail {
+
+namespace {
+
+constexpr int max_sets = 256;
+constexpr int max_signal = NSIG - 1 < 64 ? NSIG - 1 : 64;  // fits the 64-bit mask
+
+struct slot {
+    // Writers: register/unregister under table_lock; reader: the handler (any thread).
+    std::atomic<std::uint64_t> mask{0};
+    std::atomic<int> fd{0};  // write end + 1; 0: free
+};
+constinit slot slots[max_sets];
+// Handlers running now (any thread). Incremented before a handler reads any mask (seq_cst);
+// read by unregister after it cleared a mask (seq_cst): see the file comment.
+constinit std::atomic<int> in_handler{0};
+
+std::mutex table_lock;  // guards the writers' side of slots, users and saved
+int users[max_signal + 1] = {};               // sets holding each signal
+struct sigaction saved[max_signal + 1] = {};  // the disposition before the first set took it
+
+void on_signal(int signo) noexcept {
+    const int saved_errno = errno;
+    in_handler.fetch_add(1, std::memory_order_seq_cst);
+    const std::uint64_t bit = std::uint64_t{1} << (signo - 1);
+    const unsigned char b = static_cast<unsigned char>(signo);
+    for (auto& s : slots) {
+        if (!(s.mask.load(std::memory_order_seq_cst) & bit)) continue;
+        const int fd = s.fd.load(std::memory_order_seq_cst) - 1;
+        if (fd >= 0) (void)!::write(fd, &b, 1);  // full pipe: dropped (see signal.hpp)
+    }
+    in_handler.fetch_sub(1, std::memory_order_seq_cst);
+    errno = saved_errno;
+}
+
+[[noreturn]] void fail(int e, const char* what) { throw std::system_error(e, std::system_category(), what); }
+
+void check_signal(int signo, const char* what) {
+    if (signo < 1 || signo > max_signal || signo == SIGKILL || signo == SIGSTOP)
+        throw std::system_error(std::make_error_code(std::errc::invalid_argument),
+                                std::string(what) + ": signal " + std::to_string(signo) + " cannot be waited for");
+}
+
+// Under table_lock: one more set holds signo (installs the handler for the first).
+void take_signal(int signo, const char* what) {
+    if (users[signo] == 0) {
+        struct sigaction sa{};
+        sa.sa_handler = &on_signal;
+        sigemptyset(&sa.sa_mask);
+        sa.sa_flags = SA_RESTART;
+        if (::sigaction(signo, &sa, &saved[signo]) < 0) fail(errno, what);
+    }
+    ++users[signo];
+}
+
+// Under table_lock: one set fewer holds signo (the last puts the old disposition back).
+void drop_signal(int signo) noexcept {
+    if (--users[signo] == 0) ::sigaction(signo, &saved[signo], nullptr);
+}
+
+int open_pipe(int fds[2]) noexcept {
+#if defined(__linux__)
+    return ::pipe2(fds, O_NONBLOCK | O_CLOEXEC);
+#else
+    if (::pipe(fds) < 0) return -1;
+    for (int i = 0; i < 2; ++i) {  // the fork window of posix_socket.cpp's fallback applies
+        ::fcntl(fds[i], F_SETFL, ::fcntl(fds[i], F_GETFL) | O_NONBLOCK);
+        ::fcntl(fds[i], F_SETFD, FD_CLOEXEC);
+    }
+    return 0;
+#endif
+}
+
+}  // namespace
+
+bool signal_wait_op::perform_wait(operation* o) noexcept {
+    auto* op = static_cast<signal_wait_op*>(o);
+    for (;;) {
+        unsigned char b = 0;
+        const ssize_t n = ::read(op->st.get()->fd, &b, 1);
+        if (n == 1) {
+            op->bytes = b;
+            op->ec.clear();
+            return true;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return false;
+        op->ec = n < 0 ? std::error_code(errno, std::system_category()) : std::make_error_code(std::errc::broken_pipe);
+        return true;
+    }
+}
+
+}  // namespace detail
+
+signal_set::signal_set(runtime& rt, std::initializer_list<int> signals) {
+    const char* what = "taskport::io::signal_set";
+    for (int s : signals) detail::check_signal(s, what);
+    detail::service& svc = detail::service_of(rt);
+    int fds[2];
+    if (detail::open_pipe(fds) < 0) detail::fail(errno, what);
+    {
+        std::lock_guard g(detail::table_lock);
+        for (int i = 0; i < detail::max_sets; ++i) {
+            if (detail::slots[i].fd.load(std::memory_order_relaxed) == 0) {
+                detail::slots[i].fd.store(fds[1] + 1, std::memory_order_seq_cst);
+                slot_ = i;
+                break;
+            }
+        }
+    }
+    if (slot_ < 0) {
+        ::close(fds[0]);
+        ::close(fds[1]);
+        throw std::system_error(std::make_error_code(std::errc::too_many_files_open),
+                                std::string(what) + ": more than 256 signal sets at once");
+    }
+    try {
+        core_ = detail::socket_core(&svc, fds[0]);  // closes fds[0] if it throws
+        for (int s : signals) add(s);
+    } catch (...) {
+        close();  // frees the slot (and its write end), drops the signals taken so far
+        throw;
+    }
+}
+
+void signal_set::add(int signo) {
+    const char* what = "taskport::io::signal_set::add";
+    detail::check_signal(signo, what);
+    if (slot_ < 0 || !core_.is_open())
+        throw std::system_error(std::make_error_code(std::errc::bad_file_descriptor), what);
+    std::lock_guard g(detail::table_lock);
+    auto& s = detail::slots[slot_];
+    const std::uint64_t bit = std::uint64_t{1} << (signo - 1);
+    const std::uint64_t m = s.mask.load(std::memory_order_relaxed);
+    if (m & bit) return;
+    detail::take_signal(signo, what);
+    s.mask.store(m | bit, std::memory_order_seq_cst);
+}
+
+void signal_set::close() noexcept {
+    if (slot_ >= 0) {
+        std::lock_guard g(detail::table_lock);
+        auto& s = detail::slots[slot_];
+        const std::uint64_t m = s.mask.exchange(0, std::memory_order_seq_cst);
+        for (int signo = 1; signo <= detail::max_signal; ++signo)
+            if (m & (std::uint64_t{1} << (signo - 1))) detail::drop_signal(signo);
+        while (detail::in_handler.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
+        const int fd = s.fd.exchange(0, std::memory_order_seq_cst) - 1;
+        if (fd >= 0) ::close(fd);
+        slot_ = -1;
+    }
+    core_.close();
+}
+
+}  // namespace taskport::io
