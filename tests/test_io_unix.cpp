@@ -25,6 +25,27 @@ namespace io = taskport::io;
 namespace fs = std::filesystem;
 using tp_test::bytes_of;
 
+#if defined(_WIN32)
+
+TEST_CASE("unix: not supported on Windows: bind and connect throw function_not_supported", "[unix]") {
+    runtime rt(tp_test::workers(1));
+    auto not_supported = std::make_error_code(std::errc::function_not_supported);
+    try {
+        io::unix_listener::bind(rt, "x.sock");
+        FAIL("bind did not throw");
+    } catch (const std::system_error& e) {
+        CHECK(e.code() == not_supported);
+    }
+    try {
+        (void)io::unix_stream::connect(rt, "x.sock");
+        FAIL("connect did not throw");
+    } catch (const std::system_error& e) {
+        CHECK(e.code() == not_supported);
+    }
+}
+
+#else
+
 namespace {
 
 const auto aborted = io::operation_aborted();
@@ -34,11 +55,7 @@ struct temp_path {
     std::string path;
     temp_path() {
         static std::atomic<int> n{0};
-#if defined(_WIN32)
-        const long pid = 0;
-#else
         const long pid = static_cast<long>(::getpid());
-#endif
         path = (fs::temp_directory_path() / ("tp-unix-" + std::to_string(pid) + "-" + std::to_string(n++) + ".sock")).string();
         std::error_code ec;
         fs::remove(path, ec);
@@ -111,27 +128,6 @@ void echo_many(runtime& rt, const std::string& name, int n, std::size_t size) {
 }
 
 }  // namespace
-
-#if defined(_WIN32)
-
-TEST_CASE("unix: not supported on Windows: bind and connect throw function_not_supported", "[unix]") {
-    runtime rt(tp_test::workers(1));
-    auto not_supported = std::make_error_code(std::errc::function_not_supported);
-    try {
-        io::unix_listener::bind(rt, "x.sock");
-        FAIL("bind did not throw");
-    } catch (const std::system_error& e) {
-        CHECK(e.code() == not_supported);
-    }
-    try {
-        (void)io::unix_stream::connect(rt, "x.sock");
-        FAIL("connect did not throw");
-    } catch (const std::system_error& e) {
-        CHECK(e.code() == not_supported);
-    }
-}
-
-#else
 
 TEST_CASE("unix: echo over a path, one and many connections, every byte back", "[unix]") {
     const long fds = tp_test::open_fds();

@@ -1,27 +1,18 @@
 // signal.cpp — signal_set on POSIX (see signal.hpp): one process-wide handler table, a pipe
 // per set, the set's waits reading its pipe on the readiness core.
 //
-// The table (`slots`) is read by the signal handler, which may run on any thread at any moment,
-// also inside the code below; it takes no lock and calls only write(2). A slot is free while
-// its `fd` is 0, else holds its set's pipe write end + 1, and `mask` the signals (bit signo-1)
-// it wants. Writers (add/remove, under `table_lock`) and the handler keep one invariant: a
-// handler never writes to a descriptor after its slot was freed (freed descriptors are reused
-// by the process). Unregistering stores mask = 0, then waits until no handler is running
-// (`in_handler` == 0), then frees fd; a handler counts itself in before it loads a mask. Both
-// sides are seq_cst (a store then a load each: Dekker), so either the unregistering thread
-// sees the handler counted and waits for it, or the handler sees mask 0 and skips the slot.
+// The handler's table and its protocol with add/close: signal_table.hpp.
 #include <taskport/io/signal.hpp>
 #include <taskport/runtime.hpp>
 
 #include "service.hpp"
+#include "signal_table.hpp"
 #include "socket_ops.hpp"
 
-#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstdint>
 #include <mutex>
-#include <thread>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -34,31 +25,19 @@ namespace {
 constexpr int max_sets = 256;
 constexpr int max_signal = NSIG - 1 < 64 ? NSIG - 1 : 64;  // fits the 64-bit mask
 
-struct slot {
-    // Writers: register/unregister under table_lock; reader: the handler (any thread).
-    std::atomic<std::uint64_t> mask{0};
-    std::atomic<int> fd{0};  // write end + 1; 0: free
-};
-constinit slot slots[max_sets];
-// Handlers running now (any thread). Incremented before a handler reads any mask (seq_cst);
-// read by unregister after it cleared a mask (seq_cst): see the file comment.
-constinit std::atomic<int> in_handler{0};
+// Written under table_lock; read by the handler on any thread (signal_table.hpp).
+constinit basic_signal_table<taskport::detail::std_atomics, max_sets> table;
 
-std::mutex table_lock;  // guards the writers' side of slots, users and saved
+std::mutex table_lock;  // guards the writers' side of table, users and saved
 int users[max_signal + 1] = {};               // sets holding each signal
 struct sigaction saved[max_signal + 1] = {};  // the disposition before the first set took it
 
 void on_signal(int signo) noexcept {
     const int saved_errno = errno;
-    in_handler.fetch_add(1, std::memory_order_seq_cst);
-    const std::uint64_t bit = std::uint64_t{1} << (signo - 1);
-    const unsigned char b = static_cast<unsigned char>(signo);
-    for (auto& s : slots) {
-        if (!(s.mask.load(std::memory_order_seq_cst) & bit)) continue;
-        const int fd = s.fd.load(std::memory_order_seq_cst) - 1;
-        if (fd >= 0) (void)!::write(fd, &b, 1);  // full pipe: dropped (see signal.hpp)
-    }
-    in_handler.fetch_sub(1, std::memory_order_seq_cst);
+    table.deliver(signo, [](int fd, int n) noexcept {
+        const unsigned char b = static_cast<unsigned char>(n);
+        (void)!::write(fd, &b, 1);  // a full pipe: dropped (see signal.hpp)
+    });
     errno = saved_errno;
 }
 
@@ -129,13 +108,7 @@ signal_set::signal_set(runtime& rt, std::initializer_list<int> signals) {
     if (detail::open_pipe(fds) < 0) detail::fail(errno, what);
     {
         std::lock_guard g(detail::table_lock);
-        for (int i = 0; i < detail::max_sets; ++i) {
-            if (detail::slots[i].fd.load(std::memory_order_relaxed) == 0) {
-                detail::slots[i].fd.store(fds[1] + 1, std::memory_order_seq_cst);
-                slot_ = i;
-                break;
-            }
-        }
+        slot_ = detail::table.claim(fds[1]);
     }
     if (slot_ < 0) {
         ::close(fds[0]);
@@ -158,23 +131,20 @@ void signal_set::add(int signo) {
     if (slot_ < 0 || !core_.is_open())
         throw std::system_error(std::make_error_code(std::errc::bad_file_descriptor), what);
     std::lock_guard g(detail::table_lock);
-    auto& s = detail::slots[slot_];
     const std::uint64_t bit = std::uint64_t{1} << (signo - 1);
-    const std::uint64_t m = s.mask.load(std::memory_order_relaxed);
+    const std::uint64_t m = detail::table.wanted(slot_);
     if (m & bit) return;
     detail::take_signal(signo, what);
-    s.mask.store(m | bit, std::memory_order_seq_cst);
+    detail::table.want(slot_, m | bit);
 }
 
 void signal_set::close() noexcept {
     if (slot_ >= 0) {
         std::lock_guard g(detail::table_lock);
-        auto& s = detail::slots[slot_];
-        const std::uint64_t m = s.mask.exchange(0, std::memory_order_seq_cst);
+        int fd = -1;
+        const std::uint64_t m = detail::table.release(slot_, fd);
         for (int signo = 1; signo <= detail::max_signal; ++signo)
             if (m & (std::uint64_t{1} << (signo - 1))) detail::drop_signal(signo);
-        while (detail::in_handler.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
-        const int fd = s.fd.exchange(0, std::memory_order_seq_cst) - 1;
         if (fd >= 0) ::close(fd);
         slot_ = -1;
     }
