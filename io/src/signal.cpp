@@ -91,9 +91,14 @@ bool signal_wait_op::perform_wait(operation* o) noexcept {
             op->ec.clear();
             return true;
         }
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return false;
-        op->ec = n < 0 ? std::error_code(errno, std::system_category()) : std::make_error_code(std::errc::broken_pipe);
+        // End of file: the write end is closed, which only the set's own close() does, just
+        // before it closes this end and so aborts the wait (operation_aborted). Stay parked
+        // until then: the reactor may see the end of file first (it did: a close() from
+        // another task completed the wait with broken_pipe, TSan, epoll-nopoll, 1 run in 26).
+        if (n == 0) return false;
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
+        op->ec = std::error_code(errno, std::system_category());
         return true;
     }
 }
@@ -138,6 +143,9 @@ void signal_set::add(int signo) {
     detail::table.want(slot_, m | bit);
 }
 
+// The write end goes first (no handler can write to it any more once release() returns), then
+// the read end: the other way round, a handler writing to a pipe without a reader would raise
+// SIGPIPE. A wait that sees the end of file in between stays parked (perform_wait).
 void signal_set::close() noexcept {
     if (slot_ >= 0) {
         std::lock_guard g(detail::table_lock);
