@@ -9,6 +9,8 @@
 #include <taskport/io/endpoint.hpp>
 #include <taskport/io/tcp.hpp>
 
+#include <cstdint>
+#include <string>
 #include <system_error>
 
 namespace taskport::io::detail {
@@ -49,6 +51,12 @@ void close_socket(native_socket fd) noexcept;
 
 // A new non-blocking, close-on-exec socket (SOCK_STREAM or SOCK_DGRAM); sets ec on failure.
 native_socket open_socket(int family, int type, std::error_code& ec) noexcept;
+
+// socket + (SO_REUSEADDR) + bind + listen: a listening socket registered with svc (readiness
+// core: tcp.cpp; tcp_listener and unix_listener). Throws std::system_error: "<what>: socket",
+// "<what> <name>" (bind), "<what>: listen".
+socket_core listen_socket(service& svc, const sockaddr* sa, std::uint32_t len, int backlog, bool reuse_addr,
+                          const char* what, const std::string& name);
 
 // getsockname (peer false) or getpeername. Throws std::system_error naming `what`.
 endpoint socket_name(const socket_core& c, bool peer, const char* what);

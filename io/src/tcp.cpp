@@ -174,9 +174,11 @@ connect_op::connect_op(service* s, const endpoint& ep) noexcept : socket_op(&per
 connect_op::connect_op(connect_op&& o) noexcept
     : socket_op(std::move(o)), own(std::move(o.own)), target(o.target), started(o.started) {}
 
-bool connect_op::await_ready() noexcept {
+bool connect_op::await_ready() noexcept { return begin(target.data(), target.size()); }
+
+bool connect_op::begin(const sockaddr* sa, std::uint32_t len) noexcept {
     std::error_code e;
-    int fd = open_socket(target.data()->sa_family, SOCK_STREAM, e);
+    int fd = open_socket(sa->sa_family, SOCK_STREAM, e);
     if (fd < 0) {
         ec = e;
         return true;
@@ -189,7 +191,7 @@ bool connect_op::await_ready() noexcept {
     }
     st = own.state();
     for (;;) {
-        if (::connect(fd, target.data(), target.size()) == 0) {
+        if (::connect(fd, sa, len) == 0) {
             ec.clear();
             return true;
         }
@@ -274,25 +276,30 @@ endpoint tcp_stream::local_endpoint() const { return detail::socket_name(core_, 
 endpoint tcp_stream::remote_endpoint() const { return detail::socket_name(core_, true, "taskport::io::tcp_stream::remote_endpoint"); }
 endpoint tcp_listener::local_endpoint() const { return detail::socket_name(core_, false, "taskport::io::tcp_listener::local_endpoint"); }
 
-tcp_listener tcp_listener::bind(runtime& rt, const endpoint& ep, int backlog) {
-    detail::service& svc = detail::service_of(rt);
+detail::socket_core detail::listen_socket(service& svc, const sockaddr* sa, std::uint32_t len, int backlog, bool reuse_addr,
+                                  const char* what, const std::string& name) {
     std::error_code ec;
-    int fd = detail::open_socket(ep.data()->sa_family, SOCK_STREAM, ec);
-    if (fd < 0) throw std::system_error(ec, "taskport::io::tcp_listener::bind: socket");
+    int fd = open_socket(sa->sa_family, SOCK_STREAM, ec);
+    if (fd < 0) throw std::system_error(ec, std::string(what) + ": socket");
     int one = 1;
-    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (::bind(fd, ep.data(), ep.size()) < 0) {
+    if (reuse_addr) ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (::bind(fd, sa, len) < 0) {
         int e = errno;
         ::close(fd);
-        throw std::system_error(e, std::system_category(), "taskport::io::tcp_listener::bind " + ep.to_string());
+        throw std::system_error(e, std::system_category(), std::string(what) + " " + name);
     }
     if (::listen(fd, backlog) < 0) {
         int e = errno;
         ::close(fd);
-        throw std::system_error(e, std::system_category(), "taskport::io::tcp_listener::bind: listen");
+        throw std::system_error(e, std::system_category(), std::string(what) + ": listen");
     }
+    return socket_core(&svc, fd);
+}
+
+tcp_listener tcp_listener::bind(runtime& rt, const endpoint& ep, int backlog) {
     tcp_listener l;
-    l.core_ = detail::socket_core(&svc, fd);
+    l.core_ = detail::listen_socket(detail::service_of(rt), ep.data(), ep.size(), backlog, true,
+                                    "taskport::io::tcp_listener::bind", ep.to_string());
     return l;
 }
 

@@ -132,6 +132,9 @@ struct connect_op : socket_op {
     }
     tcp_stream await_resume();
     static bool perform_connect(operation* op) noexcept;
+    // Readiness core (tcp.cpp): opens a socket of sa's family and starts connecting it to sa;
+    // await_ready's body, shared with unix_connect_op. True when finished (ec set or clear).
+    bool begin(const sockaddr* sa, std::uint32_t len) noexcept;
     socket_core own;  // the new socket (st refers to its state once it exists)
     endpoint target;
     bool started = false;
@@ -141,6 +144,38 @@ struct connect_op : socket_op {
 // synchronously (so the callback never runs inside the caller). A closed socket: bad_file_descriptor;
 // a runtime gone: operation_aborted (run inline then: no worker is left).
 void start_detached(socket_op* op) noexcept;
+
+// The callback form of an accept (tcp_listener, unix_listener): Op is the listener's accept_op,
+// Stream what its await_resume gives; f(std::error_code, Stream) runs as a task.
+template <class Op, class Stream, class F>
+void async_accept(const socket_core& core, F&& f) {
+    struct op final : Op, taskport::detail::task_allocated {
+        op(const socket_core& s, std::decay_t<F>&& fn) : Op(s), f(std::move(fn)) {
+            this->run_fn = &op::on_done;
+        }
+        static void on_done(taskport::detail::task_node* t) noexcept {
+            auto* self = static_cast<op*>(t);
+            std::error_code ec = self->ec;
+            Stream s;
+            if (!ec) {
+                try {
+                    s = self->Op::await_resume();
+                } catch (const std::system_error& e) {
+                    ec = e.code();
+                }
+            }
+            auto fn = std::move(self->f);
+            delete self;
+            try {
+                fn(ec, std::move(s));
+            } catch (...) {
+                report_callback_exception(std::current_exception());
+            }
+        }
+        std::decay_t<F> f;
+    };
+    start_detached(new op(core, std::decay_t<F>(std::forward<F>(f))));
+}
 
 
 
@@ -218,32 +253,7 @@ private:
 
 template <class F>
 void tcp_listener::async_accept(F&& f) {
-    struct op final : detail::accept_op, taskport::detail::task_allocated {
-        op(const detail::socket_core& s, std::decay_t<F>&& fn) : accept_op(s), f(std::move(fn)) {
-            this->run_fn = &op::on_done;
-        }
-        static void on_done(taskport::detail::task_node* t) noexcept {
-            auto* self = static_cast<op*>(t);
-            std::error_code ec = self->ec;
-            tcp_stream s;
-            if (!ec) {
-                try {
-                    s = self->await_resume();
-                } catch (const std::system_error& e) {
-                    ec = e.code();
-                }
-            }
-            auto fn = std::move(self->f);
-            delete self;
-            try {
-                fn(ec, std::move(s));
-            } catch (...) {
-                detail::report_callback_exception(std::current_exception());
-            }
-        }
-        std::decay_t<F> f;
-    };
-    detail::start_detached(new op(core_, std::decay_t<F>(std::forward<F>(f))));
+    detail::async_accept<detail::accept_op, tcp_stream>(core_, std::forward<F>(f));
 }
 
 }  // namespace taskport::io
