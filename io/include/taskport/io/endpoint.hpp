@@ -56,7 +56,8 @@ public:
     // Adopts a socket address filled in by the system (len bytes). ec on an unknown family.
     static endpoint from_sockaddr(const sockaddr* sa, std::uint32_t len, std::error_code& ec) noexcept;
 
-    /// Same family, address, port (and for IPv6 flow label and scope id).
+    /// True when the raw socket addresses are equal byte for byte (family, address, port; for
+    /// IPv6 also flow label and scope id).
     friend bool operator==(const endpoint& a, const endpoint& b) noexcept;
 
 private:

@@ -169,8 +169,8 @@ void set_file_fast_path(bool on) noexcept;
 }  // namespace detail
 
 /// A file opened for positional reads and writes, each one an operation that completes as a
-/// task on a worker (io_uring or the blocking pool). Move-only. Threads: operations on one file
-/// may run concurrently from several tasks (each names its own offset); close() may be called
+/// task on a worker (io_uring or the blocking pool). Move-only. Threads: several operations
+/// may be in flight on one file at once (each names its own offset); close() may be called
 /// from any thread. Failures are std::system_error (coroutine forms) or std::error_code
 /// (callback forms) carrying the OS's error.
 class file {
