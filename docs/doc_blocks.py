@@ -104,6 +104,7 @@ def translate(path, without, shown):
     includes = []
     body = []
     programs = []
+    compiled = 0
     for b in bs:
         where = f"{shown}:{b.line - 1}"
         needs = b.markers.get("needs", "")
@@ -118,6 +119,7 @@ def translate(path, without, shown):
         if frag is not None and has_main:
             sys.exit(f"{where}: a fragment with a main(): drop the marker")
         ns = f"block_{b.line - 1}"
+        compiled += 1
         code = []
         for n, l in enumerate(b.code):
             if re.match(r"^\s*#\s*include\b", l):
@@ -170,7 +172,7 @@ def translate(path, without, shown):
         out.append("        ++failed;")
         out.append("    }")
     out.append(f'    std::fprintf(stderr, "{shown}: {len(programs)} program(s) run, '
-               f'{len(bs)} C++ block(s) compiled, %d failed\\n", failed);')
+               f'{compiled} C++ block(s) compiled, {len(bs) - compiled} left out, %d failed\\n", failed);')
     out.append("    return failed == 0 ? 0 : 1;")
     out.append("}")
     out.append("// NOLINTEND")
