@@ -19,6 +19,7 @@ packages=(
   libhttp-parser-dev                    # taskport-fetch: HTTP/1.1 responses (optional)
   relacy-dev                           # Relacy race detector: the models in tests/model (headers)
   openssl                               # io TLS tests and taskport-fetch https tests: s_server peer, test certificates
+  doxygen                               # the API reference (meson compile -C build docs; .ci/run stage docs)
   "$@"
 )
 

@@ -4,8 +4,9 @@
     readme_block.py README.md api-tour [OUTPUT]
 
 The marker is `<!-- NAME -->` on a line of its own; the block is the first ``` fence after it.
-Used by samples/meson.build (the README's API tour is compiled and run as a test) and by
-.ci/run (which runs the README's test command), so the README cannot drift from the code.
+Used by .ci/run, which runs the README's test command and sample command as written there, so
+the README cannot drift from the code. (The README's and docs/' C++ blocks are compiled and run
+by docs/doc_blocks.py, from docs/meson.build.)
 """
 import sys
 

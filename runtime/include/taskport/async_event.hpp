@@ -15,10 +15,15 @@
 
 namespace taskport {
 
+/// manual_reset: set() releases every waiter and stays set until reset(). auto_reset: set()
+/// releases the oldest waiter, or stores one signal for the next wait().
 enum class event_mode { manual_reset, auto_reset };
 
+/// An event tasks wait for (see the file comment; Tokio's Notify in auto_reset mode). Every member
+/// may be called from any thread.
 class async_event : private detail::sync_core {
 public:
+    /// An event in `mode`, set at once when initially_set. Never throws.
     explicit async_event(event_mode mode = event_mode::manual_reset, bool initially_set = false) noexcept
         : mode_(mode), set_(initially_set) {}
 
@@ -53,6 +58,8 @@ public:
         if (suspend(&w, [this] { return take_locked(); }, [&] { q_.push_back(&w); })) w.wait();
     }
 
+    /// manual_reset: releases every waiter and stays set. auto_reset: releases the oldest waiter, or
+    /// stores one signal when nobody waits. Any thread.
     void set() noexcept {
         detail::wake_list wake;
         std::lock_guard<detail::spin_lock> g(lock_);
@@ -66,6 +73,7 @@ public:
             set_ = true;
         }
     }
+    /// Clears a stored signal (manual_reset: later waits wait again). Any thread.
     void reset() noexcept {
         std::lock_guard<detail::spin_lock> g(lock_);
         set_ = false;
@@ -76,6 +84,7 @@ public:
         std::lock_guard<detail::spin_lock> g(lock_);
         wake_all(wake);
     }
+    /// A snapshot: whether the event is set now. For tests and monitoring.
     bool is_set() const noexcept {
         std::lock_guard<detail::spin_lock> g(lock_);
         return set_;

@@ -23,8 +23,11 @@ class async_mutex;
 class async_lock_guard {
 public:
     async_lock_guard() noexcept = default;
+    /// Adopts the lock on m (held by the caller).
     explicit async_lock_guard(async_mutex* m) noexcept : m_(m) {}
+    /// Takes over o's lock; o owns nothing.
     async_lock_guard(async_lock_guard&& o) noexcept : m_(std::exchange(o.m_, nullptr)) {}
+    /// Unlocks what this guard holds, then takes over o's lock.
     async_lock_guard& operator=(async_lock_guard&& o) noexcept {
         if (this != &o) {
             unlock();
@@ -33,14 +36,19 @@ public:
         return *this;
     }
     ~async_lock_guard() { unlock(); }
+    /// True while the guard holds the lock.
     bool owns_lock() const noexcept { return m_ != nullptr; }
+    /// owns_lock().
     explicit operator bool() const noexcept { return owns_lock(); }
+    /// Unlocks now (handing the lock to the oldest waiter, if any); the guard then owns nothing.
     inline void unlock() noexcept;
 
 private:
     async_mutex* m_ = nullptr;
 };
 
+/// A mutex for tasks: waiting parks the task, the holder may co_await while holding it (see the
+/// file comment). Strict FIFO hand-off; not recursive. Every member may be called from any thread.
 class async_mutex : private detail::sync_core {
 public:
     async_mutex() noexcept = default;
@@ -73,6 +81,7 @@ public:
     // co_await scoped_lock(): the same, as a guard that unlocks.
     scoped_awaiter scoped_lock() noexcept { return scoped_awaiter(this); }
 
+    /// Takes the lock if it is free and nobody waits; never waits.
     bool try_lock() noexcept {
         std::lock_guard<detail::spin_lock> g(lock_);
         return take_locked();
@@ -92,6 +101,7 @@ public:
         }
     }
 
+    /// A snapshot: whether the mutex is held now. For tests and monitoring.
     bool is_locked() const noexcept {
         std::lock_guard<detail::spin_lock> g(lock_);
         return locked_;

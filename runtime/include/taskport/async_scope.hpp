@@ -35,8 +35,12 @@
 
 namespace taskport {
 
+/// Structured concurrency: tasks spawned into the scope are joined and cancelled together (see
+/// the file comment). Every member may be called from any thread; the destructor cancels and
+/// waits for the tasks still running.
 class async_scope : private detail::sync_core {
 public:
+    /// A scope whose tasks run on rt.
     explicit async_scope(runtime& rt) noexcept : rt_(rt) {}
     // Cancelled when a stop is requested on st (at once if it already was).
     async_scope(runtime& rt, std::stop_token st) : rt_(rt) { stop_cb_.emplace(std::move(st), canceller{this}); }
@@ -66,6 +70,8 @@ public:
             return track(rt_.spawn(guarded_call<Fn>{Fn(std::forward<F>(f)), this}));
         }
     }
+    /// Runs the coroutine t on the scope's runtime, as a task of the scope; its future. Throws as
+    /// spawn(F&&) does (runtime_closed after shutdown).
     template <class T>
     future<T> spawn(task<T> t) {
         return spawn(detail::task_holder<T>{std::move(t)});
@@ -120,6 +126,7 @@ public:
         }
         stop_.request_stop();
     }
+    /// True once cancel() was called (or the stop_token it was built with was requested).
     bool cancel_requested() const noexcept {
         std::lock_guard<detail::spin_lock> g(lock_);
         return cancelled_;
@@ -132,6 +139,7 @@ public:
         std::lock_guard<detail::spin_lock> g(lock_);
         return live_;
     }
+    /// A snapshot: no task of the scope is running now.
     bool empty() const noexcept { return size() == 0; }
 
     // A snapshot: tasks (and threads) waiting now. For tests and monitoring.

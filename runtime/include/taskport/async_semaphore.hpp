@@ -28,8 +28,11 @@ class async_semaphore;
 class semaphore_permit {
 public:
     semaphore_permit() noexcept = default;
+    /// Adopts n permits of s (already acquired by the caller).
     semaphore_permit(async_semaphore* s, std::size_t n) noexcept : s_(s), n_(n) {}
+    /// Takes over o's permits; o holds none.
     semaphore_permit(semaphore_permit&& o) noexcept : s_(std::exchange(o.s_, nullptr)), n_(o.n_) {}
+    /// Releases what this permit holds, then takes over o's permits.
     semaphore_permit& operator=(semaphore_permit&& o) noexcept {
         if (this != &o) {
             release();
@@ -39,7 +42,9 @@ public:
         return *this;
     }
     ~semaphore_permit() { release(); }
+    /// True while the permit holds permits.
     explicit operator bool() const noexcept { return s_ != nullptr; }
+    /// How many permits it holds (0 once moved from).
     std::size_t count() const noexcept { return s_ ? n_ : 0; }
     inline void release() noexcept;  // gives the permits back now (idempotent)
 
@@ -48,8 +53,11 @@ private:
     std::size_t n_ = 0;
 };
 
+/// A counting semaphore for tasks (Tokio's Semaphore; see the file comment). Strict FIFO
+/// hand-off. Every member may be called from any thread.
 class async_semaphore : private detail::sync_core {
 public:
+    /// A semaphore with `permits` free permits. Never throws.
     explicit async_semaphore(std::size_t permits) noexcept : available_(permits) {}
 
     struct acquire_awaiter : detail::sync_waiter {
@@ -114,6 +122,7 @@ public:
         std::lock_guard<detail::spin_lock> g(lock_);
         return available_;
     }
+    /// A snapshot: tasks (and threads) waiting now. For tests and monitoring.
     std::size_t waiters() const noexcept {
         std::lock_guard<detail::spin_lock> g(lock_);
         return q_.size();

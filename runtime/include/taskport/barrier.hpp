@@ -18,8 +18,11 @@
 
 namespace taskport {
 
+/// A reusable barrier for tasks (std::barrier for coroutines; see the file comment). Every member
+/// may be called from any thread.
 class barrier : private detail::sync_core {
 public:
+    /// Each phase waits for `expected` arrivals. Throws std::invalid_argument when expected < 1.
     explicit barrier(std::ptrdiff_t expected) : expected_(expected), remaining_(expected) {
         if (expected <= 0) throw std::invalid_argument("taskport::barrier: count must be positive");
     }
@@ -46,6 +49,9 @@ public:
         bool leader = false;
     };
 
+    /// co_await arrive_and_wait(): arrives and waits for the phase's last arrival; true for exactly
+    /// one task per phase (the last to arrive). Honours cancel() and with_timeout; the arrival counts
+    /// either way.
     arrive_awaiter arrive_and_wait() noexcept { return arrive_awaiter(this); }
 
     // Arrives without waiting, and leaves: later phases expect one arrival fewer.

@@ -39,8 +39,11 @@ inline std::system_error channel_closed_error() {
                              "taskport::channel: send on a closed channel");
 }
 
+/// What try_send did: sent, the channel was full (bounded), or it was closed.
 enum class send_status { sent, full, closed };
 
+/// A bounded or unbounded multi-producer multi-consumer queue tasks wait on (see the file
+/// comment). Every member may be called from any thread; FIFO both ways.
 template <class T>
 class channel : private detail::sync_core {
 public:
@@ -142,6 +145,8 @@ public:
         wake.run();
         if (r == send_status::closed || w.status == closed_status) throw channel_closed_error();
     }
+    /// From an outside thread: blocks until a value, or std::nullopt once closed and drained. On a
+    /// worker it throws std::system_error(resource_deadlock_would_occur) (co_await receive() there).
     std::optional<T> receive_blocking() {
         detail::refuse_on_worker("taskport::channel::receive_blocking");
         detail::blocking_waiter w;
@@ -168,6 +173,7 @@ public:
         }
     }
 
+    /// True once close() was called.
     bool is_closed() const noexcept {
         std::lock_guard<detail::spin_lock> g(lock_);
         return closed_;
@@ -182,6 +188,7 @@ public:
         std::lock_guard<detail::spin_lock> g(lock_);
         return senders_.size();
     }
+    /// A snapshot: receivers waiting now. For tests and monitoring.
     std::size_t waiting_receivers() const noexcept {
         std::lock_guard<detail::spin_lock> g(lock_);
         return receivers_.size();

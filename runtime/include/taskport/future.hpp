@@ -461,10 +461,13 @@ class then_node;
 template <class T>
 class future {
 public:
+    /// The type get() returns.
     using value_type = T;
 
     future() noexcept = default;
+    /// Takes over o's state; o becomes invalid.
     future(future&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+    /// Drops this future's state (detaching its task), then takes over o's.
     future& operator=(future&& o) noexcept {
         if (this != &o) {
             reset();
@@ -476,7 +479,11 @@ public:
     future& operator=(const future&) = delete;
     ~future() { reset(); }
 
+    /// True while the future refers to a state (not default-constructed, moved from or taken by
+    /// get()).
     bool valid() const noexcept { return s_ != nullptr; }
+    /// True once the result is there (get() would not wait). Throws std::future_error(no_state) on
+    /// an invalid future. Any thread.
     bool is_ready() const { return state().ready(); }
 
     // Blocks an outside thread; on a worker, runs other tasks until ready (no deadlock when
@@ -521,6 +528,8 @@ public:
 
     // co_await f / co_await std::move(f): the value, or the task's exception.
     auto operator co_await() && noexcept { return owning_awaiter{std::move(*this)}; }
+    /// co_await f on an lvalue: the value is moved out as with get(); the future stays valid until
+    /// it is destroyed.
     auto operator co_await() & noexcept { return detail::future_awaiter<T>(&state()); }
 
     detail::shared_state<T>* state_ptr() const noexcept { return s_; }  // detail
@@ -565,9 +574,12 @@ template <class T>
 class promise {
 public:
     promise() : s_(new detail::plain_state<T>(current_executor())) {}
+    /// A promise whose future's continuations run on ex (null: inline on the setting thread).
     explicit promise(detail::executor* ex) : s_(new detail::plain_state<T>(ex)) {}
+    /// Takes over o's state; o refers to none (and breaks no promise when destroyed).
     promise(promise&& o) noexcept
         : s_(std::exchange(o.s_, nullptr)), retrieved_(o.retrieved_), set_(o.set_) {}
+    /// Abandons this promise (broken_promise if it was never set), then takes over o's state.
     promise& operator=(promise&& o) noexcept {
         if (this != &o) {
             abandon();
@@ -579,6 +591,8 @@ public:
     }
     ~promise() { abandon(); }
 
+    /// The future of this promise, once. Throws std::future_error: future_already_retrieved on a
+    /// second call, no_state on a moved-from promise.
     future<T> get_future() {
         if (!s_) throw std::future_error(std::future_errc::no_state);
         if (retrieved_) throw std::future_error(std::future_errc::future_already_retrieved);
@@ -586,17 +600,23 @@ public:
         return detail::make_future(static_cast<detail::shared_state<T>*>(s_));
     }
 
+    /// Stores the value (constructed from a...) and wakes every waiter. Throws std::future_error:
+    /// promise_already_satisfied on a second set, no_state on a moved-from promise. One thread at a
+    /// time, as std::promise.
     template <class... A>
     void set_value(A&&... a) {
         check_settable();
         set_ = true;
         s_->set_value(std::forward<A>(a)...);
     }
+    /// Stores the exception and wakes every waiter. Throws as set_value().
     void set_exception(std::exception_ptr e) {
         check_settable();
         set_ = true;
         s_->set_exception(std::move(e));
     }
+    /// True once cancel() was called on the future: the producer may stop and set cancelled_error().
+    /// Any thread.
     bool cancel_requested() const noexcept { return s_ && s_->cancel_requested(); }
 
 private:
@@ -628,6 +648,7 @@ future<T> make_ready_future(A&&... a) {
     s->release();
     return detail::make_future<T>(s);
 }
+/// A ready future holding the exception e.
 template <class T>
 future<T> make_exceptional_future(std::exception_ptr e) {
     auto* s = new detail::plain_state<T>(nullptr);

@@ -16,8 +16,11 @@
 
 namespace taskport {
 
+/// A single-use countdown tasks wait on (std::latch for coroutines; see the file comment). Every
+/// member may be called from any thread.
 class latch : private detail::sync_core {
 public:
+    /// A latch counting down from expected. Throws std::invalid_argument when expected < 0.
     explicit latch(std::ptrdiff_t expected) : count_(expected) {
         if (expected < 0) throw std::invalid_argument("taskport::latch: negative count");
     }
@@ -42,6 +45,8 @@ public:
         std::ptrdiff_t arrive_n;
     };
 
+    /// Lowers the count by n; at zero every waiter resumes. Throws std::invalid_argument (count
+    /// unchanged) when n < 0 or the count would go below zero.
     void count_down(std::ptrdiff_t n = 1) {
         detail::wake_list wake;
         std::lock_guard<detail::spin_lock> g(lock_);
@@ -54,11 +59,15 @@ public:
                 wake.add(w);
             }
     }
+    /// True once the count is zero; never waits.
     bool try_wait() const noexcept {
         std::lock_guard<detail::spin_lock> g(lock_);
         return count_ == 0;
     }
+    /// co_await wait(): until the count is zero. Honours cancel() and with_timeout.
     wait_awaiter wait() noexcept { return wait_awaiter(this, 0); }
+    /// co_await arrive_and_wait(n): count_down(n), then wait(). An interrupted wait has already
+    /// counted down.
     wait_awaiter arrive_and_wait(std::ptrdiff_t n = 1) noexcept { return wait_awaiter(this, n); }
 
     // From an outside thread: blocks until zero. On a worker it throws (co_await wait()).

@@ -25,6 +25,8 @@
 
 namespace taskport {
 
+/// work_stealing (taskport's own scheduler) or tbb_arena (a oneTBB task_arena; needs a build with
+/// oneTBB, else the runtime constructor throws std::invalid_argument).
 using scheduler_kind = detail::scheduler_kind;
 
 // Which system interface feeds the completion queue. automatic: TASKPORT_IO_BACKEND from the
@@ -41,6 +43,7 @@ struct runtime_stats : scheduler_stats {
     std::size_t completion_queue_depth = 0;  // completions waiting for a worker now
 };
 
+/// How a runtime is built: `taskport::runtime rt{{.workers = 4}}`.
 struct runtime_options {
     // Worker threads; 0 means TASKPORT_WORKERS from the environment, else the hardware threads.
     std::size_t workers = 0;
@@ -161,9 +164,15 @@ struct posted_base : task_node, task_allocated {
 
 }  // namespace detail
 
+/// A pool of worker threads that runs tasks: post(), spawn() and block_on() submit work, and the
+/// runtime's I/O service runs I/O started from its tasks. Not copyable or movable. Every member may
+/// be called from any thread, except that the destructor must not run on one of its own workers.
 class runtime {
 public:
     runtime() : runtime(runtime_options{}) {}
+    /// Checks every TASKPORT_* variable (a bad one: std::invalid_argument naming it), then starts the
+    /// workers. Throws std::system_error when a worker thread cannot be started (after joining those
+    /// already started), std::invalid_argument for tbb_arena without oneTBB.
     explicit runtime(runtime_options opts);
     ~runtime();
     runtime(const runtime&) = delete;
@@ -228,6 +237,7 @@ public:
         return spawn(std::move(t)).get();
     }
 
+    /// A snapshot of the scheduler's and the I/O side's figures. Any thread.
     runtime_stats stats() const {
         runtime_stats s;
         static_cast<scheduler_stats&>(s) = ex_->stats();
@@ -239,9 +249,12 @@ public:
     // and joins the workers. Idempotent; the destructor calls it. Called from a task it only
     // closes the runtime (a worker cannot join itself).
     void shutdown() noexcept;
+    /// True once shutdown() has begun: spawn and post from outside then throw runtime_closed.
     bool closed() const noexcept { return ex_->closed(); }
 
+    /// The number of worker threads.
     std::size_t workers() const noexcept { return ex_->concurrency(); }
+    /// The options the runtime was built with.
     const runtime_options& options() const noexcept { return opts_; }
 
     detail::executor& executor() noexcept { return *ex_; }  // detail: for io/ and adapters

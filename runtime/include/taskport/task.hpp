@@ -17,6 +17,7 @@
 
 namespace taskport {
 
+/// A lazy coroutine returning T (see task<T> below).
 template <class T = void>
 class task;
 struct cancellation_query;
@@ -111,16 +112,25 @@ struct task_promise<void> final : promise_base {
 
 }  // namespace detail
 
+/// A lazy coroutine: does nothing until awaited, spawned (runtime::spawn) or run by
+/// runtime::block_on; it then runs on a worker. Move-only; owns its frame (destroyed with the
+/// task if it never ran). Awaited once. Not for concurrent use: one owner at a time.
 template <class T>
 class [[nodiscard]] task {
 public:
+    /// The coroutine's promise type (internal).
     using promise_type = detail::task_promise<T>;
+    /// The coroutine handle type.
     using handle_type = std::coroutine_handle<promise_type>;
+    /// The type co_await gives.
     using value_type = T;
 
     task() noexcept = default;
+    /// Adopts a coroutine handle (used by the promise).
     explicit task(handle_type h) noexcept : h_(h) {}
+    /// Takes over o's coroutine; o becomes invalid.
     task(task&& o) noexcept : h_(std::exchange(o.h_, {})) {}
+    /// Destroys this task's coroutine (if any), then takes over o's.
     task& operator=(task&& o) noexcept {
         if (this != &o) {
             if (h_) h_.destroy();
@@ -134,7 +144,9 @@ public:
         if (h_) h_.destroy();
     }
 
+    /// True while the task owns a coroutine.
     bool valid() const noexcept { return static_cast<bool>(h_); }
+    /// Gives up ownership of the coroutine handle (the caller must destroy it).
     handle_type release() noexcept { return std::exchange(h_, {}); }
 
     struct awaiter {
@@ -155,6 +167,8 @@ public:
         if (!h_) throw std::future_error(std::future_errc::no_state);
         return awaiter{h_};
     }
+    /// co_await t on an lvalue: the same as on an rvalue. Throws std::future_error(no_state) on an
+    /// invalid task.
     awaiter operator co_await() & {
         if (!h_) throw std::future_error(std::future_errc::no_state);
         return awaiter{h_};
@@ -206,8 +220,11 @@ struct cancellation_query {
         return false;
     }
     bool await_resume() const noexcept { return result; }
+    /// The answer: whether the task was cancelled.
     bool result = false;
 };
+/// co_await this_task_cancelled(): true when the spawned task this coroutine belongs to was
+/// cancelled. Never throws; outside a task coroutine it is false.
 inline cancellation_query this_task_cancelled() noexcept { return {}; }
 
 }  // namespace taskport

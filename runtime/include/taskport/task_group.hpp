@@ -100,8 +100,11 @@ private:
 
 }  // namespace detail
 
+/// Runs tasks and waits for all of them, like tbb::task_group. run() may be called from any
+/// thread, also from tasks of the group; wait() from one thread at a time.
 class task_group {
 public:
+    /// A group whose tasks run on rt.
     explicit task_group(runtime& rt) noexcept : rt_(rt) {}
     task_group(const task_group&) = delete;
     task_group& operator=(const task_group&) = delete;
@@ -156,6 +159,7 @@ public:
 
     // Tasks of this group that have not started yet will not run.
     void cancel() noexcept { cancelled_.store(true, std::memory_order_relaxed); }
+    /// True after cancel() (or a task's exception) until wait() returns.
     bool is_cancelling() const noexcept { return cancelled_.load(std::memory_order_relaxed); }
 
 private:

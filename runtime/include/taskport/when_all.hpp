@@ -23,15 +23,20 @@ namespace taskport {
 struct cancel_losers_t {
     explicit cancel_losers_t() = default;
 };
+/// Pass to when_any to cancel() the inputs that did not finish first.
 inline constexpr cancel_losers_t cancel_losers{};
 
+/// What when_any gives: which input finished first, and its value.
 template <class T>
 struct when_any_result {
     std::size_t index;  // which input completed first
+    /// The first input's value.
     T value;
 };
+/// What when_any over future<void> gives: which input finished first.
 template <>
 struct when_any_result<void> {
+    /// Which input completed first.
     std::size_t index;
 };
 
@@ -211,6 +216,8 @@ auto when_all(std::vector<future<T>> futures) {
     return out;
 }
 
+/// Ready when every input is: their values as a tuple (void as std::monostate), or the first
+/// input's (by position) exception once all have finished. Consumes the futures.
 template <class... Ts>
     requires(sizeof...(Ts) > 0)
 future<std::tuple<detail::stored_t<Ts>...>> when_all(future<Ts>... fs) {
@@ -246,6 +253,8 @@ template <class T>
 future<when_any_result<T>> when_any(std::vector<future<T>> futures, cancel_losers_t) {
     return detail::when_any_impl(std::move(futures), true);
 }
+/// Ready when the first input completes: its index and value, or its exception. The others run
+/// on; their results are discarded. Consumes the futures.
 template <class T>
 future<when_any_result<T>> when_any(std::vector<future<T>> futures) {
     return detail::when_any_impl(std::move(futures), false);

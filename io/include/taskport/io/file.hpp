@@ -51,9 +51,11 @@ enum class open_mode : unsigned {
     append = 1u << 4,      // O_APPEND: every write goes to the end, whatever its offset
 };
 
+/// Both sets of flags (`io::open_mode::create | io::open_mode::truncate`).
 constexpr open_mode operator|(open_mode a, open_mode b) noexcept {
     return static_cast<open_mode>(static_cast<unsigned>(a) | static_cast<unsigned>(b));
 }
+/// The flags in both (test with `(m & flag) == flag`).
 constexpr open_mode operator&(open_mode a, open_mode b) noexcept {
     return static_cast<open_mode>(static_cast<unsigned>(a) & static_cast<unsigned>(b));
 }
@@ -166,12 +168,19 @@ void set_file_fast_path(bool on) noexcept;
 
 }  // namespace detail
 
+/// A file opened for positional reads and writes, each one an operation that completes as a
+/// task on a worker (io_uring or the blocking pool). Move-only. Threads: several operations
+/// may be in flight on one file at once (each names its own offset); close() may be called
+/// from any thread. Failures are std::system_error (coroutine forms) or std::error_code
+/// (callback forms) carrying the OS's error.
 class file {
 public:
     using native_handle_type = detail::native_file;  // int; a HANDLE on Windows
 
     file() noexcept = default;
+    /// Takes over o's descriptor (and its pending operations); o is left closed.
     file(file&& o) noexcept : core_(std::exchange(o.core_, nullptr)) {}
+    /// Closes this file, then takes over o's descriptor; o is left closed.
     file& operator=(file&& o) noexcept {
         if (this != &o) {
             close();
@@ -211,6 +220,8 @@ public:
              std::forward<F>(f), core_, detail::file_op_kind::read, buf.data(), buf.size(), offset))
             ->start_detached();
     }
+    /// Callback form of write_at: f(std::error_code, std::size_t) runs as a task on a worker.
+    /// The buffer must outlive the operation; the file object need not.
     template <class F>
     void async_write_at(std::uint64_t offset, std::span<const std::byte> buf, F&& f) {
         (new detail::callback_op<detail::file_rw_op, std::decay_t<F>>(
@@ -223,7 +234,9 @@ public:
     std::uint64_t size() const;
     // Lets go of the descriptor (closed once no operation uses it). Idempotent.
     void close() noexcept;
+    /// True until close() (or a move from this object).
     bool is_open() const noexcept { return core_ != nullptr; }
+    /// The descriptor (a HANDLE on Windows), or the invalid value when closed. Do not close it.
     native_handle_type native_handle() const noexcept { return core_ ? core_->fd : detail::invalid_file; }
 
 private:

@@ -47,6 +47,9 @@ struct signal_wait_op : socket_op {
 
 }  // namespace detail
 
+/// A set of POSIX signals a task can wait for (see the file comment for how deliveries are kept
+/// and shared). Move-only. Threads: as a socket's (cancel() and close() from any thread; one
+/// wait at a time). Windows: the constructor throws function_not_supported.
 class signal_set {
 public:
     signal_set() noexcept = default;
@@ -54,7 +57,9 @@ public:
     // std::system_error: invalid_argument (SIGKILL, SIGSTOP, out of range), too_many_files_open,
     // function_not_supported (Windows).
     signal_set(runtime& rt, std::initializer_list<int> signals);
+    /// Takes over o's signals and pending wait; o is left closed.
     signal_set(signal_set&& o) noexcept : core_(std::move(o.core_)), slot_(std::exchange(o.slot_, -1)) {}
+    /// Closes this set, then takes over o's signals and pending wait; o is left closed.
     signal_set& operator=(signal_set&& o) noexcept {
         if (this != &o) {
             close();
@@ -71,6 +76,8 @@ public:
     // The next signal delivered (its number). Throws std::system_error: operation_aborted when
     // closed or cancelled while waiting, bad_file_descriptor when closed before.
     detail::signal_wait_op wait() noexcept { return detail::signal_wait_op(core_); }
+    /// Callback form of wait(): f(std::error_code, int signo) runs as a task on a worker. The set
+    /// must outlive the operation.
     template <class F>  // f(std::error_code, int signo), run as a task on a worker
     void async_wait(F&& f) {
         // callback_op calls f(ec, bytes): bytes is the signal's number (it converts to int).
@@ -79,6 +86,7 @@ public:
 
     void cancel() noexcept { core_.cancel(); }  // aborts a pending wait; the set stays
     void close() noexcept;                       // stops holding its signals, aborts waits
+    /// True until close() (or a move from this object).
     bool is_open() const noexcept { return core_.is_open(); }
 
 private:

@@ -181,11 +181,16 @@ void async_accept(const socket_core& core, F&& f) {
 
 }  // namespace detail
 
+/// A connected TCP stream. Move-only. Threads: one task may read while another writes; two reads
+/// (or two writes) at once are not allowed; close() and cancel() may be called from any thread at
+/// any time (see the file comment). Coroutine forms throw std::system_error with the OS's error;
+/// callback forms get the std::error_code.
 class tcp_stream {
 public:
     using native_handle_type = detail::native_socket;  // int; SOCKET on Windows
 
     tcp_stream() noexcept = default;
+    /// Adopts a connected socket core (what accept and connect produce).
     explicit tcp_stream(detail::socket_core&& c) noexcept : core_(std::move(c)) {}
 
     // Connects to ep. Throws std::system_error (connection refused, unreachable, ...).
@@ -204,10 +209,14 @@ public:
     void async_read_some(std::span<std::byte> buf, F&& f) {
         (new detail::callback_op<detail::read_op, std::decay_t<F>>(std::forward<F>(f), core_, buf))->go();
     }
+    /// Callback form of write_some: f(std::error_code, std::size_t) runs as a task on a worker. The
+    /// stream and the buffer must outlive the operation.
     template <class F>
     void async_write_some(std::span<const std::byte> buf, F&& f) {
         (new detail::callback_op<detail::write_op, std::decay_t<F>>(std::forward<F>(f), core_, buf, false))->go();
     }
+    /// Callback form of write_all: f(std::error_code, std::size_t) runs as a task on a worker. The
+    /// stream and the buffer must outlive the operation.
     template <class F>
     void async_write_all(std::span<const std::byte> buf, F&& f) {
         (new detail::callback_op<detail::write_op, std::decay_t<F>>(std::forward<F>(f), core_, buf, true))->go();
@@ -215,19 +224,28 @@ public:
 
     void set_nodelay(bool on);    // throws std::system_error
     void shutdown_write();        // sends FIN; throws std::system_error
+    /// Closes the socket: every pending operation completes with operation_aborted; later ones fail
+    /// with bad_file_descriptor. Idempotent; any thread, at any time.
     void close() noexcept { core_.close(); }
     void cancel() noexcept { core_.cancel(); }  // aborts pending operations, stays open
+    /// True until close() (or a move from this object).
     bool is_open() const noexcept { return core_.is_open(); }
+    /// The local address (getsockname). Throws std::system_error.
     endpoint local_endpoint() const;
+    /// The peer's address (getpeername). Throws std::system_error (not_connected, ...).
     endpoint remote_endpoint() const;
+    /// The socket (an int; a SOCKET on Windows). Do not close it.
     native_handle_type native_handle() const noexcept { return core_.fd(); }
 
 private:
     detail::socket_core core_;
 };
 
+/// A listening TCP socket. Move-only. Threads: one accept at a time; close() and cancel() may be
+/// called from any thread at any time.
 class tcp_listener {
 public:
+    /// An int; a SOCKET on Windows.
     using native_handle_type = detail::native_socket;
 
     tcp_listener() noexcept = default;
@@ -238,13 +256,20 @@ public:
     // The next connection. A failure (EMFILE when descriptors run out, ...) throws
     // std::system_error and leaves the listener usable: accept again.
     detail::accept_op accept() noexcept { return detail::accept_op(core_); }
+    /// Callback form of accept(): f(std::error_code, tcp_stream) runs as a task on a worker. The
+    /// listener must outlive the operation.
     template <class F>  // f(std::error_code, tcp_stream)
     void async_accept(F&& f);
 
+    /// The bound address, with the port the system chose for port 0. Throws std::system_error.
     endpoint local_endpoint() const;
+    /// Closes the socket: a pending accept completes with operation_aborted. Idempotent; any thread.
     void close() noexcept { core_.close(); }
+    /// Aborts a pending accept (operation_aborted); the listener stays open. Any thread.
     void cancel() noexcept { core_.cancel(); }
+    /// True until close() (or a move from this object).
     bool is_open() const noexcept { return core_.is_open(); }
+    /// The socket (an int; a SOCKET on Windows). Do not close it.
     native_handle_type native_handle() const noexcept { return core_.fd(); }
 
 private:

@@ -50,6 +50,8 @@ io::detail::timer_awaiter sleep_for(std::chrono::duration<Rep, Period> d) noexce
         std::chrono::steady_clock::now() +
         std::chrono::ceil<std::chrono::steady_clock::duration>(d));
 }
+/// co_await sleep_until(tp): resumes at or after tp on the steady clock (throws
+/// operation_aborted if cancelled or the runtime shuts down first). Needs a worker of a runtime.
 inline io::detail::timer_awaiter sleep_until(std::chrono::steady_clock::time_point tp) noexcept {
     return io::detail::timer_awaiter(tp);
 }
@@ -136,6 +138,8 @@ private:
     bool timed_out_ = false;  // written by the timer's completion, read after both finished
 };
 
+/// See timeout_awaiter above: co_await with_timeout(d, op) gives op's result, or throws
+/// std::system_error(std::errc::timed_out) once d has passed (op cancelled and finished first).
 template <class Rep, class Period, class Op>
 timeout_awaiter<std::decay_t<Op>> with_timeout(std::chrono::duration<Rep, Period> d, Op&& op) {
     return timeout_awaiter<std::decay_t<Op>>(

@@ -51,7 +51,10 @@ enum class tls_errc {
     no_tls = 3,            // taskport was built without OpenSSL
 };
 
+/// The category of TLS errors: OpenSSL's packed errors, certificate verification results
+/// (tls_verify_base + X509_V_ERR_*) and tls_errc. Thread-safe.
 const std::error_category& tls_category() noexcept;
+/// A tls_errc as a std::error_code in tls_category().
 inline std::error_code make_error_code(tls_errc e) noexcept { return {static_cast<int>(e), tls_category()}; }
 
 // A certificate verification failure: tls_category() code verify_base + X509_V_ERR_*.
@@ -59,6 +62,7 @@ inline constexpr int tls_verify_base = 0x10000;
 // True when ec is a certificate verification failure (e.g. expired, self-signed, wrong name).
 bool is_verify_error(const std::error_code& ec) noexcept;
 
+/// Which side of the handshake a tls_context is for.
 enum class tls_role { client, server };
 
 // Certificates and settings, shared by many streams. Setup calls throw std::system_error
@@ -67,24 +71,32 @@ namespace detail {
 struct tls_context_data;  // SSL_CTX and the ALPN list (tls.cpp)
 }
 
+/// Certificates and settings for TLS streams (a counted SSL_CTX). Copies share the same
+/// settings. Set it up first (setup calls throw std::system_error in tls_category() naming what
+/// failed), then share it: once streams use it, any number of threads may use it but none may
+/// change it.
 class tls_context {
 public:
     // client: verifies the peer against the system's CA store (SSL_CTX_set_default_verify_paths),
     // TLS 1.2 at least. server: no client certificate requested.
     explicit tls_context(tls_role role);
     tls_context(const tls_context&) noexcept = default;  // shares the same settings
+    /// Shares other's settings.
     tls_context& operator=(const tls_context&) noexcept = default;
     ~tls_context();
 
+    /// client or server, as constructed.
     tls_role role() const noexcept;
     // Trust the CA certificates in this PEM file: in addition to the system store, or instead of
     // it (only_this: as curl's --cacert).
     void load_verify_file(const std::string& pem_file, bool only_this = false);
     // Peer verification on (client default) or off (--insecure; server default: no client cert).
     void set_verify_peer(bool on);
+    /// Whether the peer's certificate is verified.
     bool verify_peer() const noexcept;
     // Our certificate chain and key (server; or a client certificate).
     void use_certificate_chain_file(const std::string& pem_file);
+    /// The private key for use_certificate_chain_file's certificate (PEM). Throws std::system_error.
     void use_private_key_file(const std::string& pem_file);
     // ALPN: a client offers these protocols in order; a server picks the first of its own list
     // that the client offers (the handshake goes on without ALPN when none matches).
@@ -166,12 +178,17 @@ struct tls_op : coro_operation {
 
 }  // namespace detail
 
+/// TLS over a tcp_stream. Move-only. One operation at a time (a second gets
+/// operation_in_progress); close() and cancel() from any thread. Errors: std::system_error, in
+/// tls_category() for TLS failures (see the file comment).
 class tls_stream {
 public:
     tls_stream() noexcept = default;
     // Takes over s; the role (client/server) is the context's. Throws std::system_error.
     tls_stream(tcp_stream&& s, const tls_context& ctx);
+    /// Takes over o's socket, state and pending operation.
     tls_stream(tls_stream&&) noexcept = default;
+    /// Closes this stream, then takes over o's socket and state.
     tls_stream& operator=(tls_stream&& o) noexcept;
     ~tls_stream();
 
@@ -180,6 +197,8 @@ public:
     // IP addresses and sent as no SNI).
     void set_host(std::string_view name);
 
+    /// co_await handshake(): the TLS handshake (client or server, as the context). Throws
+    /// std::system_error: certificate verification failures, handshake_eof, socket errors.
     detail::tls_op handshake() noexcept { return {st_, detail::tls_op_kind::handshake, {}, {}}; }
     // At most buf.size() bytes of plaintext; 0 when the peer sent close_notify (or buf is empty).
     // A connection that ends without close_notify throws tls_errc::stream_truncated.
@@ -191,10 +210,12 @@ public:
 
     // After handshake(): the protocol the server chose by ALPN ("" when none), "TLSv1.3", ...
     std::string alpn_protocol() const;
+    /// After handshake(): the protocol version ("TLSv1.3", "TLSv1.2").
     std::string protocol_version() const;
 
     void close() noexcept;   // closes the socket; any thread
     void cancel() noexcept;  // aborts pending operations; any thread
+    /// True until close() (or a move from this object).
     bool is_open() const noexcept;
     tcp_stream& next_layer();  // the socket (do not read or write it while TLS is in use)
     void* native_handle() const noexcept;  // SSL*

@@ -21,8 +21,10 @@
 
 namespace taskport::io {
 
+/// What receive_from gives: the datagram's length and its sender.
 struct udp_receive_result {
     std::size_t bytes = 0;  // the datagram's length, or buf.size() if it was longer (cut)
+    /// The sender's address.
     endpoint from;
 };
 
@@ -78,6 +80,9 @@ struct receive_callback_op final : receive_from_op, taskport::detail::task_alloc
 
 }  // namespace detail
 
+/// A UDP socket. Move-only. Threads: one task may receive while another sends; close() and
+/// cancel() from any thread at any time. Coroutine forms throw std::system_error; callback forms
+/// get the std::error_code.
 class udp_socket {
 public:
     using native_handle_type = detail::native_socket;  // int; SOCKET on Windows
@@ -103,15 +108,21 @@ public:
                                                                      core_, buf, to))
             ->go();
     }
+    /// Callback form of receive_from: f(std::error_code, std::size_t, endpoint from) runs as a task on
+    /// a worker. The socket and the buffer must outlive the operation.
     template <class F>  // f(std::error_code, std::size_t, endpoint from)
     void async_receive_from(std::span<std::byte> buf, F&& f) {
         (new detail::receive_callback_op<std::decay_t<F>>(std::decay_t<F>(std::forward<F>(f)), core_, buf))->go();
     }
 
+    /// The bound address, with the port the system chose for port 0. Throws std::system_error.
     endpoint local_endpoint() const;
+    /// Closes the socket: pending operations complete with operation_aborted. Idempotent; any thread.
     void close() noexcept { core_.close(); }
     void cancel() noexcept { core_.cancel(); }  // aborts pending operations, stays open
+    /// True until close() (or a move from this object).
     bool is_open() const noexcept { return core_.is_open(); }
+    /// The socket (an int; a SOCKET on Windows). Do not close it.
     native_handle_type native_handle() const noexcept { return core_.fd(); }
 
 private:

@@ -74,11 +74,15 @@ struct unix_connect_op : connect_op {
 
 }  // namespace detail
 
+/// A connected Unix domain stream socket: tcp_stream's operations and rules over AF_UNIX.
+/// Move-only. Threads: one reader and one writer at once; close() and cancel() from any thread.
 class unix_stream {
 public:
+    /// An int (a SOCKET on Windows, where the type is not supported yet).
     using native_handle_type = detail::native_socket;
 
     unix_stream() noexcept = default;
+    /// Adopts a connected socket core (what accept and connect produce).
     explicit unix_stream(detail::socket_core&& c) noexcept : core_(std::move(c)) {}
 
     // Connects to the listener bound to `name`. Throws std::system_error: connection_refused
@@ -88,35 +92,49 @@ public:
 
     // As tcp_stream's (their errors name tcp_stream's calls: the operations are shared).
     detail::read_op read_some(std::span<std::byte> buf) noexcept { return {core_, buf}; }
+    /// Some of buf; returns how much. Throws std::system_error.
     detail::write_op write_some(std::span<const std::byte> buf) noexcept { return {core_, buf, false}; }
+    /// All of buf (several system calls if need be); returns buf.size(). Throws std::system_error.
     detail::write_op write_all(std::span<const std::byte> buf) noexcept { return {core_, buf, true}; }
+    /// Callback form of read_some: f(std::error_code, std::size_t) runs as a task on a worker. The
+    /// stream and the buffer must outlive the operation.
     template <class F>
     void async_read_some(std::span<std::byte> buf, F&& f) {
         (new detail::callback_op<detail::read_op, std::decay_t<F>>(std::forward<F>(f), core_, buf))->go();
     }
+    /// Callback form of write_some: f(std::error_code, std::size_t) runs as a task on a worker.
     template <class F>
     void async_write_some(std::span<const std::byte> buf, F&& f) {
         (new detail::callback_op<detail::write_op, std::decay_t<F>>(std::forward<F>(f), core_, buf, false))->go();
     }
+    /// Callback form of write_all: f(std::error_code, std::size_t) runs as a task on a worker.
     template <class F>
     void async_write_all(std::span<const std::byte> buf, F&& f) {
         (new detail::callback_op<detail::write_op, std::decay_t<F>>(std::forward<F>(f), core_, buf, true))->go();
     }
 
     void shutdown_write();  // throws std::system_error
+    /// Closes the socket: pending operations complete with operation_aborted. Idempotent; any thread.
     void close() noexcept { core_.close(); }
+    /// Aborts pending operations (operation_aborted); the stream stays open. Any thread.
     void cancel() noexcept { core_.cancel(); }
+    /// True until close() (or a move from this object).
     bool is_open() const noexcept { return core_.is_open(); }
     std::string local_name() const;   // "" for a connecting stream (unnamed)
     std::string remote_name() const;  // the listener's name, for a connected one
+    /// The socket. Do not close it.
     native_handle_type native_handle() const noexcept { return core_.fd(); }
 
 private:
     detail::socket_core core_;
 };
 
+/// A listening Unix domain stream socket. Move-only. The socket file bind() creates is never
+/// removed by taskport (see the file comment). Threads: one accept at a time; close() and
+/// cancel() from any thread.
 class unix_listener {
 public:
+    /// An int (a SOCKET on Windows, where the type is not supported yet).
     using native_handle_type = detail::native_socket;
 
     unix_listener() noexcept = default;
@@ -128,15 +146,22 @@ public:
 
     // The next connection (as tcp_listener::accept: a failure leaves the listener usable).
     detail::unix_accept_op accept() noexcept { return detail::unix_accept_op(core_); }
+    /// Callback form of accept(): f(std::error_code, unix_stream) runs as a task on a worker. The
+    /// listener must outlive the operation.
     template <class F>  // f(std::error_code, unix_stream)
     void async_accept(F&& f) {
         detail::async_accept<detail::unix_accept_op, unix_stream>(core_, std::forward<F>(f));
     }
 
+    /// The bound name (a path, or "\0..." for an abstract name). Throws std::system_error.
     std::string local_name() const;
+    /// Closes the socket (not the file): a pending accept completes with operation_aborted. Any thread.
     void close() noexcept { core_.close(); }
+    /// Aborts a pending accept (operation_aborted); the listener stays open. Any thread.
     void cancel() noexcept { core_.cancel(); }
+    /// True until close() (or a move from this object).
     bool is_open() const noexcept { return core_.is_open(); }
+    /// The socket. Do not close it.
     native_handle_type native_handle() const noexcept { return core_.fd(); }
 
 private:

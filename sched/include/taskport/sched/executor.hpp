@@ -21,6 +21,7 @@ namespace taskport {
 // side's figures: sched knows nothing of I/O). Counters are totals since start; depths are a
 // snapshot.
 struct scheduler_stats {
+    /// Worker threads.
     std::size_t workers = 0;
     std::uint64_t tasks_spawned = 0;   // tasks submitted (spawn, post, continuations, completions)
     std::uint64_t tasks_run = 0;       // tasks executed
