@@ -6,6 +6,8 @@
 // only so that a lost wake-up fails the test with a message instead of hanging CI.
 #pragma once
 
+#include <catch2/catch.hpp>
+
 #include <taskport/taskport.hpp>
 
 #include <atomic>
@@ -17,7 +19,7 @@
 #include <thread>
 
 // For a test that cannot apply on this system: says why on stdout (meson's test log) and
-// returns from the test case (Catch2 v2 has no skip of its own). Catch must be included first.
+// returns from the test case (Catch2 v2 has no skip of its own).
 #define TP_SKIP(reason)                                                                         \
     do {                                                                                        \
         std::printf("SKIP \"%s\": %s\n", Catch::getResultCapture().getCurrentTestName().c_str(), \
@@ -84,6 +86,13 @@ bool eventually(Pred pred) {
         std::this_thread::yield();
     }
     return true;
+}
+
+// Requires (Catch2's REQUIRE) that pred becomes true before the hang deadline: for a test waiting
+// for a state that has no notification of its own (a primitive's waiter count).
+template <class Pred>
+void wait_until(Pred pred) {
+    REQUIRE(eventually(pred));
 }
 
 // A counter tasks bump and a test thread waits on (blocking, no polling).
