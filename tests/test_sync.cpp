@@ -361,6 +361,44 @@ TEST_CASE("latch and barrier for tasks") {
     CHECK(last.get());  // completes the phase the timed-out arrival began
 }
 
+// The two waits the tests above leave out: a latch wait under with_timeout (times out, leaves no
+// waiter behind, takes nothing from the count) and a barrier arrival cancelled while it waits
+// (its arrival still counts: the phase completes for the others).
+TEST_CASE("latch wait with_timeout; barrier arrive_and_wait cancelled") {
+    taskport::runtime rt({.workers = 2});
+    taskport::latch l(2);
+    auto t = rt.spawn([&]() -> task<bool> {
+        try {
+            co_await taskport::with_timeout(10ms, l.wait());
+        } catch (const std::system_error& e) {
+            co_return e.code() == std::errc::timed_out;
+        }
+        co_return false;
+    });
+    CHECK(t.get());
+    CHECK(l.waiters() == 0);
+    CHECK(!l.try_wait());
+    auto w = rt.spawn([&]() -> task<void> { co_await l.wait(); });
+    tp_test::wait_until([&] { return l.waiters() == 1; });
+    l.count_down(2);  // the count was untouched by the timed-out wait: two arrivals release it
+    CHECK_NOTHROW(w.get());
+
+    taskport::barrier b(2);
+    auto c = rt.spawn([&]() -> task<void> { (void)co_await b.arrive_and_wait(); });
+    tp_test::wait_until([&] { return b.waiters() == 1; });
+    c.cancel();
+    try {
+        c.get();
+        FAIL("a cancelled arrive_and_wait returned");
+    } catch (const std::system_error& e) {
+        CHECK(is_cancelled(e));
+    }
+    CHECK(b.waiters() == 0);
+    // Its arrival counted: the next one completes the phase, and leads it, without waiting.
+    auto last = rt.spawn([&]() -> task<bool> { co_return co_await b.arrive_and_wait(); });
+    CHECK(last.get());
+}
+
 // The window between a waiter registering its cancel hook and queueing: a cancel landing there
 // finds the waiter not queued yet. It must still abort the wait (cancel_early), not be lost
 // (the waiter would then queue and wait for ever despite the cancel).

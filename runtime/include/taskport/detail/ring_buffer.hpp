@@ -16,6 +16,8 @@
 
 namespace taskport::detail {
 
+/// A growing circular FIFO of T (a channel's buffer): no allocation once it has reached the
+/// peak number of values held. Not thread-safe.
 template <class T>
 class ring_buffer {
 public:
@@ -27,12 +29,15 @@ public:
         deallocate(data_, cap_);
     }
 
+    /// Whether it holds no value.
     bool empty() const noexcept { return size_ == 0; }
+    /// How many values it holds.
     std::size_t size() const noexcept { return size_; }
+    /// The oldest value. Precondition: !empty().
     T& front() noexcept { return data_[head_]; }
 
-    // Appends a T made from v. Throws what allocation or T's constructor throws, and then
-    // changes nothing.
+    /// Appends a T made from v. Throws what allocation or T's constructor throws, and then
+    /// changes nothing.
     template <class U>
     void push_back(U&& v) {
         if (size_ == cap_) grow();
@@ -41,6 +46,7 @@ public:
         ::new (static_cast<void*>(data_ + i)) T(std::forward<U>(v));
         ++size_;
     }
+    /// Destroys the oldest value. Precondition: !empty().
     void pop_front() noexcept {
         data_[head_].~T();
         if (++head_ == cap_) head_ = 0;

@@ -55,9 +55,9 @@ struct sync_waiter;
 // expiry or a release exactly there.
 inline std::atomic<void (*)(sync_waiter*, int phase) noexcept> sync_before_queue_hook{nullptr};
 
-// Test hook, off (null) in normal use: called by a blocking form whose deadline has passed, just
-// before it withdraws its waiter (still queued, or already being handed what it waited for). A
-// test completes the operation exactly there: the hand-off must win, nothing lost.
+/// Test hook, off (null) in normal use: called by a blocking form whose deadline has passed, just
+/// before it withdraws its waiter (still queued, or already being handed what it waited for). A
+/// test completes the operation exactly there: the hand-off must win, nothing lost.
 inline std::atomic<void (*)(sync_waiter*) noexcept> sync_blocking_deadline_hook{nullptr};
 
 struct sync_waiter : task_node, cancel_hook {
@@ -305,8 +305,8 @@ struct blocking_waiter : sync_waiter {
         std::unique_lock<std::mutex> g(mu);
         cv.wait(g, [&] { return done; });
     }
-    // Waits until woken or `deadline`; false at the deadline. The waiter may then still be
-    // queued: its core must withdraw() it, and wait() must follow (see wait_blocking_until).
+    /// Waits until woken or `deadline`; false at the deadline. The waiter may then still be
+    /// queued: its core must withdraw() it, and wait() must follow (see wait_blocking_until).
     bool wait_until(std::chrono::steady_clock::time_point deadline) {
         std::unique_lock<std::mutex> g(mu);
         return cv.wait_until(g, deadline, [&] { return done; });
@@ -316,9 +316,9 @@ struct blocking_waiter : sync_waiter {
     bool done = false;
 };
 
-// A blocking form's wait with a deadline (w was queued by core.suspend()). At the deadline, w
-// is withdrawn; then, whether the withdrawal or a waker settled it first, waits until that one
-// is done with w. Afterwards w.aborted() says it timed out (and the operation did not happen).
+/// A blocking form's wait with a deadline (w was queued by core.suspend()). At the deadline, w
+/// is withdrawn; then, whether the withdrawal or a waker settled it first, waits until that one
+/// is done with w. Afterwards w.aborted() says it timed out (and the operation did not happen).
 inline void wait_blocking_until(sync_core& core, blocking_waiter& w,
                                 std::chrono::steady_clock::time_point deadline) {
     if (w.wait_until(deadline)) return;
@@ -327,12 +327,12 @@ inline void wait_blocking_until(sync_core& core, blocking_waiter& w,
     w.wait();
 }
 
-// What a blocking form throws when its deadline passed first.
+/// What a blocking form throws when its deadline passed first.
 inline std::system_error blocking_timed_out(const char* what) {
     return std::system_error(std::make_error_code(std::errc::timed_out), what);
 }
 
-// The deadline `d` from now, rounded up to the clock's tick.
+/// The deadline `d` from now, rounded up to the clock's tick.
 template <class Rep, class Period>
 std::chrono::steady_clock::time_point deadline_after(std::chrono::duration<Rep, Period> d) {
     return std::chrono::steady_clock::now() + std::chrono::ceil<std::chrono::steady_clock::duration>(d);
