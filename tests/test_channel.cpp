@@ -104,24 +104,10 @@ TEST_CASE("channel: cancel and with_timeout of send and receive lose and duplica
     CHECK(ch.try_receive() == 10);
     CHECK(!ch.try_receive());  // the cancelled send's 11 never entered
 
-    auto tr = rt.spawn([&]() -> task<bool> {
-        try {
-            co_await taskport::with_timeout(10ms, ch.receive());
-        } catch (const std::system_error& e) {
-            co_return e.code() == std::errc::timed_out;
-        }
-        co_return false;
-    });
+    auto tr = rt.spawn(tp_test::times_out(10ms, ch.receive()));
     CHECK(tr.get());
     REQUIRE(ch.try_send(1) == taskport::send_status::sent);
-    auto ts = rt.spawn([&]() -> task<bool> {
-        try {
-            co_await taskport::with_timeout(10ms, ch.send(2));
-        } catch (const std::system_error& e) {
-            co_return e.code() == std::errc::timed_out;
-        }
-        co_return false;
-    });
+    auto ts = rt.spawn(tp_test::times_out(10ms, ch.send(2)));
     CHECK(ts.get());
     CHECK(ch.try_receive() == 1);
     CHECK(!ch.try_receive());

@@ -136,14 +136,7 @@ TEST_CASE("scope: a stop_source request cancels it; the destructor waits for its
     // with_timeout on join: stops waiting, cancels nothing.
     taskport::async_scope scope(rt);
     scope.spawn([&]() -> task<void> { co_await never.wait(); });
-    auto t = rt.spawn([&]() -> task<bool> {
-        try {
-            co_await taskport::with_timeout(10ms, scope.join());
-        } catch (const std::system_error& e) {
-            co_return e.code() == std::errc::timed_out;
-        }
-        co_return false;
-    });
+    auto t = rt.spawn(tp_test::times_out(10ms, scope.join()));
     CHECK(t.get());
     CHECK(scope.size() == 1);
     never.set();

@@ -134,14 +134,7 @@ TEST_CASE("semaphore: stress, cancels racing releases: every permit accounted fo
 TEST_CASE("semaphore: with_timeout on acquire, and a permit guard") {
     taskport::runtime rt({.workers = 2});
     taskport::async_semaphore sem(0);
-    auto f = rt.spawn([&]() -> task<bool> {
-        try {
-            co_await taskport::with_timeout(20ms, sem.acquire());
-        } catch (const std::system_error& e) {
-            co_return e.code() == std::errc::timed_out;
-        }
-        co_return false;
-    });
+    auto f = rt.spawn(tp_test::times_out(20ms, sem.acquire()));
     CHECK(f.get());
     CHECK(sem.waiters() == 0);
     sem.release();
@@ -219,14 +212,7 @@ TEST_CASE("mutex: mutual exclusion across suspension, FIFO, cancel and timeout")
     w2.cancel();
     CHECK_THROWS_AS(w2.get(), std::system_error);
     CHECK(m.waiters() == 2);
-    auto t = rt.spawn([&]() -> task<bool> {
-        try {
-            co_await taskport::with_timeout(10ms, m.lock());
-        } catch (const std::system_error& e) {
-            co_return e.code() == std::errc::timed_out;
-        }
-        co_return false;
-    });
+    auto t = rt.spawn(tp_test::times_out(10ms, m.lock()));
     CHECK(t.get());
     m.unlock();
     w1.get();
@@ -282,14 +268,7 @@ TEST_CASE("event: manual reset wakes all; auto reset one at a time, FIFO, stored
     CHECK(!au.is_set());
 
     // notify_waiters wakes those waiting, stores nothing; with_timeout on wait.
-    auto t = rt.spawn([&]() -> task<bool> {
-        try {
-            co_await taskport::with_timeout(10ms, au.wait());
-        } catch (const std::system_error& e) {
-            co_return e.code() == std::errc::timed_out;
-        }
-        co_return false;
-    });
+    auto t = rt.spawn(tp_test::times_out(10ms, au.wait()));
     CHECK(t.get());
     au.notify_waiters();
     CHECK(!au.is_set());
@@ -348,14 +327,7 @@ TEST_CASE("latch and barrier for tasks") {
 
     // A cancelled waiter's arrival counts; with_timeout on arrive_and_wait.
     taskport::barrier b2(2);
-    auto t = rt.spawn([&]() -> task<bool> {
-        try {
-            co_await taskport::with_timeout(10ms, b2.arrive_and_wait());
-        } catch (const std::system_error& e) {
-            co_return e.code() == std::errc::timed_out;
-        }
-        co_return false;
-    });
+    auto t = rt.spawn(tp_test::times_out(10ms, b2.arrive_and_wait()));
     CHECK(t.get());
     auto last = rt.spawn([&]() -> task<bool> { co_return co_await b2.arrive_and_wait(); });
     CHECK(last.get());  // completes the phase the timed-out arrival began
@@ -367,14 +339,7 @@ TEST_CASE("latch and barrier for tasks") {
 TEST_CASE("latch wait with_timeout; barrier arrive_and_wait cancelled") {
     taskport::runtime rt({.workers = 2});
     taskport::latch l(2);
-    auto t = rt.spawn([&]() -> task<bool> {
-        try {
-            co_await taskport::with_timeout(10ms, l.wait());
-        } catch (const std::system_error& e) {
-            co_return e.code() == std::errc::timed_out;
-        }
-        co_return false;
-    });
+    auto t = rt.spawn(tp_test::times_out(10ms, l.wait()));
     CHECK(t.get());
     CHECK(l.waiters() == 0);
     CHECK(!l.try_wait());
@@ -465,14 +430,7 @@ TEST_CASE("with_timeout: an expiry before the wait queues times it out, nothing 
     taskport::runtime rt({.workers = 2});
     taskport::async_semaphore sem(0);
     taskport::detail::sync_before_queue_hook = &wait_for_expiry_in_window;
-    auto f = rt.spawn([&]() -> task<bool> {
-        try {
-            co_await taskport::with_timeout(0ms, sem.acquire());
-        } catch (const std::system_error& e) {
-            co_return e.code() == std::errc::timed_out;
-        }
-        co_return false;
-    });
+    auto f = rt.spawn(tp_test::times_out(0ms, sem.acquire()));
     const bool finished = tp_test::eventually([&] { return f.is_ready(); });
     taskport::detail::sync_before_queue_hook = nullptr;
     REQUIRE(finished);

@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#include <system_error>
 #include <thread>
 
 // For a test that cannot apply on this system: says why on stdout (meson's test log) and
@@ -93,6 +94,20 @@ bool eventually(Pred pred) {
 template <class Pred>
 void wait_until(Pred pred) {
     REQUIRE(eventually(pred));
+}
+
+// co_await times_out(d, op) (or rt.spawn(times_out(d, op))): op under with_timeout(d, op); true
+// when that threw timed_out, false when op completed first. Other errors propagate. op is a
+// waiting operation (sem.acquire(), ch.receive(), ...), moved into the task before it starts.
+template <class Op>
+taskport::task<bool> times_out(std::chrono::milliseconds d, Op op) {
+    bool timed_out = false;
+    try {
+        co_await taskport::with_timeout(d, std::move(op));
+    } catch (const std::system_error& e) {
+        timed_out = e.code() == std::errc::timed_out;
+    }
+    co_return timed_out;
 }
 
 // A counter tasks bump and a test thread waits on (blocking, no polling).
