@@ -20,13 +20,6 @@
 using namespace std::chrono_literals;
 using taskport::task;
 
-namespace {
-template <class Pred>
-void wait_until(Pred pred) {
-    REQUIRE(tp_test::eventually(pred));
-}
-}  // namespace
-
 TEST_CASE("channel: FIFO, try forms, close drains then ends") {
     taskport::channel<int> ch(3);
     CHECK(ch.try_send(1) == taskport::send_status::sent);
@@ -62,7 +55,7 @@ TEST_CASE("channel: send waits while full, receive while empty; close wakes both
     auto producer = rt.spawn([&]() -> task<void> {
         for (int i = 0; i < 3; ++i) co_await ch.send(std::to_string(i));
     });
-    wait_until([&] { return ch.waiting_senders() == 1; });  // 0 queued, 1 waiting
+    tp_test::wait_until([&] { return ch.waiting_senders() == 1; });  // 0 queued, 1 waiting
     auto consumer = rt.spawn([&]() -> task<std::vector<std::string>> {
         std::vector<std::string> got;
         for (;;) {
@@ -73,7 +66,7 @@ TEST_CASE("channel: send waits while full, receive while empty; close wakes both
         co_return got;
     });
     producer.get();
-    wait_until([&] { return ch.waiting_receivers() == 1; });
+    tp_test::wait_until([&] { return ch.waiting_receivers() == 1; });
     ch.close();
     CHECK(consumer.get() == std::vector<std::string>{"0", "1", "2"});
 
@@ -81,7 +74,7 @@ TEST_CASE("channel: send waits while full, receive while empty; close wakes both
     taskport::channel<int> c2(1);
     REQUIRE(c2.try_send(1) == taskport::send_status::sent);
     auto s = rt.spawn([&]() -> task<void> { co_await c2.send(2); });
-    wait_until([&] { return c2.waiting_senders() == 1; });
+    tp_test::wait_until([&] { return c2.waiting_senders() == 1; });
     c2.close();
     try {
         s.get();
@@ -99,36 +92,22 @@ TEST_CASE("channel: cancel and with_timeout of send and receive lose and duplica
     taskport::runtime rt({.workers = 2});
     taskport::channel<int> ch(1);
     auto r = rt.spawn([&]() -> task<std::optional<int>> { co_return co_await ch.receive(); });
-    wait_until([&] { return ch.waiting_receivers() == 1; });
+    tp_test::wait_until([&] { return ch.waiting_receivers() == 1; });
     r.cancel();
     CHECK_THROWS_AS(r.get(), std::system_error);
     CHECK(ch.waiting_receivers() == 0);
     REQUIRE(ch.try_send(10) == taskport::send_status::sent);  // not taken by the cancelled one
     auto s = rt.spawn([&]() -> task<void> { co_await ch.send(11); });
-    wait_until([&] { return ch.waiting_senders() == 1; });
+    tp_test::wait_until([&] { return ch.waiting_senders() == 1; });
     s.cancel();
     CHECK_THROWS_AS(s.get(), std::system_error);
     CHECK(ch.try_receive() == 10);
     CHECK(!ch.try_receive());  // the cancelled send's 11 never entered
 
-    auto tr = rt.spawn([&]() -> task<bool> {
-        try {
-            co_await taskport::with_timeout(10ms, ch.receive());
-        } catch (const std::system_error& e) {
-            co_return e.code() == std::errc::timed_out;
-        }
-        co_return false;
-    });
+    auto tr = rt.spawn(tp_test::times_out(10ms, ch.receive()));
     CHECK(tr.get());
     REQUIRE(ch.try_send(1) == taskport::send_status::sent);
-    auto ts = rt.spawn([&]() -> task<bool> {
-        try {
-            co_await taskport::with_timeout(10ms, ch.send(2));
-        } catch (const std::system_error& e) {
-            co_return e.code() == std::errc::timed_out;
-        }
-        co_return false;
-    });
+    auto ts = rt.spawn(tp_test::times_out(10ms, ch.send(2)));
     CHECK(ts.get());
     CHECK(ch.try_receive() == 1);
     CHECK(!ch.try_receive());
@@ -180,6 +159,155 @@ TEST_CASE("channel: blocking forms from outside threads; refused on a worker") {
     } catch (const std::system_error& e) {
         CHECK(e.code() == std::errc::resource_deadlock_would_occur);
     }
+}
+
+TEST_CASE("channel: blocking forms with a timeout: timed_out, nothing sent or taken; a hand-off in time") {
+    auto is_timed_out = [](const std::system_error& e) { return e.code() == std::errc::timed_out; };
+    taskport::channel<int> ch(1);
+    // An empty channel: receive_blocking(d) times out, and leaves no waiter behind to take a
+    // later value.
+    try {
+        (void)ch.receive_blocking(1ms);
+        FAIL("receive_blocking(1ms) on an empty channel returned");
+    } catch (const std::system_error& e) {
+        CHECK(is_timed_out(e));
+    }
+    CHECK(ch.waiting_receivers() == 0);
+    REQUIRE(ch.try_send(1) == taskport::send_status::sent);
+    // A full channel: send_blocking(v, d) times out and its value never enters.
+    try {
+        ch.send_blocking(2, 1ms);
+        FAIL("send_blocking(v, 1ms) on a full channel returned");
+    } catch (const std::system_error& e) {
+        CHECK(is_timed_out(e));
+    }
+    CHECK(ch.waiting_senders() == 0);
+    CHECK(ch.try_receive() == 1);
+    CHECK(!ch.try_receive());
+
+    // Within the deadline: a value handed over by another thread, then end of stream.
+    std::optional<int> got;
+    bool eos = false;
+    std::thread rx([&] {
+        got = ch.receive_blocking(tp_test::hang_deadline);
+        eos = !ch.receive_blocking(tp_test::hang_deadline).has_value();
+    });
+    tp_test::wait_until([&] { return ch.waiting_receivers() == 1; });
+    REQUIRE(ch.try_send(7) == taskport::send_status::sent);
+    tp_test::wait_until([&] { return ch.waiting_receivers() == 1; });
+    ch.close();
+    rx.join();
+    CHECK(got == 7);
+    CHECK(eos);
+    CHECK_THROWS_AS(ch.send_blocking(3, 1s), std::system_error);
+
+    // Refused on a worker, like the untimed forms.
+    taskport::runtime rt({.workers = 1});
+    auto f = rt.spawn([&] { return ch.receive_blocking(1s); });
+    try {
+        f.get();
+        FAIL("receive_blocking(d) on a worker did not throw");
+    } catch (const std::system_error& e) {
+        CHECK(e.code() == std::errc::resource_deadlock_would_occur);
+    }
+}
+
+// The race a timed blocking form must settle: its deadline passes just as a hand-off completes
+// it. The hook lands the hand-off in that window (after the wait timed out, before the
+// withdrawal): the value must be received, not lost to a timed_out; likewise a send.
+namespace {
+taskport::channel<int>* deadline_ch = nullptr;
+int deadline_hook_calls = 0;
+void hand_off_at_deadline(taskport::detail::sync_waiter*) noexcept {
+    ++deadline_hook_calls;
+    if (deadline_ch->waiting_receivers() == 1)
+        (void)deadline_ch->try_send(42);  // completes the timed-out receiver
+    else
+        (void)deadline_ch->try_receive();  // frees the slot: the timed-out sender's value enters
+}
+}  // namespace
+
+TEST_CASE("channel: a timed blocking form whose deadline passes as a hand-off lands takes the hand-off") {
+    taskport::channel<int> ch(1);
+    deadline_ch = &ch;
+    deadline_hook_calls = 0;
+    taskport::detail::sync_blocking_deadline_hook.store(&hand_off_at_deadline);
+    std::optional<int> got;
+    CHECK_NOTHROW(got = ch.receive_blocking(1ms));
+    CHECK(got == 42);
+    CHECK(ch.size() == 0);
+    REQUIRE(ch.try_send(1) == taskport::send_status::sent);
+    CHECK_NOTHROW(ch.send_blocking(2, 1ms));  // the hook took 1; 2 was sent
+    taskport::detail::sync_blocking_deadline_hook.store(nullptr);
+    CHECK(deadline_hook_calls == 2);
+    CHECK(ch.try_receive() == 2);
+    CHECK(!ch.try_receive());
+}
+
+// Timed blocking forms racing each other from outside threads, with deadlines short enough that
+// many expire mid-hand-off: a send that timed out did not send (the sender retries it), a
+// receive that timed out took nothing. Every value arrives exactly once, in order.
+TEST_CASE("channel: stress, timed blocking forms racing hand-offs lose and duplicate nothing") {
+    taskport::channel<int> ch(2);
+    const int n = static_cast<int>(tp_test::scaled(20000));
+    long send_timeouts = 0, receive_timeouts = 0;
+    std::thread tx([&] {
+        for (int i = 0; i < n;) {
+            try {
+                ch.send_blocking(i, std::chrono::microseconds(1 + i % 40));
+                ++i;
+            } catch (const std::system_error& e) {
+                if (e.code() != std::errc::timed_out) throw;
+                ++send_timeouts;
+            }
+        }
+        ch.close();
+    });
+    std::vector<int> got;
+    for (;;) {
+        try {
+            std::optional<int> v = ch.receive_blocking(std::chrono::microseconds(1 + got.size() % 30));
+            if (!v) break;
+            got.push_back(*v);
+        } catch (const std::system_error& e) {
+            if (e.code() != std::errc::timed_out) throw;
+            ++receive_timeouts;
+        }
+    }
+    tx.join();
+    REQUIRE(got.size() == static_cast<std::size_t>(n));
+    int bad = 0;
+    for (int i = 0; i < n; ++i)
+        if (got[static_cast<std::size_t>(i)] != i) ++bad;
+    CHECK(bad == 0);
+    std::printf("timed blocking stress: %d values, %ld send and %ld receive timeouts\n", n, send_timeouts,
+                receive_timeouts);
+}
+
+// The channel's buffer (detail/ring_buffer.hpp) grows while its contents wrap around the end of
+// its storage, and holds values that own memory: order and contents survive, nothing leaks
+// (ASan), and once grown, a bounded channel's steady traffic reuses the storage.
+TEST_CASE("channel: buffer growth while wrapped keeps order; values that own memory") {
+    taskport::channel<std::string> ch;  // unbounded
+    const std::string pad(40, 'x');     // longer than the small-string buffer: heap-owned
+    int next_in = 0, next_out = 0;
+    for (int round = 0; round < 12; ++round) {
+        for (int k = 0; k < 7 + round * 5; ++k)
+            REQUIRE(ch.try_send(std::to_string(next_in++) + pad) == taskport::send_status::sent);
+        for (int k = 0; k < 3 + round * 2; ++k) {
+            std::optional<std::string> v = ch.try_receive();
+            REQUIRE(v);
+            CHECK(*v == std::to_string(next_out++) + pad);
+        }
+    }
+    CHECK(ch.size() == static_cast<std::size_t>(next_in - next_out));
+    ch.close();
+    while (std::optional<std::string> v = ch.try_receive()) CHECK(*v == std::to_string(next_out++) + pad);
+    CHECK(next_out == next_in);
+    // Left in the buffer at destruction: freed by the channel (ASan would report a leak).
+    taskport::channel<std::string> left(4);
+    REQUIRE(left.try_send(pad) == taskport::send_status::sent);
+    REQUIRE(left.try_send(pad) == taskport::send_status::sent);
 }
 
 TEST_CASE("channel: stress, many producers and consumers, every value exactly once") {

@@ -17,13 +17,6 @@
 using namespace std::chrono_literals;
 using taskport::task;
 
-namespace {
-template <class Pred>
-void wait_until(Pred pred) {
-    REQUIRE(tp_test::eventually(pred));
-}
-}  // namespace
-
 TEST_CASE("scope: join waits for every task, nested spawns included, and rethrows the first error") {
     taskport::runtime rt({.workers = 4});
     std::atomic<int> done{0};
@@ -65,7 +58,7 @@ TEST_CASE("scope: cancel() reaches every task, waiting ones and ones spawned lat
                 throw;
             }
         });
-    wait_until([&] { return never.waiters() == 6; });
+    tp_test::wait_until([&] { return never.waiters() == 6; });
     std::stop_token tok = scope.get_stop_token();
     CHECK(!tok.stop_requested());
     scope.cancel();
@@ -96,7 +89,7 @@ TEST_CASE("scope: a cancelled joiner cancels its scope, waits for it, then throw
         joined = true;
         co_await scope.join();
     });
-    wait_until([&] { return joined.load() && never.waiters() == 3; });
+    tp_test::wait_until([&] { return joined.load() && never.waiters() == 3; });
     parent.cancel();
     try {
         parent.get();
@@ -122,7 +115,7 @@ TEST_CASE("scope: a stop_source request cancels it; the destructor waits for its
                 }
                 finished++;
             });
-        wait_until([&] { return never.waiters() == 4; });
+        tp_test::wait_until([&] { return never.waiters() == 4; });
         src.request_stop();
         CHECK(scope.cancel_requested());
     }
@@ -137,20 +130,13 @@ TEST_CASE("scope: a stop_source request cancels it; the destructor waits for its
                 }
                 finished++;
             });
-        wait_until([&] { return never.waiters() == 4; });
+        tp_test::wait_until([&] { return never.waiters() == 4; });
     }  // the destructor cancels and waits
     CHECK(finished == 8);
     // with_timeout on join: stops waiting, cancels nothing.
     taskport::async_scope scope(rt);
     scope.spawn([&]() -> task<void> { co_await never.wait(); });
-    auto t = rt.spawn([&]() -> task<bool> {
-        try {
-            co_await taskport::with_timeout(10ms, scope.join());
-        } catch (const std::system_error& e) {
-            co_return e.code() == std::errc::timed_out;
-        }
-        co_return false;
-    });
+    auto t = rt.spawn(tp_test::times_out(10ms, scope.join()));
     CHECK(t.get());
     CHECK(scope.size() == 1);
     never.set();
@@ -166,10 +152,10 @@ TEST_CASE("when_any with cancel_losers cancels the others") {
             co_await never.wait();
             co_return 0;
         }));
-    wait_until([&] { return never.waiters() == 3; });
+    tp_test::wait_until([&] { return never.waiters() == 3; });
     fs.push_back(rt.spawn([] { return 7; }));
     auto r = taskport::when_any(std::move(fs), taskport::cancel_losers).get();
     CHECK(r.index == 3);
     CHECK(r.value == 7);
-    wait_until([&] { return never.waiters() == 0; });  // the losers were cancelled out of their wait
+    tp_test::wait_until([&] { return never.waiters() == 0; });  // the losers were cancelled out of their wait
 }

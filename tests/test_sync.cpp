@@ -21,12 +21,6 @@ namespace {
 
 bool is_cancelled(const std::system_error& e) { return e.code() == std::errc::operation_canceled; }
 
-// Waits (with the hang deadline) until pred holds; a hung test fails instead of hanging.
-template <class Pred>
-void wait_until(Pred pred) {
-    REQUIRE(tp_test::eventually(pred));
-}
-
 }  // namespace
 
 TEST_CASE("semaphore: FIFO hand-off, a large head request is not starved by small ones") {
@@ -42,9 +36,9 @@ TEST_CASE("semaphore: FIFO hand-off, a large head request is not starved by smal
         });
     };
     auto a = waiter(1, 3);
-    wait_until([&] { return sem.waiters() == 1; });
+    tp_test::wait_until([&] { return sem.waiters() == 1; });
     auto b = waiter(2, 1);
-    wait_until([&] { return sem.waiters() == 2; });
+    tp_test::wait_until([&] { return sem.waiters() == 2; });
     sem.release(1);  // covers b, but a is first: nobody gets it
     CHECK(sem.waiters() == 2);
     CHECK(!sem.try_acquire());  // no barging past the queue
@@ -61,9 +55,9 @@ TEST_CASE("semaphore: cancelled head waiter hands on what it was blocking") {
     taskport::runtime rt({.workers = 2});
     taskport::async_semaphore sem(1);
     auto big = rt.spawn([&]() -> task<void> { co_await sem.acquire(5); });
-    wait_until([&] { return sem.waiters() == 1; });
+    tp_test::wait_until([&] { return sem.waiters() == 1; });
     auto small = rt.spawn([&]() -> task<void> { co_await sem.acquire(1); });
-    wait_until([&] { return sem.waiters() == 2; });
+    tp_test::wait_until([&] { return sem.waiters() == 2; });
     big.cancel();
     try {
         big.get();
@@ -84,7 +78,7 @@ TEST_CASE("semaphore: cancel vs release, both orders, the permit is taken exactl
             co_await sem.acquire();
             co_return 1;
         });
-        wait_until([&] { return sem.waiters() == 1; });
+        tp_test::wait_until([&] { return sem.waiters() == 1; });
         if (release_first) {
             sem.release();
             f.cancel();  // too late: it already holds the permit (it may still throw at a later co_await: none)
@@ -113,7 +107,7 @@ TEST_CASE("semaphore: stress, cancels racing releases: every permit accounted fo
                 co_await sem.acquire();
                 got++;
             }));
-        wait_until([&] { return sem.waiters() == static_cast<std::size_t>(n); });
+        tp_test::wait_until([&] { return sem.waiters() == static_cast<std::size_t>(n); });
         std::thread canceller([&] {
             for (int i = 0; i < n; i += 2) fs[i].cancel();
         });
@@ -140,14 +134,7 @@ TEST_CASE("semaphore: stress, cancels racing releases: every permit accounted fo
 TEST_CASE("semaphore: with_timeout on acquire, and a permit guard") {
     taskport::runtime rt({.workers = 2});
     taskport::async_semaphore sem(0);
-    auto f = rt.spawn([&]() -> task<bool> {
-        try {
-            co_await taskport::with_timeout(20ms, sem.acquire());
-        } catch (const std::system_error& e) {
-            co_return e.code() == std::errc::timed_out;
-        }
-        co_return false;
-    });
+    auto f = rt.spawn(tp_test::times_out(20ms, sem.acquire()));
     CHECK(f.get());
     CHECK(sem.waiters() == 0);
     sem.release();
@@ -169,7 +156,7 @@ TEST_CASE("semaphore: blocking acquire from an outside thread; refused on a work
     taskport::runtime rt({.workers = 2});
     taskport::async_semaphore sem(0);
     std::thread t([&] { sem.acquire_blocking(2); });
-    wait_until([&] { return sem.waiters() == 1; });
+    tp_test::wait_until([&] { return sem.waiters() == 1; });
     sem.release(2);
     t.join();
     CHECK(sem.available() == 0);
@@ -209,30 +196,23 @@ TEST_CASE("mutex: mutual exclusion across suspension, FIFO, cancel and timeout")
         order.push_back(1);
         m.unlock();
     });
-    wait_until([&] { return m.waiters() == 1; });
+    tp_test::wait_until([&] { return m.waiters() == 1; });
     auto w2 = rt.spawn([&]() -> task<void> {
         co_await m.lock();
         order.push_back(2);
         m.unlock();
     });
-    wait_until([&] { return m.waiters() == 2; });
+    tp_test::wait_until([&] { return m.waiters() == 2; });
     auto w3 = rt.spawn([&]() -> task<void> {
         co_await m.lock();
         order.push_back(3);
         m.unlock();
     });
-    wait_until([&] { return m.waiters() == 3; });
+    tp_test::wait_until([&] { return m.waiters() == 3; });
     w2.cancel();
     CHECK_THROWS_AS(w2.get(), std::system_error);
     CHECK(m.waiters() == 2);
-    auto t = rt.spawn([&]() -> task<bool> {
-        try {
-            co_await taskport::with_timeout(10ms, m.lock());
-        } catch (const std::system_error& e) {
-            co_return e.code() == std::errc::timed_out;
-        }
-        co_return false;
-    });
+    auto t = rt.spawn(tp_test::times_out(10ms, m.lock()));
     CHECK(t.get());
     m.unlock();
     w1.get();
@@ -252,7 +232,7 @@ TEST_CASE("event: manual reset wakes all; auto reset one at a time, FIFO, stored
             co_await ev.wait();
             woke++;
         }));
-    wait_until([&] { return ev.waiters() == 5; });
+    tp_test::wait_until([&] { return ev.waiters() == 5; });
     ev.set();
     for (auto& f : fs) f.get();
     CHECK(woke == 5);
@@ -274,7 +254,7 @@ TEST_CASE("event: manual reset wakes all; auto reset one at a time, FIFO, stored
             std::lock_guard<std::mutex> g(mu);
             order.push_back(i);
         }));
-        wait_until([&] { return au.waiters() == static_cast<std::size_t>(i + 1); });
+        tp_test::wait_until([&] { return au.waiters() == static_cast<std::size_t>(i + 1); });
     }
     au.set();
     fs[0].get();
@@ -288,21 +268,14 @@ TEST_CASE("event: manual reset wakes all; auto reset one at a time, FIFO, stored
     CHECK(!au.is_set());
 
     // notify_waiters wakes those waiting, stores nothing; with_timeout on wait.
-    auto t = rt.spawn([&]() -> task<bool> {
-        try {
-            co_await taskport::with_timeout(10ms, au.wait());
-        } catch (const std::system_error& e) {
-            co_return e.code() == std::errc::timed_out;
-        }
-        co_return false;
-    });
+    auto t = rt.spawn(tp_test::times_out(10ms, au.wait()));
     CHECK(t.get());
     au.notify_waiters();
     CHECK(!au.is_set());
 
     // Outside thread.
     std::thread th([&] { au.wait_blocking(); });
-    wait_until([&] { return au.waiters() == 1; });
+    tp_test::wait_until([&] { return au.waiters() == 1; });
     au.set();
     th.join();
 }
@@ -324,11 +297,11 @@ TEST_CASE("latch and barrier for tasks") {
 
     taskport::latch l2(1);
     auto c = rt.spawn([&]() -> task<void> { co_await l2.wait(); });
-    wait_until([&] { return l2.waiters() == 1; });
+    tp_test::wait_until([&] { return l2.waiters() == 1; });
     c.cancel();
     CHECK_THROWS_AS(c.get(), std::system_error);
     std::thread th([&] { l2.wait_blocking(); });
-    wait_until([&] { return l2.waiters() == 1; });
+    tp_test::wait_until([&] { return l2.waiters() == 1; });
     l2.count_down();
     th.join();
 
@@ -354,17 +327,41 @@ TEST_CASE("latch and barrier for tasks") {
 
     // A cancelled waiter's arrival counts; with_timeout on arrive_and_wait.
     taskport::barrier b2(2);
-    auto t = rt.spawn([&]() -> task<bool> {
-        try {
-            co_await taskport::with_timeout(10ms, b2.arrive_and_wait());
-        } catch (const std::system_error& e) {
-            co_return e.code() == std::errc::timed_out;
-        }
-        co_return false;
-    });
+    auto t = rt.spawn(tp_test::times_out(10ms, b2.arrive_and_wait()));
     CHECK(t.get());
     auto last = rt.spawn([&]() -> task<bool> { co_return co_await b2.arrive_and_wait(); });
     CHECK(last.get());  // completes the phase the timed-out arrival began
+}
+
+// The two waits the tests above leave out: a latch wait under with_timeout (times out, leaves no
+// waiter behind, takes nothing from the count) and a barrier arrival cancelled while it waits
+// (its arrival still counts: the phase completes for the others).
+TEST_CASE("latch wait with_timeout; barrier arrive_and_wait cancelled") {
+    taskport::runtime rt({.workers = 2});
+    taskport::latch l(2);
+    auto t = rt.spawn(tp_test::times_out(10ms, l.wait()));
+    CHECK(t.get());
+    CHECK(l.waiters() == 0);
+    CHECK(!l.try_wait());
+    auto w = rt.spawn([&]() -> task<void> { co_await l.wait(); });
+    tp_test::wait_until([&] { return l.waiters() == 1; });
+    l.count_down(2);  // the count was untouched by the timed-out wait: two arrivals release it
+    CHECK_NOTHROW(w.get());
+
+    taskport::barrier b(2);
+    auto c = rt.spawn([&]() -> task<void> { (void)co_await b.arrive_and_wait(); });
+    tp_test::wait_until([&] { return b.waiters() == 1; });
+    c.cancel();
+    try {
+        c.get();
+        FAIL("a cancelled arrive_and_wait returned");
+    } catch (const std::system_error& e) {
+        CHECK(is_cancelled(e));
+    }
+    CHECK(b.waiters() == 0);
+    // Its arrival counted: the next one completes the phase, and leads it, without waiting.
+    auto last = rt.spawn([&]() -> task<bool> { co_return co_await b.arrive_and_wait(); });
+    CHECK(last.get());
 }
 
 // The window between a waiter registering its cancel hook and queueing: a cancel landing there
@@ -433,14 +430,7 @@ TEST_CASE("with_timeout: an expiry before the wait queues times it out, nothing 
     taskport::runtime rt({.workers = 2});
     taskport::async_semaphore sem(0);
     taskport::detail::sync_before_queue_hook = &wait_for_expiry_in_window;
-    auto f = rt.spawn([&]() -> task<bool> {
-        try {
-            co_await taskport::with_timeout(0ms, sem.acquire());
-        } catch (const std::system_error& e) {
-            co_return e.code() == std::errc::timed_out;
-        }
-        co_return false;
-    });
+    auto f = rt.spawn(tp_test::times_out(0ms, sem.acquire()));
     const bool finished = tp_test::eventually([&] { return f.is_ready(); });
     taskport::detail::sync_before_queue_hook = nullptr;
     REQUIRE(finished);

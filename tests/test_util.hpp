@@ -6,6 +6,8 @@
 // only so that a lost wake-up fails the test with a message instead of hanging CI.
 #pragma once
 
+#include <catch2/catch.hpp>
+
 #include <taskport/taskport.hpp>
 
 #include <atomic>
@@ -14,10 +16,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#include <system_error>
 #include <thread>
 
 // For a test that cannot apply on this system: says why on stdout (meson's test log) and
-// returns from the test case (Catch2 v2 has no skip of its own). Catch must be included first.
+// returns from the test case (Catch2 v2 has no skip of its own).
 #define TP_SKIP(reason)                                                                         \
     do {                                                                                        \
         std::printf("SKIP \"%s\": %s\n", Catch::getResultCapture().getCurrentTestName().c_str(), \
@@ -84,6 +87,27 @@ bool eventually(Pred pred) {
         std::this_thread::yield();
     }
     return true;
+}
+
+// Requires (Catch2's REQUIRE) that pred becomes true before the hang deadline: for a test waiting
+// for a state that has no notification of its own (a primitive's waiter count).
+template <class Pred>
+void wait_until(Pred pred) {
+    REQUIRE(eventually(pred));
+}
+
+// co_await times_out(d, op) (or rt.spawn(times_out(d, op))): op under with_timeout(d, op); true
+// when that threw timed_out, false when op completed first. Other errors propagate. op is a
+// waiting operation (sem.acquire(), ch.receive(), ...), moved into the task before it starts.
+template <class Op>
+taskport::task<bool> times_out(std::chrono::milliseconds d, Op op) {
+    bool timed_out = false;
+    try {
+        co_await taskport::with_timeout(d, std::move(op));
+    } catch (const std::system_error& e) {
+        timed_out = e.code() == std::errc::timed_out;
+    }
+    co_return timed_out;
 }
 
 // A counter tasks bump and a test thread waits on (blocking, no polling).

@@ -16,6 +16,8 @@
 // std::stop_token interop: a scope built with a stop_token is cancelled when a stop is
 // requested on it; get_stop_token() is requested when the scope is cancelled (hand it to code
 // that polls std::stop_token).
+// Fairness: join() waiters are all released together when the scope's last task finishes,
+// resumed in arrival order; a joiner arriving while the scope is empty passes at once.
 // A task must not join a scope it belongs to (it would wait for itself).
 // Invariant (under the lock): live_ counts the children linked in the list; join waiters
 // queue only while live_ > 0. Lock order: a task's cancel-hook lock, then the scope's lock,

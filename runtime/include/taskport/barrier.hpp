@@ -7,6 +7,8 @@
 // A waiting arrive_and_wait() honours cancel() (cancelled_error) and with_timeout (timed_out);
 // its arrival still counts (as in std::barrier, an arrival is not taken back), so the phase
 // completes for the others. One that is cancelled before it arrives does not arrive.
+// Fairness: a phase's last arrival releases all of that phase's waiters at once, resumed in
+// arrival order; arrivals for the next phase wait for it, whoever is resumed first.
 // Invariant (under the lock): 0 < remaining_ <= expected_ between phases.
 #pragma once
 

@@ -6,7 +6,7 @@
 // throws channel_closed_error(); senders waiting at close() get it too, and keep their value),
 // and lets receivers drain what is queued before they see end of stream. try_send/try_receive
 // never wait; send_blocking/receive_blocking are for outside threads (on a worker they throw
-// resource_deadlock_would_occur: co_await the task form there).
+// resource_deadlock_would_occur: co_await the task form there), with a timeout or without.
 //
 // Fairness: FIFO both ways. Values are received in the order sends completed; waiting senders
 // are served in arrival order (the oldest waiting sender's value enters the buffer as soon as
@@ -21,10 +21,11 @@
 // while it is full (bounded); nobody waits once closed.
 #pragma once
 
+#include <taskport/detail/ring_buffer.hpp>
 #include <taskport/detail/sync_wait.hpp>
 
+#include <chrono>
 #include <cstddef>
-#include <deque>
 #include <optional>
 #include <stdexcept>
 #include <system_error>
@@ -157,6 +158,40 @@ public:
         return out;
     }
 
+    /// From an outside thread: send_blocking(v) that gives up at `timeout`. Throws
+    /// std::system_error(timed_out) when the value could not be queued or handed to a receiver
+    /// within it (it was not sent: exactly once, as with with_timeout), channel_closed_error()
+    /// once closed, resource_deadlock_would_occur on a worker. Thread-safe.
+    template <class U, class Rep, class Period>
+    void send_blocking(U&& v, std::chrono::duration<Rep, Period> timeout) {
+        detail::refuse_on_worker("taskport::channel::send_blocking");
+        const auto deadline = detail::deadline_after(timeout);
+        T value(std::forward<U>(v));
+        detail::blocking_waiter w;
+        detail::wake_list wake;
+        send_status r = send_status::full;
+        if (suspend_send(&w, value, r, wake)) detail::wait_blocking_until(*this, w, deadline);
+        wake.run();
+        if (w.aborted()) throw detail::blocking_timed_out("taskport::channel::send_blocking");
+        if (r == send_status::closed || w.status == closed_status) throw channel_closed_error();
+    }
+    /// From an outside thread: receive_blocking() that gives up at `timeout`: the next value, or
+    /// std::nullopt once closed and drained; throws std::system_error(timed_out) when neither
+    /// came within it (nothing was taken), resource_deadlock_would_occur on a worker.
+    /// Thread-safe.
+    template <class Rep, class Period>
+    std::optional<T> receive_blocking(std::chrono::duration<Rep, Period> timeout) {
+        detail::refuse_on_worker("taskport::channel::receive_blocking");
+        const auto deadline = detail::deadline_after(timeout);
+        detail::blocking_waiter w;
+        std::optional<T> out;
+        detail::wake_list wake;
+        if (suspend_receive(&w, out, wake)) detail::wait_blocking_until(*this, w, deadline);
+        wake.run();
+        if (w.aborted()) throw detail::blocking_timed_out("taskport::channel::receive_blocking");
+        return out;
+    }
+
     // No more sends; receivers drain what is queued, then see end of stream. Idempotent.
     void close() noexcept {
         detail::wake_list wake;
@@ -251,7 +286,7 @@ private:
     }
 
     const std::size_t cap_;     // 0: unbounded
-    std::deque<T> buf_;         // under lock_
+    detail::ring_buffer<T> buf_;  // under lock_; allocates only to grow (see ring_buffer.hpp)
     detail::wait_queue senders_;    // under lock_
     detail::wait_queue receivers_;  // under lock_
     bool closed_ = false;       // under lock_

@@ -6,6 +6,7 @@
 // std::invalid_argument, and the count is left as it was. A waiting wait() honours cancel()
 // (cancelled_error) and with_timeout (timed_out); an arrive_and_wait() so interrupted has
 // already counted down (an arrival is not taken back, as in std::latch).
+// Fairness: the count reaching zero releases every waiter at once, resumed in arrival order.
 // Invariant (under the lock): waiters queue only while count_ > 0.
 #pragma once
 

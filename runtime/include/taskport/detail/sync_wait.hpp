@@ -33,6 +33,7 @@
 #include <taskport/task.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <coroutine>
 #include <cstddef>
@@ -53,6 +54,11 @@ struct sync_waiter;
 // registered its cancel hook, before it takes the primitive's lock. A test lands a cancel, an
 // expiry or a release exactly there.
 inline std::atomic<void (*)(sync_waiter*, int phase) noexcept> sync_before_queue_hook{nullptr};
+
+/// Test hook, off (null) in normal use: called by a blocking form whose deadline has passed, just
+/// before it withdraws its waiter (still queued, or already being handed what it waited for). A
+/// test completes the operation exactly there: the hand-off must win, nothing lost.
+inline std::atomic<void (*)(sync_waiter*) noexcept> sync_blocking_deadline_hook{nullptr};
 
 struct sync_waiter : task_node, cancel_hook {
     enum class st : unsigned char { idle, queued, woken, aborted };
@@ -164,8 +170,14 @@ public:
         tail_ = w;
     }
     // Resumes each waiter, in the order added, as a task on its executor; call after unlocking.
-    // The first goes to the waker's LIFO slot (schedule_next) when it is alone.
+    // The first goes to the waker's LIFO slot (schedule_next) when it is alone. Inline when empty
+    // (the common case: every channel operation's awaiter runs its list, mostly empty).
     void run() noexcept {
+        if (head_) run_all();
+    }
+
+private:
+    void run_all() noexcept {
         task_node* t = head_;
         const bool single = t && !t->next;
         head_ = tail_ = nullptr;
@@ -182,7 +194,6 @@ public:
         }
     }
 
-private:
     task_node* head_ = nullptr;
     task_node* tail_ = nullptr;
 };
@@ -294,9 +305,37 @@ struct blocking_waiter : sync_waiter {
         std::unique_lock<std::mutex> g(mu);
         cv.wait(g, [&] { return done; });
     }
+    /// Waits until woken or `deadline`; false at the deadline. The waiter may then still be
+    /// queued: its core must withdraw() it, and wait() must follow (see wait_blocking_until).
+    bool wait_until(std::chrono::steady_clock::time_point deadline) {
+        std::unique_lock<std::mutex> g(mu);
+        return cv.wait_until(g, deadline, [&] { return done; });
+    }
     std::mutex mu;
     std::condition_variable cv;
     bool done = false;
 };
+
+/// A blocking form's wait with a deadline (w was queued by core.suspend()). At the deadline, w
+/// is withdrawn; then, whether the withdrawal or a waker settled it first, waits until that one
+/// is done with w. Afterwards w.aborted() says it timed out (and the operation did not happen).
+inline void wait_blocking_until(sync_core& core, blocking_waiter& w,
+                                std::chrono::steady_clock::time_point deadline) {
+    if (w.wait_until(deadline)) return;
+    if (auto hook = sync_blocking_deadline_hook.load(std::memory_order_relaxed)) hook(&w);
+    core.withdraw(&w);
+    w.wait();
+}
+
+/// What a blocking form throws when its deadline passed first.
+inline std::system_error blocking_timed_out(const char* what) {
+    return std::system_error(std::make_error_code(std::errc::timed_out), what);
+}
+
+/// The deadline `d` from now, rounded up to the clock's tick.
+template <class Rep, class Period>
+std::chrono::steady_clock::time_point deadline_after(std::chrono::duration<Rep, Period> d) {
+    return std::chrono::steady_clock::now() + std::chrono::ceil<std::chrono::steady_clock::duration>(d);
+}
 
 }  // namespace taskport::detail
