@@ -423,6 +423,16 @@ TEST_CASE("process: 50 at once, each with its own status and output", "[process]
     CHECK(tp_test::open_fds() == fds);
 }
 
+TEST_CASE("process: 300 kept after their wait (more than the 256 SIGCHLD slots of the fallback)", "[process]") {
+    runtime rt(tp_test::workers(2));
+    std::vector<io::process> kept;
+    for (int i = 0; i < 300; ++i) {
+        kept.push_back(io::process::start(rt, io::process_options("/bin/true")));  // throws when out of slots
+        REQUIRE(run_to_end(rt, kept.back()).success());
+    }
+    CHECK(kept.size() == 300);
+}
+
 TEST_CASE("process: the child gets no descriptor of ours; none is left here after the wait", "[process]") {
     runtime rt(tp_test::workers(2));
     (void)run_to_end(rt, *std::make_unique<io::process>(io::process::start(rt, io::process_options("/bin/true"))));

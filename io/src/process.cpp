@@ -22,6 +22,7 @@
 #include <mutex>
 #include <string>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include <fcntl.h>
@@ -55,7 +56,7 @@ namespace detail {
 struct child_state {
     long pid = -1;
     bool sigchld = false;  // the watch is the SIGCHLD pipe (else a pidfd)
-    int sig_slot = -1;     // signal_pipe.hpp's slot (sigchld only)
+    int sig_slot = -1;     // signal_pipe.hpp's slot (sigchld only; freed under mu by the reap)
     socket_core watch;     // readable when the child (sigchld: any child) has exited
 
     std::mutex mu;          // guards reaped/raw_status and every waitpid and kill of pid
@@ -86,6 +87,9 @@ struct child_state {
             raw_status = st;
             reaped = true;
             done.store(true, std::memory_order_release);
+            // The SIGCHLD slot is not needed any more: free it now (there are 256), not when
+            // the object goes. Its read end stays registered until then; it sees end of file.
+            close_signal_pipe(std::exchange(sig_slot, -1));
             return true;
         }
     }

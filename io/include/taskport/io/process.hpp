@@ -29,7 +29,7 @@
 // SIGCHLD through signal_set's handler table (signal.hpp): each waiting child holds a slot
 // whose pipe the handler writes to on every SIGCHLD, and a wait retries waitpid(pid, WNOHANG)
 // for its own pid only — never waitpid(-1), so other code's children are not stolen. The
-// fallback's limit: signal sets and not-yet-destroyed processes together at most 256.
+// fallback's limit: signal sets and children not yet reaped together at most 256.
 // A program that sets SIGCHLD to SIG_IGN makes the kernel reap children itself: wait() then
 // fails with no_child_process.
 //
