@@ -75,6 +75,7 @@ struct child_state {
     bool reap(std::error_code& ec) noexcept {
         std::lock_guard g(mu);
         if (reaped) return true;
+        if (pid <= 0) return false;  // not started yet: never waitpid(-1) or waitpid(0)
         for (;;) {
             int st = 0;
             const pid_t r = ::waitpid(static_cast<pid_t>(pid), &st, WNOHANG);

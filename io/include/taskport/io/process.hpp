@@ -227,8 +227,8 @@ struct child_state;  // process.cpp: the pid, its watch (pidfd or SIGCHLD pipe),
 struct process_wait_op : socket_op {
     process_wait_op(const socket_core& watch, std::shared_ptr<child_state> c) noexcept;
     process_wait_op(process_wait_op&&) noexcept = default;
-    bool await_ready() noexcept;
-    exit_status await_resume() const;
+    bool await_ready() noexcept;        ///< true when reaped already (or no child)
+    exit_status await_resume() const;   ///< the status; throws std::system_error
     static bool perform_wait(operation* op) noexcept;  // reaps the child if it has exited
     std::shared_ptr<child_state> child;
 };
@@ -240,7 +240,8 @@ class process {
 public:
     /// No child (wait() throws bad_file_descriptor, pid() is -1).
     process() noexcept;
-    process(process&&) noexcept;
+    /// Takes o's child and pipes (o is left without a child); safe with a wait pending.
+    process(process&& o) noexcept;
     /// Drops the current child (as the destructor) and takes o's.
     process& operator=(process&& o) noexcept;
     /// Closes the pipes still held here; a child not yet reaped is reaped in the background
