@@ -399,6 +399,25 @@ TEST_CASE("process: dropped after its runtime is gone: the next start() reaps it
     CHECK(run_to_end(rt2, q).success());
 }
 
+TEST_CASE("process: an object that outlives its runtime: destroyed later, its child still reaped", "[process]") {
+    io::process p;
+    io::pipe_stream in;
+    {
+        runtime rt(tp_test::workers(1));
+        p = io::process::start(rt, io::process_options("cat").std_in(io::stdio::pipe));
+        in = std::move(p.stdin_pipe());
+    }
+    const long pid = p.pid();
+    CHECK_FALSE(p.try_wait().has_value());  // still works without the runtime: cat waits on stdin
+    { io::process gone = std::move(p); }    // the runtime is gone: the pid goes to the orphan list
+    in.close();
+    REQUIRE(tp_test::eventually([&] { return proc_state(pid) == 'Z'; }));
+    runtime rt2(tp_test::workers(1));
+    auto q = io::process::start(rt2, io::process_options("/bin/true"));  // sweeps the list
+    CHECK(proc_state(pid) == 0);
+    CHECK(run_to_end(rt2, q).success());
+}
+
 TEST_CASE("process: 50 at once, each with its own status and output", "[process]") {
     const long fds = tp_test::open_fds();
     {
