@@ -8,10 +8,12 @@
 
 #include <taskport/io/unix.hpp>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <filesystem>
 #include <future>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -42,6 +44,13 @@ TEST_CASE("unix: not supported on Windows: bind and connect throw function_not_s
     } catch (const std::system_error& e) {
         CHECK(e.code() == not_supported);
     }
+    try {
+        io::unix_datagram::bind(rt, "x.sock");
+        FAIL("unix_datagram::bind did not throw");
+    } catch (const std::system_error& e) {
+        CHECK(e.code() == not_supported);
+    }
+    CHECK_THROWS_AS(io::unix_datagram::pair(rt), std::system_error);
 }
 
 #else
@@ -379,5 +388,183 @@ TEST_CASE("unix: callback forms (async_accept, async_read_some, async_write_all)
     CHECK(r.second == "cb");
     rt.shutdown();
 }
+
+// ---- unix_datagram ----
+
+namespace {
+
+std::string text(std::span<const std::byte> b, std::size_t n) { return std::string(reinterpret_cast<const char*>(b.data()), n); }
+
+template <class T>
+std::error_code error_of(runtime& rt, task<T> t) {
+    try {
+        tp_test::run(rt, std::move(t));
+    } catch (const std::system_error& e) {
+        return e.code();
+    }
+    return {};
+}
+
+}  // namespace
+
+TEST_CASE("unix datagram: send_to/receive_from between paths: boundaries kept, senders named, cut to the buffer",
+          "[unix][datagram]") {
+    const long fds = tp_test::open_fds();
+    {
+        runtime rt(tp_test::workers(2));
+        temp_path pa, pb;
+        auto a = io::unix_datagram::bind(rt, pa.path);
+        auto b = io::unix_datagram::bind(rt, pb.path);
+        CHECK(a.local_name() == pa.path);
+        CHECK(fs::is_socket(pb.path));
+        auto got = tp_test::run(rt, [&]() -> task<std::vector<io::unix_receive_result>> {
+            co_await a.send_to(bytes_of(std::string_view("one")), pb.path);
+            co_await a.send_to(bytes_of(std::string_view("")), pb.path);  // an empty datagram is one too
+            co_await a.send_to(bytes_of(std::string_view("three and more")), pb.path);
+            std::vector<io::unix_receive_result> r;
+            std::array<std::byte, 64> buf;
+            for (int i = 0; i < 2; ++i) r.push_back(co_await b.receive_from(buf));
+            std::array<std::byte, 5> small;
+            r.push_back(co_await b.receive_from(small));  // cut
+            r.back().from += "|" + text(small, r.back().bytes);
+            co_return r;
+        }());
+        REQUIRE(got.size() == 3);
+        CHECK(got[0].bytes == 3);
+        CHECK(got[0].from == pa.path);
+        CHECK(got[1].bytes == 0);
+        CHECK(got[2].bytes == 5);
+        CHECK(got[2].from == pa.path + "|three");
+        // An unnamed sender: its datagrams arrive from "".
+        auto anon = io::unix_datagram::open(rt);
+        CHECK(anon.local_name().empty());
+        auto from = tp_test::run(rt, [&]() -> task<std::string> {
+            co_await anon.send_to(bytes_of(std::string_view("x")), pb.path);
+            std::array<std::byte, 8> buf;
+            auto r = co_await b.receive_from(buf);
+            co_return r.from;
+        }());
+        CHECK(from.empty());
+        // Errors: nobody at the path; a bad name throws at the call.
+        temp_path nobody;
+        CHECK(error_of(rt, [&]() -> task<std::size_t> {
+                  co_return co_await a.send_to(bytes_of(std::string_view("x")), nobody.path);
+              }()) == std::errc::no_such_file_or_directory);
+        CHECK(error_of(rt, [&]() -> task<std::size_t> {
+                  co_return co_await a.send_to(bytes_of(std::string_view("x")), std::string(200, 'n'));
+              }()) == std::errc::filename_too_long);
+        try {
+            io::unix_datagram::bind(rt, pa.path);
+            FAIL("a second bind to a live path succeeded");
+        } catch (const std::system_error& e) {
+            CHECK(e.code() == std::errc::address_in_use);
+        }
+    }
+    CHECK(tp_test::open_fds() == fds);
+}
+
+TEST_CASE("unix datagram: connect, pair(); a full receiver makes the sender wait: 3000 datagrams in order",
+          "[unix][datagram]") {
+    const long fds = tp_test::open_fds();
+    {
+        runtime rt(tp_test::workers(2));
+        auto [x, y] = io::unix_datagram::pair(rt);
+        const int n = 3000;  // far more than the receive queue holds (max_dgram_qlen is 512 at most)
+        auto ok = tp_test::run(rt, [&]() -> task<int> {
+            auto sender = rt.spawn([&]() -> task<void> {
+                for (int i = 0; i < n; ++i) {
+                    auto msg = tp_test::pattern(700 + static_cast<std::size_t>(i % 300), static_cast<unsigned>(i));
+                    std::size_t sent = co_await x.send(msg);
+                    if (sent != msg.size()) throw std::runtime_error("short datagram send");
+                }
+            });
+            int good = 0;
+            std::array<std::byte, 2048> buf;
+            for (int i = 0; i < n; ++i) {
+                auto r = co_await y.receive_from(buf);
+                auto want = tp_test::pattern(700 + static_cast<std::size_t>(i % 300), static_cast<unsigned>(i));
+                if (r.bytes == want.size() && std::equal(want.begin(), want.end(), buf.begin())) ++good;
+            }
+            co_await std::move(sender);
+            co_return good;
+        }());
+        CHECK(ok == n);
+
+        temp_path ps;
+        auto server = io::unix_datagram::bind(rt, ps.path);
+        auto client = io::unix_datagram::open(rt);
+        client.connect(ps.path);
+        CHECK(client.remote_name() == ps.path);
+        auto echoed = tp_test::run(rt, [&]() -> task<std::string> {
+            co_await client.send(bytes_of(std::string_view("ping")));
+            std::array<std::byte, 16> buf;
+            auto r = co_await server.receive_from(buf);
+            co_return text(buf, r.bytes) + "/" + r.from;
+        }());
+        CHECK(echoed == "ping/");
+        temp_path gone;
+        try {
+            client.connect(gone.path);
+            FAIL("connect to a missing path succeeded");
+        } catch (const std::system_error& e) {
+            CHECK(e.code() == std::errc::no_such_file_or_directory);
+        }
+    }
+    CHECK(tp_test::open_fds() == fds);
+}
+
+TEST_CASE("unix datagram: close() and cancel() abort a pending receive; callbacks", "[unix][datagram]") {
+    runtime rt(tp_test::workers(2));
+    auto [x, y] = io::unix_datagram::pair(rt);
+    std::promise<std::error_code> got;
+    std::array<std::byte, 16> buf;
+    y.async_receive_from(buf, [&](std::error_code ec, io::unix_receive_result) { got.set_value(ec); });
+    y.cancel();
+    auto f = got.get_future();
+    REQUIRE(f.wait_for(tp_test::hang_deadline) == std::future_status::ready);
+    CHECK(f.get() == io::operation_aborted());
+    std::promise<std::pair<std::error_code, std::string>> got2;
+    y.async_receive_from(buf, [&](std::error_code ec, io::unix_receive_result r) {
+        got2.set_value({ec, text(buf, r.bytes)});
+    });
+    tp_test::run(rt, [&]() -> task<void> { co_await x.send(bytes_of(std::string_view("cb"))); }());
+    auto f2 = got2.get_future();
+    REQUIRE(f2.wait_for(tp_test::hang_deadline) == std::future_status::ready);
+    auto r2 = f2.get();
+    CHECK(!r2.first);
+    CHECK(r2.second == "cb");
+    auto code = tp_test::run(rt, [&]() -> task<std::error_code> {
+        auto w = rt.spawn([&]() -> task<std::error_code> {
+            try {
+                co_await y.receive_from(buf);
+            } catch (const std::system_error& e) {
+                co_return e.code();
+            }
+            co_return std::error_code();
+        });
+        y.close();  // before or after the receive parks: aborted, or bad_file_descriptor
+        std::error_code ec = co_await std::move(w);
+        co_return ec;
+    }());
+    CHECK((code == io::operation_aborted() || code == std::errc::bad_file_descriptor));
+}
+
+#if defined(__linux__)
+TEST_CASE("unix datagram: abstract names", "[unix][datagram]") {
+    runtime rt(tp_test::workers(1));
+    const std::string na = io::abstract_name("tp-dgram-a-" + std::to_string(::getpid()));
+    const std::string nb = io::abstract_name("tp-dgram-b-" + std::to_string(::getpid()));
+    auto a = io::unix_datagram::bind(rt, na);
+    auto b = io::unix_datagram::bind(rt, nb);
+    CHECK(a.local_name() == na);
+    auto from = tp_test::run(rt, [&]() -> task<std::string> {
+        co_await a.send_to(bytes_of(std::string_view("hi")), nb);
+        std::array<std::byte, 8> buf;
+        auto r = co_await b.receive_from(buf);
+        co_return r.from + text(buf, r.bytes);
+    }());
+    CHECK(from == na + "hi");
+}
+#endif
 
 #endif

@@ -6,6 +6,7 @@
 #include <taskport/runtime.hpp>
 
 #include "service.hpp"
+#include "signal_pipe.hpp"
 #include "signal_table.hpp"
 #include "socket_ops.hpp"
 
@@ -101,6 +102,42 @@ bool signal_wait_op::perform_wait(operation* o) noexcept {
         op->ec = std::error_code(errno, std::system_category());
         return true;
     }
+}
+
+int open_signal_pipe(int signo, int& slot, const char* what) {
+    check_signal(signo, what);
+    int fds[2];
+    if (open_pipe(fds) < 0) fail(errno, what);
+    std::lock_guard g(table_lock);
+    slot = table.claim(fds[1]);
+    if (slot < 0) {
+        ::close(fds[0]);
+        ::close(fds[1]);
+        throw std::system_error(std::make_error_code(std::errc::too_many_files_open),
+                                std::string(what) + ": more than 256 signal sets and SIGCHLD watches at once");
+    }
+    try {
+        take_signal(signo, what);
+    } catch (...) {
+        int fd = -1;
+        table.release(slot, fd);
+        slot = -1;
+        if (fd >= 0) ::close(fd);
+        ::close(fds[0]);
+        throw;
+    }
+    table.want(slot, std::uint64_t{1} << (signo - 1));
+    return fds[0];
+}
+
+void close_signal_pipe(int slot) noexcept {
+    if (slot < 0) return;
+    std::lock_guard g(table_lock);
+    int fd = -1;
+    const std::uint64_t m = table.release(slot, fd);
+    for (int signo = 1; signo <= max_signal; ++signo)
+        if (m & (std::uint64_t{1} << (signo - 1))) drop_signal(signo);
+    if (fd >= 0) ::close(fd);
 }
 
 }  // namespace detail

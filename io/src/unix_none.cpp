@@ -21,7 +21,27 @@ bool unix_connect_op::await_ready() noexcept {
 }
 unix_stream unix_connect_op::await_resume() { unsupported("taskport::io::unix_stream::connect"); }
 
+bool unix_send_op::perform_send(operation* op) noexcept {
+    op->ec = std::make_error_code(std::errc::function_not_supported);
+    return true;
+}
+bool unix_receive_op::perform_receive(operation* op) noexcept {
+    op->ec = std::make_error_code(std::errc::function_not_supported);
+    return true;
+}
+unix_receive_result unix_receive_op::await_resume() const { unsupported("taskport::io::unix_datagram::receive_from"); }
+
 }  // namespace detail
+
+unix_datagram unix_datagram::bind(runtime&, std::string_view) { detail::unsupported("taskport::io::unix_datagram::bind"); }
+unix_datagram unix_datagram::open(runtime&) { detail::unsupported("taskport::io::unix_datagram::open"); }
+std::pair<unix_datagram, unix_datagram> unix_datagram::pair(runtime&) { detail::unsupported("taskport::io::unix_datagram::pair"); }
+void unix_datagram::connect(std::string_view) { detail::unsupported("taskport::io::unix_datagram::connect"); }
+detail::unix_send_op unix_datagram::send_to(std::span<const std::byte>, std::string_view) {
+    detail::unsupported("taskport::io::unix_datagram::send_to");
+}
+std::string unix_datagram::local_name() const { detail::unsupported("taskport::io::unix_datagram::local_name"); }
+std::string unix_datagram::remote_name() const { detail::unsupported("taskport::io::unix_datagram::remote_name"); }
 
 detail::unix_connect_op unix_stream::connect(runtime&, std::string_view) { detail::unsupported("taskport::io::unix_stream::connect"); }
 void unix_stream::shutdown_write() { detail::unsupported("taskport::io::unix_stream::shutdown_write"); }

@@ -3,6 +3,7 @@
 
 #include <taskport/io/endpoint.hpp>
 #include <taskport/io/file.hpp>
+#include <taskport/io/process.hpp>
 #include <taskport/io/resolve.hpp>
 #include <taskport/io/signal.hpp>
 #include <taskport/io/tcp.hpp>

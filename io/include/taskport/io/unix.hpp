@@ -26,8 +26,13 @@
 // unlink_on_close: the file may have been replaced by another process's since bind(), and
 // removing it then would break that one.
 //
-// Windows: not built on the completion port yet; bind() and connect() throw
-// std::system_error(std::errc::function_not_supported).
+// Datagrams (unix_datagram, SOCK_DGRAM): bind a name or stay unnamed, send_to/receive_from a
+// name, or connect() once and send/receive; pair() gives two connected ones. Datagrams keep their
+// boundaries and, between two sockets, their order (Linux: reliable, a full receiver makes the
+// sender wait). The names follow the rules above (a receive_from's sender is "" when unnamed).
+//
+// Windows: not built on the completion port yet; bind() and connect() (and unix_datagram's
+// bind, open, pair) throw std::system_error(std::errc::function_not_supported).
 #pragma once
 
 #include <taskport/io/tcp.hpp>
@@ -35,11 +40,21 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace taskport::io {
 
 class unix_stream;
 class unix_listener;
+class unix_datagram;
+
+/// What unix_datagram::receive_from gives: the datagram's length and who sent it.
+struct unix_receive_result {
+    /// The datagram's length, or the buffer's size when the datagram was longer (cut).
+    std::size_t bytes = 0;
+    /// The sender's name: "" when it is unnamed, "\0..." for an abstract name.
+    std::string from;
+};
 
 // The abstract name `name` (Linux): the same bytes after a leading '\0'.
 inline std::string abstract_name(std::string_view name) {
@@ -70,6 +85,59 @@ struct unix_connect_op : connect_op {
     bool await_ready() noexcept;
     unix_stream await_resume();
     unix_address addr;
+};
+
+// unix_datagram's operations. to_name: a send_to (else a send on a connected socket).
+struct unix_send_op : socket_op {
+    unix_send_op(const socket_core& s, std::span<const std::byte> b) noexcept : socket_op(s, &perform_send, 1), buf(b) {}
+    unix_send_op(const socket_core& s, std::span<const std::byte> b, const unix_address& to) noexcept
+        : socket_op(s, &perform_send, 1), buf(b), target(to), to_name(true) {}
+    std::size_t await_resume() const {
+        throw_if(ec, to_name ? "taskport::io::unix_datagram::send_to" : "taskport::io::unix_datagram::send");
+        return bytes;
+    }
+    static bool perform_send(operation* op) noexcept;
+    std::span<const std::byte> buf;
+    unix_address target;
+    bool to_name = false;
+};
+
+struct unix_receive_op : socket_op {
+    unix_receive_op(const socket_core& s, std::span<std::byte> b) noexcept : socket_op(s, &perform_receive, 0), buf(b) {}
+    unix_receive_result await_resume() const;  // throws std::system_error
+    static bool perform_receive(operation* op) noexcept;
+    std::span<std::byte> buf;
+    unix_address from;  // the sender's address, as recvfrom gave it
+};
+
+// receive_from's callback form: f(std::error_code, unix_receive_result) as a task.
+template <class F>
+struct unix_receive_callback_op final : unix_receive_op, taskport::detail::task_allocated {
+    unix_receive_callback_op(F&& fn, const socket_core& s, std::span<std::byte> b)
+        : unix_receive_op(s, b), f(std::move(fn)) {
+        this->run_fn = &unix_receive_callback_op::on_done;
+    }
+    static void on_done(taskport::detail::task_node* t) noexcept {
+        auto* self = static_cast<unix_receive_callback_op*>(t);
+        std::error_code ec = self->ec;
+        unix_receive_result r;
+        if (!ec) {
+            try {
+                r = self->unix_receive_op::await_resume();
+            } catch (const std::system_error& e) {
+                ec = e.code();
+            }
+        }
+        F f = std::move(self->f);
+        delete self;
+        try {
+            f(ec, std::move(r));
+        } catch (...) {
+            report_callback_exception(std::current_exception());
+        }
+    }
+    void go() noexcept { start_detached(this); }
+    F f;
 };
 
 }  // namespace detail
@@ -162,6 +230,71 @@ public:
     /// True until close() (or a move from this object).
     bool is_open() const noexcept { return core_.is_open(); }
     /// The socket. Do not close it.
+    native_handle_type native_handle() const noexcept { return core_.fd(); }
+
+private:
+    detail::socket_core core_;
+};
+
+/// A Unix domain datagram socket (AF_UNIX, SOCK_DGRAM): see the file comment for names and
+/// datagrams. Threads, close(), cancel(), moves and callbacks are as for udp_socket (udp.hpp).
+class unix_datagram {
+public:
+    /// The platform's descriptor type (int on POSIX).
+    using native_handle_type = detail::native_socket;
+
+    /// A closed socket (operations fail with bad_file_descriptor).
+    unix_datagram() noexcept = default;
+
+    /// A socket bound to `name` (a path, whose file it creates and leaves as unix_listener::bind
+    /// does, or an abstract name). Throws std::system_error: address_in_use, filename_too_long,
+    /// invalid_argument, permission_denied, ...
+    static unix_datagram bind(runtime& rt, std::string_view name);
+    /// An unnamed socket (it can send; replies cannot reach it unless the peer was connected to
+    /// it, e.g. by pair()). Throws std::system_error.
+    static unix_datagram open(runtime& rt);
+    /// Two unnamed sockets connected to each other (socketpair). Throws std::system_error.
+    static std::pair<unix_datagram, unix_datagram> pair(runtime& rt);
+
+    /// Sets the default peer to `name` (send/receive then need no name; datagrams from others
+    /// are not received). Does not block. Throws std::system_error: no_such_file_or_directory,
+    /// connection_refused (a file but no socket bound to it), ...
+    void connect(std::string_view name);
+
+    /// Sends buf as one datagram to `name`; returns buf.size(). Throws std::system_error:
+    /// no_such_file_or_directory, connection_refused, message_size (too long), ...; a bad name
+    /// (filename_too_long, invalid_argument) throws from this call.
+    detail::unix_send_op send_to(std::span<const std::byte> buf, std::string_view name);
+    /// Sends buf as one datagram to the connected peer; returns buf.size(). Throws std::system_error.
+    detail::unix_send_op send(std::span<const std::byte> buf) noexcept { return {core_, buf}; }
+    /// The next datagram: its length (cut to buf.size()) and its sender's name. Throws std::system_error.
+    detail::unix_receive_op receive_from(std::span<std::byte> buf) noexcept { return {core_, buf}; }
+
+    /// Callback form of send_to: f(std::error_code, std::size_t) runs as a task.
+    template <class F>
+    void async_send_to(std::span<const std::byte> buf, std::string_view name, F&& f) {
+        const detail::unix_address a = detail::make_unix_address(name, "taskport::io::unix_datagram::send_to");
+        (new detail::callback_op<detail::unix_send_op, std::decay_t<F>>(std::decay_t<F>(std::forward<F>(f)), core_,
+                                                                       buf, a))
+            ->go();
+    }
+    /// Callback form of receive_from: f(std::error_code, unix_receive_result) runs as a task.
+    template <class F>
+    void async_receive_from(std::span<std::byte> buf, F&& f) {
+        (new detail::unix_receive_callback_op<std::decay_t<F>>(std::decay_t<F>(std::forward<F>(f)), core_, buf))->go();
+    }
+
+    /// Its own name ("" when unnamed). Throws std::system_error.
+    std::string local_name() const;
+    /// The connected peer's name. Throws std::system_error (not_connected).
+    std::string remote_name() const;
+    /// Closes it (any thread, idempotent): pending operations complete with operation_aborted.
+    void close() noexcept { core_.close(); }
+    /// Aborts pending operations (operation_aborted); stays open. Any thread.
+    void cancel() noexcept { core_.cancel(); }
+    /// False once closed, moved from or never opened.
+    bool is_open() const noexcept { return core_.is_open(); }
+    /// The descriptor (invalid once closed).
     native_handle_type native_handle() const noexcept { return core_.fd(); }
 
 private:
