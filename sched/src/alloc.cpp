@@ -19,6 +19,7 @@
 // thread exit the cache goes back to the backend and the thread allocates directly after that.
 #include <taskport/sched/executor.hpp>
 
+#include <array>
 #include <cassert>
 #include <cstdint>
 #include <new>
@@ -79,6 +80,14 @@ constexpr std::uint32_t cap_of(std::size_t c) noexcept {
     return class_bytes(c) * 16 > bytes_per_class ? 16
                                                  : static_cast<std::uint32_t>(bytes_per_class / class_bytes(c));
 }
+
+// cap_of(c) for every class, computed at compile time: deallocate_task reads it, and the
+// division in cap_of would otherwise run on every free.
+constexpr auto class_caps = [] {
+    std::array<std::uint32_t, classes> caps{};
+    for (std::size_t c = 0; c < classes; ++c) caps[c] = cap_of(c);
+    return caps;
+}();
 
 struct free_block {
     free_block* next;
@@ -156,7 +165,7 @@ void deallocate_task(void* p, std::size_t bytes) noexcept {
 #endif
         thread_cache* tc = tl_cache;
         if (!tc) tc = make_cache();
-        if (tc->count[c] < cap_of(c)) {
+        if (tc->count[c] < class_caps[c]) {
             auto* b = static_cast<free_block*>(p);
             b->next = tc->head[c];
             tc->head[c] = b;

@@ -89,6 +89,7 @@ class work_stealing final : public executor {
         std::uint64_t rng = 0;          // owner only
         unsigned tick = 0;              // owner only
         unsigned lifo_streak = 0;       // owner only
+        unsigned inline_depth = 0;      // owner only: run_if_newest() runs nested now
         std::thread thread;
     };
 
@@ -96,6 +97,9 @@ class work_stealing final : public executor {
     static constexpr unsigned lifo_cap = 3;
     static constexpr int search_rounds = 4;
     static constexpr std::size_t injector_batch = 32;
+    // run_if_newest() nesting: each level is a few stack frames (the awaiter, the task's run,
+    // the coroutine's resume), well under a kilobyte; past this the awaiter suspends instead.
+    static constexpr unsigned max_inline_depth = 64;
 
 public:
     explicit work_stealing(const scheduler_config& cfg)
@@ -160,6 +164,16 @@ public:
 
     void schedule_batch(task_node* first, task_node* last, std::size_t n) noexcept override {
         if (n) inject(first, last, n);
+    }
+
+    bool run_if_newest(task_node* t) noexcept override {
+        worker* w = local();
+        if (!w || w->inline_depth >= max_inline_depth || !w->deque.pop_if_newest(t)) return false;
+        ++w->inline_depth;
+        t->run();
+        --w->inline_depth;
+        w->run.add();
+        return true;
     }
 
     bool in_worker() const noexcept override { return local() != nullptr; }
