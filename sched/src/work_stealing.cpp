@@ -134,8 +134,7 @@ public:
             pp_.leave_submit();
             throw runtime_closed();
         }
-        inj_.push(t, thread_lane_hint());
-        external_spawned_.fetch_add(1, std::memory_order_relaxed);
+        inj_.push(t, thread_lane_hint());  // counted there (tasks_spawned), under its lane lock
         pp_.leave_submit();
         pp_.notify();
     }
@@ -235,7 +234,7 @@ public:
     scheduler_stats stats() const override {
         scheduler_stats s;
         s.workers = n_;
-        s.tasks_spawned = external_spawned_.load(std::memory_order_relaxed);
+        s.tasks_spawned = inj_.pushed();
         for (auto& w : workers_) {
             s.tasks_spawned += w->spawned.get();
             s.tasks_run += w->run.get();
@@ -302,7 +301,6 @@ private:
 
     void inject(task_node* first, task_node* last, std::size_t n) noexcept {
         inj_.push_batch(first, last, n, thread_lane_hint());
-        external_spawned_.fetch_add(n, std::memory_order_relaxed);
         pp_.notify();
     }
 
@@ -457,7 +455,6 @@ private:
     std::vector<std::unique_ptr<worker>> workers_;
     injector inj_;
     park_protocol<std_atomics, task_source> pp_;
-    alignas(64) std::atomic<std::uint64_t> external_spawned_{0};
     std::atomic<task_source*> source_{nullptr};  // set once by attach_source()
     std::mutex join_mu_;
 };
