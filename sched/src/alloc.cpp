@@ -154,9 +154,9 @@ thread_local exit_flusher tl_flusher;
 }
 
 // The calling thread's cache of class c is empty: take every chain of c from the depot (blocks
-// that other threads freed), keep all but the first, return the first; the backend when the
-// depot is empty too.
-[[gnu::noinline]] void* refill(thread_cache* tc, std::size_t c) {
+// that other threads freed), keep all but the first, return the first; null when the depot
+// turned out empty (the caller goes to the backend).
+[[gnu::noinline]] void* refill(thread_cache* tc, std::size_t c) noexcept {
     std::uint32_t n = 0;
     free_block* tail = nullptr;
     if (free_block* b = depots.d[c].take_all(n, tail)) {
@@ -173,7 +173,7 @@ thread_local exit_flusher tl_flusher;
             b = nx;
         }
     }
-    return backend_alloc(class_bytes(c));
+    return nullptr;
 }
 
 // The calling thread's cache of class c is full: its blocks go to the depot as one chain (for
@@ -204,7 +204,11 @@ void* allocate_task(std::size_t bytes) {
                 return b;
             }
         }
-        return refill(tc, c);
+        // The depot only when it may have blocks: a relaxed read, so an allocating thread that
+        // nobody feeds (spawn-then-get from outside) pays one load, not a call, per miss.
+        if (depots.d[c].maybe_nonempty())
+            if (void* p = refill(tc, c)) return p;
+        return backend_alloc(class_bytes(c));
     }
 #endif
     return backend_alloc(bytes);
@@ -227,7 +231,7 @@ void deallocate_task(void* p, std::size_t bytes) noexcept {
             ++tc->count[c];
             return;
         }
-        if (spill(tc, c, b)) return;
+        if (depots.d[c].may_fit(tc->count[c]) && spill(tc, c, b)) return;
     }
 #endif
     (void)bytes;

@@ -88,6 +88,11 @@ public:
         return first;
     }
 
+    // Hints for the callers' fast paths (relaxed reads; put() and take_all() decide): whether
+    // take_all() may find a chain, whether put() of len blocks may fit.
+    bool maybe_nonempty() const noexcept { return head_.load(A::relaxed) != nullptr; }
+    bool may_fit(std::uint32_t len) const noexcept { return count_.load(A::relaxed) + len <= max_; }
+
 private:
     // Chains here, newest first. CAS by put(), exchanged to null by take_all().
     typename A::template atomic<block*> head_{nullptr};
