@@ -190,9 +190,9 @@ public:
             destroy();
     }
 
-    // The task that completes this state while it may still sit unstarted in a worker's queue
-    // (a spawned callable or coroutine root: runtime.hpp), else null. An awaiter on a worker
-    // hands it to executor::run_if_newest() to run it at once instead of suspending.
+    /// The task that completes this state while it may still sit unstarted in a worker's queue
+    /// (a spawned callable or coroutine root: runtime.hpp), else null. An awaiter on a worker
+    /// hands it to executor::run_if_newest() to run it at once instead of suspending.
     virtual task_node* pending_task() noexcept { return nullptr; }
 
 protected:
