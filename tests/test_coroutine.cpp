@@ -77,6 +77,17 @@ struct hand_gate {
     }
 };
 
+// Spawns its child and awaits it at once, n levels deep. On one worker each child is still the
+// newest task of the worker's queue when awaited, so the awaiter takes it back and runs it in
+// place, nested (executor::run_if_newest); the nesting is bounded, past the bound the awaiter
+// suspends as before, so any depth fits the stack.
+task<long> spawned_chain(runtime& rt, long n) {
+    if (n == 0) co_return 0;
+    auto f = rt.spawn(spawned_chain(rt, n - 1));
+    long v = co_await std::move(f);
+    co_return v + 1;
+}
+
 bool is_cancelled(const std::system_error& e) {
     return e.code() == std::make_error_code(std::errc::operation_canceled);
 }
@@ -310,5 +321,76 @@ TEST_CASE("coroutine: cancel a spawned coroutine, observed at its next co_await"
     h.cancel();
     hold.open();
     REQUIRE_THROWS_AS(h.get(), std::system_error);
+    REQUIRE_FALSE(ran.load());
+}
+
+TEST_CASE("coroutine: spawn then await at once, a chain deeper than any stack, on one worker") {
+    // Every child is taken back and run nested in its awaiter, up to the nesting bound; without
+    // the bound, 100k levels of nested runs (a few hundred bytes of stack each) overflow the
+    // worker's 8 MiB stack.
+    const long n = 100000;
+    runtime rt(tp_test::workers(1));
+    tp_test::watchdog dog("spawned chain");
+    REQUIRE(rt.block_on(spawned_chain(rt, n)) == n);
+    // And a worker's blocking wait() on a child it spawned: taken back the same way.
+    REQUIRE(rt.spawn([&] { return rt.spawn([] { return 41; }).get() + 1; }).get() == 42);
+}
+
+TEST_CASE("coroutine: an awaited child that is taken back and suspends resumes its awaiter later") {
+    runtime rt(tp_test::workers(1));
+    tp_test::watchdog dog("taken back, suspends");
+    // The child suspends (yield) while run in place: the awaiter then registers and suspends,
+    // and is resumed when the child finishes.
+    REQUIRE(rt.block_on([](runtime& r) -> task<int> {
+                auto f = r.spawn([]() -> task<int> {
+                    co_await yield();
+                    co_return 7;
+                }());
+                int v = co_await std::move(f);
+                co_return v * 2;
+            }(rt)) == 14);
+    // Held by the test until the awaiter is known to wait: the awaiter does not finish early.
+    hand_gate gate;
+    std::atomic<bool> parent_done{false};
+    auto p = rt.spawn([&]() -> task<int> {
+        auto f = rt.spawn([&]() -> task<int> { co_return co_await gate + 1; });  // kept alive
+        int v = co_await std::move(f);
+        parent_done = true;
+        co_return v;
+    });
+    REQUIRE(gate.wait_suspended());
+    REQUIRE_FALSE(parent_done.load());
+    gate.resume_on(rt);
+    REQUIRE(p.get() == 6);
+    // Exceptions from a child run in place, before and after a suspension, reach the awaiter.
+    auto thrower_at = [&](bool suspend_first) -> task<int> {
+        auto f = rt.spawn([](bool s) -> task<int> {
+            if (s) co_await yield();
+            throw std::runtime_error("child");
+        }(suspend_first));
+        try {
+            (void)co_await std::move(f);
+        } catch (const std::runtime_error& e) {
+            co_return std::string(e.what()) == "child" ? 1 : -1;
+        }
+        co_return 0;
+    };
+    REQUIRE(rt.block_on(thrower_at(false)) == 1);
+    REQUIRE(rt.block_on(thrower_at(true)) == 1);
+    // A child cancelled before it was taken back completes with cancelled_error, unrun.
+    std::atomic<bool> ran{false};
+    REQUIRE(rt.block_on([&]() -> task<int> {
+                auto f = rt.spawn([&]() -> task<int> {
+                    ran = true;
+                    co_return 1;
+                });
+                f.cancel();
+                try {
+                    (void)co_await std::move(f);
+                } catch (const std::system_error& e) {
+                    co_return is_cancelled(e) ? 2 : -1;
+                }
+                co_return 0;
+            }()) == 2);
     REQUIRE_FALSE(ran.load());
 }

@@ -244,3 +244,68 @@ TEST_CASE("deque: owner and thieves race, every item exactly once") {
         }
     }
 }
+
+TEST_CASE("deque: pop_if_newest takes back only the newest item") {
+    items it(4);
+    ws_deque d;
+    REQUIRE_FALSE(d.pop_if_newest(&it.nodes[0]));  // empty
+    d.push(&it.nodes[0]);
+    d.push(&it.nodes[1]);
+    d.push(&it.nodes[2]);
+    REQUIRE_FALSE(d.pop_if_newest(&it.nodes[1]));  // not the newest: left where it is
+    REQUIRE_FALSE(d.pop_if_newest(&it.nodes[3]));  // never pushed
+    REQUIRE(d.size() == 3);
+    REQUIRE(d.pop_if_newest(&it.nodes[2]));
+    REQUIRE(d.size() == 2);
+    REQUIRE(d.thief().steal() == &it.nodes[0]);
+    REQUIRE(d.pop_if_newest(&it.nodes[1]));
+    REQUIRE(d.empty());
+    // Stolen: a stale slot still holds the item, and it is not taken twice.
+    d.push(&it.nodes[3]);
+    REQUIRE(d.thief().steal() == &it.nodes[3]);
+    REQUIRE_FALSE(d.pop_if_newest(&it.nodes[3]));
+    REQUIRE(d.empty());
+    REQUIRE(d.pop() == nullptr);
+}
+
+TEST_CASE("deque: pop_if_newest races thieves, every item exactly once") {
+    // The owner pushes each item and at once tries to take it back (an awaiter taking back the
+    // child it just spawned) while thieves steal; each item goes to exactly one of them.
+    const std::size_t n = static_cast<std::size_t>(tp_test::scaled(200000));
+    items it(n);
+    ws_deque d;
+    std::atomic<bool> done{false};
+    std::vector<std::thread> thieves;
+    for (int k = 0; k < 2; ++k)
+        thieves.emplace_back([&] {
+            for (;;) {
+                const bool last = done.load(std::memory_order_acquire);
+                while (task_node* t = d.thief().steal()) it.take(t);
+                if (last) return;
+            }
+        });
+    std::size_t back = 0;
+    std::size_t refused = 0, pairs = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        d.push(&it.nodes[i]);
+        if (i % 3 == 0 && i + 1 < n) {  // another item on top: i is not the newest
+            d.push(&it.nodes[i + 1]);
+            if (d.pop_if_newest(&it.nodes[i])) it.take(&it.nodes[i]);  // must not happen
+            else ++refused;
+            ++pairs;
+            ++i;
+        }
+        if (d.pop_if_newest(&it.nodes[i])) {
+            it.take(&it.nodes[i]);
+            ++back;
+        }
+    }
+    done.store(true, std::memory_order_release);
+    for (auto& t : thieves) t.join();
+    while (task_node* t = d.pop()) it.take(t);
+    REQUIRE(it.foreign.load() == 0);
+    REQUIRE(it.duplicates() == 0);
+    REQUIRE(it.wrong() == 0);
+    REQUIRE(back > 0);
+    REQUIRE(refused == pairs);
+}

@@ -17,11 +17,15 @@
 //
 // Who touches what: each thread only its own cache (reached through a thread_local pointer); at
 // thread exit the cache goes back to the backend and the thread allocates directly after that.
+#include "block_depot.hpp"
+
 #include <taskport/sched/executor.hpp>
 
+#include <array>
 #include <cassert>
 #include <cstdint>
 #include <new>
+#include <utility>
 
 #if TASKPORT_HAVE_TBB
 #include <oneapi/tbb/scalable_allocator.h>
@@ -74,18 +78,41 @@ constexpr std::size_t classes = max_cached / granule;
 constexpr std::size_t bytes_per_class = 16 * 1024;
 
 constexpr std::size_t class_of(std::size_t bytes) noexcept { return (bytes - 1) / granule; }
-constexpr std::size_t class_bytes(std::size_t c) noexcept { return (c + 1) * granule; }
+// Class 0 (1..16 bytes) gets 32-byte blocks too: every cached block holds a depot_block.
+constexpr std::size_t class_bytes(std::size_t c) noexcept { return c == 0 ? 2 * granule : (c + 1) * granule; }
 constexpr std::uint32_t cap_of(std::size_t c) noexcept {
     return class_bytes(c) * 16 > bytes_per_class ? 16
                                                  : static_cast<std::uint32_t>(bytes_per_class / class_bytes(c));
 }
 
-struct free_block {
-    free_block* next;
+// cap_of(c) for every class, computed at compile time: deallocate_task reads it, and the
+// division in cap_of would otherwise run on every free.
+constexpr auto class_caps = [] {
+    std::array<std::uint32_t, classes> caps{};
+    for (std::size_t c = 0; c < classes; ++c) caps[c] = cap_of(c);
+    return caps;
+}();
+
+// A cached block; as the first block of a chain in a depot it also carries the chain's fields.
+using free_block = basic_depot_block<std_atomics>;
+static_assert(sizeof(free_block) <= 2 * granule, "every class's blocks must hold a free_block");
+using block_depot = basic_block_depot<std_atomics>;
+
+// Per class, the blocks threads hand each other (block_depot.hpp): at most 64 KiB of blocks.
+constexpr std::size_t depot_bytes_per_class = 64 * 1024;
+template <std::size_t... I>
+struct depot_set {
+    constexpr depot_set(std::index_sequence<I...>) noexcept
+        : d{block_depot(static_cast<std::uint32_t>(depot_bytes_per_class / class_bytes(I)))...} {}
+    block_depot d[sizeof...(I)];
 };
+template <std::size_t... I>
+depot_set(std::index_sequence<I...>) -> depot_set<I...>;
+constinit depot_set depots{std::make_index_sequence<classes>{}};
 
 struct thread_cache {
     free_block* head[classes] = {};
+    free_block* tail[classes] = {};  // the oldest block of each list (a chain's tail in the depot)
     std::uint32_t count[classes] = {};
 };
 
@@ -104,7 +131,7 @@ struct exit_flusher {
         if (!c || c == &retired_cache) return;
         for (std::size_t i = 0; i < classes; ++i) {
             while (free_block* b = c->head[i]) {
-                c->head[i] = b->next;
+                c->head[i] = b->next.load();
                 backend_free(b);
             }
         }
@@ -126,6 +153,41 @@ thread_local exit_flusher tl_flusher;
     return c;
 }
 
+// The calling thread's cache of class c is empty: take every chain of c from the depot (blocks
+// that other threads freed), keep all but the first, return the first; null when the depot
+// turned out empty (the caller goes to the backend).
+[[gnu::noinline]] void* refill(thread_cache* tc, std::size_t c) noexcept {
+    std::uint32_t n = 0;
+    free_block* tail = nullptr;
+    if (free_block* b = depots.d[c].take_all(n, tail)) {
+        if (!tc) tc = make_cache();
+        if (tc != &retired_cache) {
+            tc->head[c] = b->next.load();
+            tc->tail[c] = tail;  // stale when n == 1 (the list is empty then: never read)
+            tc->count[c] = n - 1;
+            return b;
+        }
+        while (b) {  // a thread past its exit: nothing is cached any more
+            free_block* nx = b->next.load();
+            backend_free(b);
+            b = nx;
+        }
+    }
+    return nullptr;
+}
+
+// The calling thread's cache of class c is full: its blocks go to the depot as one chain (for
+// a thread that allocates what this one frees), p starting a new list. False when the depot is
+// full (or this thread is past its exit): the caller frees p to the backend.
+[[gnu::noinline]] bool spill(thread_cache* tc, std::size_t c, free_block* p) noexcept {
+    if (tc == &retired_cache || !tc->head[c]) return false;
+    if (!depots.d[c].put(tc->head[c], tc->tail[c], tc->count[c])) return false;
+    p->next.store(nullptr);
+    tc->head[c] = tc->tail[c] = p;
+    tc->count[c] = 1;
+    return true;
+}
+
 #endif  // TASKPORT_TASK_CACHE
 
 }  // namespace
@@ -134,13 +196,18 @@ void* allocate_task(std::size_t bytes) {
 #if TASKPORT_TASK_CACHE
     if (bytes - 1 < max_cached) {  // 1..512 (0 wraps around and goes to the backend)
         const std::size_t c = class_of(bytes);
-        if (thread_cache* tc = tl_cache) {
+        thread_cache* tc = tl_cache;
+        if (tc) {
             if (free_block* b = tc->head[c]) {
-                tc->head[c] = b->next;
+                tc->head[c] = b->next.load();
                 --tc->count[c];
                 return b;
             }
         }
+        // The depot only when it may have blocks: a relaxed read, so an allocating thread that
+        // nobody feeds (spawn-then-get from outside) pays one load, not a call, per miss.
+        if (depots.d[c].maybe_nonempty())
+            if (void* p = refill(tc, c)) return p;
         return backend_alloc(class_bytes(c));
     }
 #endif
@@ -156,13 +223,15 @@ void deallocate_task(void* p, std::size_t bytes) noexcept {
 #endif
         thread_cache* tc = tl_cache;
         if (!tc) tc = make_cache();
-        if (tc->count[c] < cap_of(c)) {
-            auto* b = static_cast<free_block*>(p);
-            b->next = tc->head[c];
+        auto* b = static_cast<free_block*>(p);
+        if (tc->count[c] < class_caps[c]) {
+            b->next.store(tc->head[c]);
+            if (!tc->head[c]) tc->tail[c] = b;
             tc->head[c] = b;
             ++tc->count[c];
             return;
         }
+        if (depots.d[c].may_fit(tc->count[c]) && spill(tc, c, b)) return;
     }
 #endif
     (void)bytes;

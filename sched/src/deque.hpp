@@ -126,6 +126,24 @@ public:
         return x;
     }
 
+    // Owner only: pops the newest item if it is x (a task this owner pushed and now wants to run
+    // itself at once: an awaited child not yet started). False, and the deque unchanged, when x
+    // is not the newest item or a thief has taken it. The peek at the slot is the owner's own
+    // write (only the owner writes slots); pop() then decides against the thieves as always, so
+    // a stale x (stolen meanwhile) comes back as "empty" and nothing is lost or taken twice.
+    bool pop_if_newest(task_node* x) noexcept {
+        const std::int64_t b = bottom_.load(A::relaxed);
+#ifndef TASKPORT_PLANT_DEQUE_TAKE_BACK_NO_POP
+        if (ring_.load(A::relaxed)->get(b - 1) != x) return false;
+        return pop() == x;  // null: a thief took it (then it was the last item, and the deque is empty)
+#else
+        // Planted: takes x by its slot without racing the thieves for it (a thief may take it too).
+        if (b <= top_.load(A::relaxed) || ring_.load(A::relaxed)->get(b - 1) != x) return false;
+        bottom_.store(b - 1, A::relaxed);
+        return true;
+#endif
+    }
+
     // Owner only: the oldest item (the thieves' end), for an owner that must not starve it.
     task_node* pop_oldest() noexcept { return steal_one(); }
 

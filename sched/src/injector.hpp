@@ -20,6 +20,7 @@
 #include <taskport/sched/task_node.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 
 namespace taskport::detail {
@@ -34,6 +35,9 @@ class basic_injector {
         // its own seq_cst fence/accesses, Dekker-style, to see work published before it sleeps);
         // read without the lock by anyone: relaxed as a hint in pop_batch, seq_cst in size().
         typename A::template atomic<std::size_t> size{0};
+        // Tasks ever pushed here (statistics): written under lock with a relaxed load and store
+        // (no read-modify-write: the lock already orders the writers), read racily by pushed().
+        typename A::template atomic<std::uint64_t> pushed{0};
     };
 
 public:
@@ -52,6 +56,7 @@ public:
             l.head.store(first);
         l.tail.store(last);
         l.size.fetch_add(n, A::seq_cst);
+        l.pushed.store(l.pushed.load(A::relaxed) + n, A::relaxed);
         l.lock.unlock();
     }
 
@@ -89,6 +94,12 @@ public:
     std::size_t size() const noexcept {
         std::size_t s = 0;
         for (std::size_t i = 0; i < n_; ++i) s += lanes_[i].size.load(A::seq_cst);
+        return s;
+    }
+    // Tasks pushed so far, all lanes (statistics; a relaxed snapshot, any thread).
+    std::uint64_t pushed() const noexcept {
+        std::uint64_t s = 0;
+        for (std::size_t i = 0; i < n_; ++i) s += lanes_[i].pushed.load(A::relaxed);
         return s;
     }
     std::size_t lanes() const noexcept { return n_; }

@@ -89,6 +89,7 @@ class work_stealing final : public executor {
         std::uint64_t rng = 0;          // owner only
         unsigned tick = 0;              // owner only
         unsigned lifo_streak = 0;       // owner only
+        unsigned inline_depth = 0;      // owner only: run_if_newest() runs nested now
         std::thread thread;
     };
 
@@ -96,6 +97,9 @@ class work_stealing final : public executor {
     static constexpr unsigned lifo_cap = 3;
     static constexpr int search_rounds = 4;
     static constexpr std::size_t injector_batch = 32;
+    // run_if_newest() nesting: each level is a few stack frames (the awaiter, the task's run,
+    // the coroutine's resume), well under a kilobyte; past this the awaiter suspends instead.
+    static constexpr unsigned max_inline_depth = 64;
 
 public:
     explicit work_stealing(const scheduler_config& cfg)
@@ -130,8 +134,7 @@ public:
             pp_.leave_submit();
             throw runtime_closed();
         }
-        inj_.push(t, thread_lane_hint());
-        external_spawned_.fetch_add(1, std::memory_order_relaxed);
+        inj_.push(t, thread_lane_hint());  // counted there (tasks_spawned), under its lane lock
         pp_.leave_submit();
         pp_.notify();
     }
@@ -160,6 +163,16 @@ public:
 
     void schedule_batch(task_node* first, task_node* last, std::size_t n) noexcept override {
         if (n) inject(first, last, n);
+    }
+
+    bool run_if_newest(task_node* t) noexcept override {
+        worker* w = local();
+        if (!w || w->inline_depth >= max_inline_depth || !w->deque.pop_if_newest(t)) return false;
+        ++w->inline_depth;
+        t->run();
+        --w->inline_depth;
+        w->run.add();
+        return true;
     }
 
     bool in_worker() const noexcept override { return local() != nullptr; }
@@ -221,7 +234,7 @@ public:
     scheduler_stats stats() const override {
         scheduler_stats s;
         s.workers = n_;
-        s.tasks_spawned = external_spawned_.load(std::memory_order_relaxed);
+        s.tasks_spawned = inj_.pushed();
         for (auto& w : workers_) {
             s.tasks_spawned += w->spawned.get();
             s.tasks_run += w->run.get();
@@ -288,7 +301,6 @@ private:
 
     void inject(task_node* first, task_node* last, std::size_t n) noexcept {
         inj_.push_batch(first, last, n, thread_lane_hint());
-        external_spawned_.fetch_add(n, std::memory_order_relaxed);
         pp_.notify();
     }
 
@@ -443,7 +455,6 @@ private:
     std::vector<std::unique_ptr<worker>> workers_;
     injector inj_;
     park_protocol<std_atomics, task_source> pp_;
-    alignas(64) std::atomic<std::uint64_t> external_spawned_{0};
     std::atomic<task_source*> source_{nullptr};  // set once by attach_source()
     std::mutex join_mu_;
 };

@@ -5,11 +5,17 @@
 // rl::var written before push) is read after a happens-before edge, so a missing release/acquire
 // shows as a data race. Relacy explores the interleavings and the relaxed-memory outcomes.
 //
-// planted: DEQUE_POP_RELAXED DEQUE_STEAL_ONE_CAS DEQUE_GROW_SKIPS_TOP
+// A third suite checks pop_if_newest() (the take-back of an awaited child: the owner takes
+// back the task it pushed last while thieves steal): each item still taken exactly once, and
+// pop_if_newest(x) true only for x itself.
+//
+// planted: DEQUE_POP_RELAXED DEQUE_STEAL_ONE_CAS DEQUE_GROW_SKIPS_TOP DEQUE_TAKE_BACK_NO_POP
 //   DEQUE_POP_RELAXED    pop() without its seq_cst store/load (the paper's fence): owner and
 //                        thief both take the last item.
 //   DEQUE_STEAL_ONE_CAS  steal_half claims [t, t+k) with one CAS (the bug test_deque once caught).
 //   DEQUE_GROW_SKIPS_TOP grow() does not copy the oldest item into the new ring.
+//   DEQUE_TAKE_BACK_NO_POP pop_if_newest() takes its slot by moving bottom_ alone, without
+//                        pop()'s fence and race for the last item: owner and thief both take it.
 #include "relacy_atomics.hpp"
 
 #include "deque.hpp"
@@ -137,6 +143,44 @@ struct pop_vs_steal_half_test : rl::test_suite<pop_vs_steal_half_test, 2> {
     }
 };
 
+// The owner pushes two items and takes back the newer (as an awaiter does for the child it
+// just spawned), then the older, while two thieves steal one item each.
+struct take_back_test : rl::test_suite<take_back_test, 3> {
+    item items[2];
+    int taken[2] = {};
+    deque* owner = nullptr;
+
+    void before() {
+        owner = new deque(4);
+        for (int i = 0; i < 2; ++i) items[i].id = i;
+    }
+    void after() {
+        while (task_node* t = owner->pop()) take(t);
+        for (int i = 0; i < 2; ++i) RL_ASSERT(taken[i] == 1);
+        delete owner;
+    }
+    void take(task_node* t) {
+        auto* it = static_cast<item*>(t);
+        RL_ASSERT(it >= items && it < items + 2);
+        RL_ASSERT(it->payload.load() == 100 + it->id);
+        RL_ASSERT(taken[it->id] == 0);  // taken twice
+        ++taken[it->id];
+    }
+    void thread(unsigned idx) {
+        if (idx == 0) {
+            for (int i = 0; i < 2; ++i) {
+                items[i].payload.store(100 + i);
+                owner->push(&items[i]);
+            }
+            if (owner->pop_if_newest(&items[1])) take(&items[1]);
+            // items[0] is now the newest (or stolen): never true for an item that is not.
+            if (owner->pop_if_newest(&items[0])) take(&items[0]);
+        } else {
+            if (task_node* t = owner->thief().steal()) take(t);
+        }
+    }
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -144,6 +188,8 @@ int main(int argc, char** argv) {
     unsigned iterations = argc > 1 ? static_cast<unsigned>(std::atoi(argv[1])) : 250000;
     bool ok = taskport::model::run_suite<pop_vs_steal_half_test>(
         "deque: owner pops all vs a thief's steal_half", iterations / 5);
+    ok = ok && taskport::model::run_suite<take_back_test>(
+                   "deque: owner takes back its newest items vs 2 thieves", iterations / 5);
     ok = ok && taskport::model::run_suite<deque_test>(
                    "deque: owner push/pop vs 2 thieves, growing", iterations);
     return ok ? 0 : 1;

@@ -97,6 +97,14 @@ struct running_task_scope {
     const state_base* saved;
 };
 
+// Take-back (executor::run_if_newest): runs t, the unstarted task a waiter on this worker is
+// about to wait for, here and now. Hidden from the self-wait check like help_until's tasks: t
+// is another task, not the caller's own callable.
+inline bool run_pending(executor* ex, task_node* t) noexcept {
+    running_task_scope hide(nullptr);
+    return ex->run_if_newest(t);
+}
+
 [[noreturn]] inline void throw_self_wait() {
     throw std::system_error(std::make_error_code(std::errc::resource_deadlock_would_occur),
                             "taskport: a task waits for its own future");
@@ -124,6 +132,9 @@ public:
         if (running_task_state() == this) throw_self_wait();
         executor* ex = current_executor();
         if (ex && ex->in_worker()) {
+            // The awaited task unstarted on top of this worker's queue: run it here (take-back,
+            // see future_awaiter::await_suspend) before helping with anything else.
+            if (task_node* t = pending_task(); t && run_pending(ex, t) && ready()) return;
             worker_wait w(*this);
             running_task_scope hide(nullptr);  // other tasks run here meanwhile
             ex->help_until(w);
@@ -170,8 +181,19 @@ public:
 
     void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
     void release() noexcept {
-        if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) destroy();
+        // A holder that reads 1 holds the only reference: nobody can add one (add_ref is for
+        // holders only), so it frees without a read-modify-write (the awaiter's and get()'s
+        // usual case: the producer let go first). acquire: pairs with the other holders'
+        // acq_rel decrements, as the fetch_sub's acquire would.
+        if (refs_.load(std::memory_order_acquire) == 1 ||
+            refs_.fetch_sub(1, std::memory_order_acq_rel) == 1)
+            destroy();
     }
+
+    /// The task that completes this state while it may still sit unstarted in a worker's queue
+    /// (a spawned callable or coroutine root: runtime.hpp), else null. An awaiter on a worker
+    /// hands it to executor::run_if_newest() to run it at once instead of suspending.
+    virtual task_node* pending_task() noexcept { return nullptr; }
 
 protected:
     ~state_base() = default;
@@ -247,23 +269,8 @@ public:
     // Runs f and stores what it returns or throws.
     template <class F, class... A>
     void set_from(F&& f, A&&... a) noexcept {
-        std::exception_ptr e;
-        try {
-            if constexpr (std::is_void_v<T>) {
-                std::forward<F>(f)(std::forward<A>(a)...);
-                set_value();
-            } else {
-                set_value(std::forward<F>(f)(std::forward<A>(a)...));
-            }
-            return;
-        } catch (...) {
-            e = std::current_exception();
-        }
-        // Completed only after the handler has ended: the handler's own reference to the
-        // exception is dropped before a taker can see it (else the last drop, and the free, could
-        // fall on this thread after the taker's reads; correct, the count being atomic, but
-        // ThreadSanitizer does not see that count inside libstdc++ and reports a race).
-        set_exception(std::move(e));
+        if (!try_set_from(std::forward<F>(f), std::forward<A>(a)...)) [[unlikely]]
+            complete_error();
     }
 
     bool has_error() const noexcept { return kind_ == kind::error; }
@@ -286,6 +293,32 @@ protected:
     }
 
 private:
+    // Runs f; what it returns is stored and completes the state (true). What it throws is kept
+    // in error_ without completing (false): the caller completes once the handler has ended, so
+    // the handler's own reference to the exception is dropped before a taker can see it (else
+    // the last drop, and the free, could fall on this thread after the taker's reads; correct,
+    // the count being atomic, but ThreadSanitizer does not see that count inside libstdc++ and
+    // reports a race). No exception_ptr lives on the value path: it costs nothing there.
+    template <class F, class... A>
+    bool try_set_from(F&& f, A&&... a) noexcept {
+        try {
+            if constexpr (std::is_void_v<T>) {
+                std::forward<F>(f)(std::forward<A>(a)...);
+                set_value();
+            } else {
+                set_value(std::forward<F>(f)(std::forward<A>(a)...));
+            }
+            return true;
+        } catch (...) {
+            error_ = std::current_exception();
+            return false;
+        }
+    }
+    [[gnu::noinline]] void complete_error() noexcept {
+        kind_ = kind::error;
+        complete();
+    }
+
     enum class kind : unsigned char { none, value, error };
     stored_t<T>* value_ptr() noexcept { return std::launder(reinterpret_cast<stored_t<T>*>(&storage_)); }
 
@@ -416,9 +449,17 @@ struct future_awaiter : wait_node, task_node {
                 return false;
             }
         }
-        h = caller;
         ex = current_executor();
-        if (!ex) ex = s->exec();
+        if (ex) {
+            // Take-back: the awaited task still unstarted on top of this worker's own queue (a
+            // child spawned just before) runs here and now, as a plain call, not after a
+            // suspension, a registration and a wake-up. Mostly it finishes: no suspension.
+            if (task_node* t = s->pending_task(); t && run_pending(ex, t) && s->ready())
+                return false;
+        } else {
+            ex = s->exec();
+        }
+        h = caller;
         return s->arm(this);
     }
     T await_resume() {

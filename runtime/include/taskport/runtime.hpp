@@ -70,6 +70,7 @@ struct spawned_fn final : shared_state<T>, task_node, task_allocated {
         fn.emplace(std::move(f));
     }
     void destroy() noexcept override { delete this; }
+    task_node* pending_task() noexcept override { return this; }
     static void on_run(task_node* t) noexcept {
         auto* self = static_cast<spawned_fn*>(t);
         if (self->cancel_requested()) {
@@ -93,6 +94,7 @@ struct root_task final : shared_state<T>, task_node, root_hook, task_allocated {
         maker.emplace(std::move(m));
     }
     void destroy() noexcept override { delete this; }
+    task_node* pending_task() noexcept override { return this; }
 
     static void on_run(task_node* t) noexcept {
         auto* self = static_cast<root_task*>(t);

@@ -96,6 +96,18 @@ public:
     // at most one wake-up. Never throws.
     virtual void schedule_batch(task_node* first, task_node* last, std::size_t n) noexcept = 0;
 
+    /// On a worker of this executor: if t is still the newest task of the calling worker's own
+    /// queue (it was schedule()d by this worker and is neither run nor stolen yet), takes it out
+    /// and runs it now, nested in the caller, as a plain call would; returns true once it has
+    /// run (it may have suspended: a coroutine then finishes elsewhere). False, and t left where
+    /// it is, otherwise: off a worker, t not the newest, taken by a thief, or this worker already
+    /// that many runs deep (the nesting is bounded, so a long chain cannot exhaust the stack).
+    /// An awaiter calls it for the task it is about to wait for (future.hpp's take-back).
+    virtual bool run_if_newest(task_node* t) noexcept {
+        (void)t;
+        return false;
+    }
+
     // True on a worker thread of this executor.
     virtual bool in_worker() const noexcept = 0;
 
