@@ -115,8 +115,12 @@ struct process_options {
     std::vector<std::pair<std::string, std::optional<std::string>>> env_changes;
     /// The child's working directory; empty: this process's.
     std::string working_dir;
-    /// The child's stdin, stdout and stderr.
-    stdio in = stdio::inherit, out = stdio::inherit, err = stdio::inherit;
+    /// The child's stdin.
+    stdio in = stdio::inherit;
+    /// The child's stdout.
+    stdio out = stdio::inherit;
+    /// The child's stderr.
+    stdio err = stdio::inherit;
 
     /// Options with `program` and nothing else (no arguments, everything inherited).
     process_options() = default;
