@@ -63,9 +63,10 @@ public:
 
     // Starts op on st's queue `dir`. Returns true if the op is parked (it will complete
     // through the completion queue), false if it finished now (ec/bytes set; nothing queued).
-    // seen: the caller already tried the system call and it would block, having read
-    // st->ready_seq[dir] (acquire) just before; if no event has been handled since, the op is
-    // parked without trying again (one failed syscall instead of two per parked operation).
+    // seen: the caller already tried the system call and it would block, or it skipped the call
+    // because the side was known drained (descriptor_state::drained), having read
+    // st->ready_seq[dir] (acquire) just before; if no event has been handled since (and none
+    // made the descriptor no_skip), the op is parked without trying (no failed system call).
     bool start(descriptor_state* st, operation* op, int dir, const std::uint32_t* seen = nullptr) noexcept;
     // Canceller side for descriptor ops (see operation.hpp).
     void cancel(operation* op, descriptor_state* st) noexcept;
@@ -79,6 +80,8 @@ public:
     const char* poller_name() const noexcept { return poller_->name(); }
     // The poller's events carry socket errors (poller.hpp): operations consult event_error.
     bool events_carry_errors() const noexcept { return poller_->events_carry_errors(); }
+    // A short read or write on a stream socket proves its side drained (poller.hpp).
+    bool short_io_drains() const noexcept { return poller_->short_io_drains(); }
 
 private:
     using poll_role = taskport::detail::poll_role;
