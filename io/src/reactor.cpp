@@ -253,7 +253,7 @@ bool reactor::worker_poll(bool block, const std::atomic<std::uint32_t>* wake) no
     const bool polled = role_.worker_poll(
         block, wake,
         [this](bool blk) { return cycle(blk ? next_timeout_ms() : 0, /*notify=*/false); },
-        taskport::detail::timed_spin{spin_us_},
+        taskport::detail::adaptive_spin{spin_us_, &spin_acct_},
         [this] { polls_.fetch_add(1, std::memory_order_relaxed); });
     if (!polled) return false;
     // Dekker pair with run_backstop(): it sets deep_, then checks that a blocking poller holds

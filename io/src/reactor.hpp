@@ -12,7 +12,11 @@
 // readiness thread holds the role and waits on the poller itself, as before.
 //
 // A descriptor is registered once, edge-triggered. An operation first tries its system call at once (the fast path, under
-// the descriptor's lock when the queue is empty); only when it would block is it queued. On a
+// the descriptor's lock when the queue is empty); only when it would block is it queued. A side
+// known drained since the last event handled for it (a short read or write on a stream socket,
+// or a would-block: descriptor_state::drained, Tokio's cached readiness) skips that attempt and
+// parks at once; start() re-checks the readiness count under the lock, so an edge handled in
+// between makes it try instead (no lost wake-up). On a
 // readiness event the thread retries the queued operations of that direction in order and
 // hands every finished one to the completion queue — one batch per wake-up. The same thread
 // owns a timer queue (timer_queue.hpp): the poller's timeout is the nearest deadline.
@@ -100,7 +104,8 @@ private:
     std::atomic<bool> stopped_{false};
 
     const bool workers_poll_;
-    const int spin_us_;  // a blocking worker poll first looks without blocking this long
+    const int spin_us_;  // a blocking worker poll first looks without blocking up to this long
+    taskport::detail::spin_account spin_acct_;  // whether recent spins paid (poll_role.hpp)
     poll_role role_;  // who may poll now (see the file comment; sched's poll_role.hpp)
     std::atomic<std::uint64_t> polls_{0};          // workers' polls, for the backstop's back-off
     std::mutex bs_mu_;                             // the backstop's sleep
