@@ -91,6 +91,27 @@ struct descriptor_state {
     // lock by the fast path, so that start() can tell whether an event came in since the
     // caller's own failed attempt (see reactor::start).
     std::atomic<std::uint32_t> ready_seq[2]{};
+    // Cached readiness per side (Tokio's ScheduledIo::clear_readiness, epoll(7) Q9): ready_seq[d]
+    // + 1 as read (acquire) BEFORE a system call that proved side d drained: it would block, or
+    // (stream sockets, short_drains) it moved fewer bytes than asked. 0: not known drained.
+    // Written relaxed by whoever made that call (the fast path unlocked, or the role holder under
+    // mu); read relaxed by the fast path (try_now: a hint to park without the call) and under mu
+    // by reactor::start and handle_event, which decide. A stale value only costs a system call:
+    // it is trusted only while it equals ready_seq[d] + 1, i.e. no event for side d was handled
+    // since the call that proved the side drained, and every arrival after that call brings an
+    // edge that is handled after (it bumps ready_seq[d] under mu, then finds the queued op).
+    // A readiness count that wraps to ready_seq + 1 == 0 is never trusted (one call more).
+    std::atomic<std::uint32_t> drained[2]{};
+    // Set for good (under mu, by the role holder, before the ready_seq bump) once an event said
+    // the socket is closed for reading, hung up, failed or has urgent data (epoll's RDHUP, HUP,
+    // ERR, PRI; kqueue's EV_EOF): a short read no longer proves that the next read would block
+    // (the FIN or the error is still to be read, and no new edge will come for it), so nothing
+    // is skipped any more on this descriptor. Tokio keeps READ_CLOSED sticky the same way.
+    std::atomic<bool> no_skip{false};
+    // Stream socket on a poller whose edges follow every arrival (epoll, native kqueue; not
+    // libkqueue, which reports a FIN behind unread data without EV_EOF): a short read or write
+    // proves its side drained. Written once by reactor::attach before the state is shared.
+    bool short_drains = false;
     // Pollers whose events carry the socket's error (poller::events_carry_errors(): kqueue).
     // event_error: an error an event took from the socket that no operation has reported yet
     // (stored under mu by the role holder; taken with exchange(0) by whichever operation
@@ -100,6 +121,18 @@ struct descriptor_state {
     // poller. See tcp.cpp's reads.
     std::atomic<int> event_error{0};
     std::atomic<bool> hup_event{false};
+    // seq: ready_seq[d] read (acquire) before the call that found side d drained.
+    void mark_drained(int d, std::uint32_t seq) noexcept { drained[d].store(seq + 1, std::memory_order_relaxed); }
+    // Side d is known drained at readiness count seq (see `drained`): an attempt now would block.
+    bool known_drained(int d, std::uint32_t seq) const noexcept {
+        const std::uint32_t v = drained[d].load(std::memory_order_relaxed);
+#ifdef TASKPORT_PLANT_NO_STICKY_CLOSE  // planted (test_io_tcp [ready]): a FIN already seen is waited for
+        return v != 0 && v == seq + 1;
+#else
+        return v != 0 && v == seq + 1 && !no_skip.load(std::memory_order_relaxed);
+#endif
+    }
+
     descriptor_state* live_prev = nullptr;  // reactor's live list, guarded by reactor::mu_
     descriptor_state* live_next = nullptr;
 

@@ -70,8 +70,9 @@ public:
             }
             const std::uint32_t e = evs[i].events;
             const bool err = e & (EPOLLERR | EPOLLHUP);
-            out[k++] = poll_event{evs[i].data.ptr, err || (e & (EPOLLIN | EPOLLRDHUP | EPOLLPRI)),
-                                  err || (e & EPOLLOUT)};
+            out[k] = poll_event{evs[i].data.ptr, err || (e & (EPOLLIN | EPOLLRDHUP | EPOLLPRI)),
+                                err || (e & EPOLLOUT)};
+            out[k++].closed = err || (e & (EPOLLRDHUP | EPOLLPRI));
         }
         return k;
     }

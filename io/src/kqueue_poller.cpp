@@ -188,6 +188,7 @@ public:
             poll_event& pe = out[k++];
             pe = poll_event{tag, read_side, write_side};
             if (evs[i].flags & EV_EOF) {
+                pe.closed = true;
                 pe.error = static_cast<int>(evs[i].fflags);
                 probe(static_cast<int>(evs[i].ident), pe);
             }
@@ -209,6 +210,9 @@ public:
 
     const char* name() const noexcept override { return "kqueue"; }
     bool events_carry_errors() const noexcept override { return true; }
+#if defined(TASKPORT_LIBKQUEUE) && TASKPORT_LIBKQUEUE
+    bool short_io_drains() const noexcept override { return false; }  // poller.hpp
+#endif
     bool lost_events() noexcept override { return std::exchange(lost_, false); }
     // Hung up (poll() first: a reset sets the error before the hang-up, so once the hang-up
     // is seen the error is on the socket or was taken already), then the error still on the

@@ -21,6 +21,10 @@ struct poll_event {
     // taken by now. Always 0/false on epoll.
     int error = 0;
     bool hup = false;
+    // The socket is closed for reading, hung up, failed or has urgent data (epoll: RDHUP, HUP,
+    // ERR, PRI; kqueue: EV_EOF): the readiness core stops trusting short reads as proof of a
+    // drained socket (descriptor_state::no_skip).
+    bool closed = false;
 };
 
 class poller {
@@ -42,6 +46,11 @@ public:
     // or 0 instead. The readiness core then keeps the event's error for the operations
     // (descriptor_state::event_error; tcp.cpp). epoll: false, the system call sees the error.
     virtual bool events_carry_errors() const noexcept { return false; }
+    // True where every arrival of data (or space, or a FIN, an error) after a system call on a
+    // stream socket brings a new edge, and an event taken after a FIN says so (closed): then a
+    // short read or write proves its side drained (descriptor_state::drained). epoll and native
+    // kqueue: true. libkqueue: false (a FIN behind unread data comes without EV_EOF).
+    virtual bool short_io_drains() const noexcept { return true; }
     // True if the last wait() may have lost events (the caller of wait() asks, right after):
     // libkqueue drops the rest of an epoll batch when the caller's event list fills (it asks
     // epoll_wait for as many events as the list holds and turns one epoll event into a read

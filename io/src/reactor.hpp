@@ -12,7 +12,11 @@
 // readiness thread holds the role and waits on the poller itself, as before.
 //
 // A descriptor is registered once, edge-triggered. An operation first tries its system call at once (the fast path, under
-// the descriptor's lock when the queue is empty); only when it would block is it queued. On a
+// the descriptor's lock when the queue is empty); only when it would block is it queued. A side
+// known drained since the last event handled for it (a short read or write on a stream socket,
+// or a would-block: descriptor_state::drained, Tokio's cached readiness) skips that attempt and
+// parks at once; start() re-checks the readiness count under the lock, so an edge handled in
+// between makes it try instead (no lost wake-up). On a
 // readiness event the thread retries the queued operations of that direction in order and
 // hands every finished one to the completion queue — one batch per wake-up. The same thread
 // owns a timer queue (timer_queue.hpp): the poller's timeout is the nearest deadline.
@@ -63,9 +67,10 @@ public:
 
     // Starts op on st's queue `dir`. Returns true if the op is parked (it will complete
     // through the completion queue), false if it finished now (ec/bytes set; nothing queued).
-    // seen: the caller already tried the system call and it would block, having read
-    // st->ready_seq[dir] (acquire) just before; if no event has been handled since, the op is
-    // parked without trying again (one failed syscall instead of two per parked operation).
+    // seen: the caller already tried the system call and it would block, or it skipped the call
+    // because the side was known drained (descriptor_state::drained), having read
+    // st->ready_seq[dir] (acquire) just before; if no event has been handled since (and none
+    // made the descriptor no_skip), the op is parked without trying (no failed system call).
     bool start(descriptor_state* st, operation* op, int dir, const std::uint32_t* seen = nullptr) noexcept;
     // Canceller side for descriptor ops (see operation.hpp).
     void cancel(operation* op, descriptor_state* st) noexcept;
@@ -79,6 +84,8 @@ public:
     const char* poller_name() const noexcept { return poller_->name(); }
     // The poller's events carry socket errors (poller.hpp): operations consult event_error.
     bool events_carry_errors() const noexcept { return poller_->events_carry_errors(); }
+    // A short read or write on a stream socket proves its side drained (poller.hpp).
+    bool short_io_drains() const noexcept { return poller_->short_io_drains(); }
 
 private:
     using poll_role = taskport::detail::poll_role;
@@ -97,7 +104,8 @@ private:
     std::atomic<bool> stopped_{false};
 
     const bool workers_poll_;
-    const int spin_us_;  // a blocking worker poll first looks without blocking this long
+    const int spin_us_;  // a blocking worker poll first looks without blocking up to this long
+    taskport::detail::spin_account spin_acct_;  // whether recent spins paid (poll_role.hpp)
     poll_role role_;  // who may poll now (see the file comment; sched's poll_role.hpp)
     std::atomic<std::uint64_t> polls_{0};          // workers' polls, for the backstop's back-off
     std::mutex bs_mu_;                             // the backstop's sleep

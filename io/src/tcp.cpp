@@ -1,6 +1,7 @@
 // tcp.cpp — TCP sockets on the readiness core (POSIX: epoll or kqueue).
 #include <taskport/io/tcp.hpp>
 #include <taskport/runtime.hpp>
+#include <taskport/io/detail/test_hooks.hpp>
 
 #include "posix_socket.hpp"
 #include "service.hpp"
@@ -29,7 +30,16 @@ bool would_block(int e) noexcept { return e == EAGAIN || e == EWOULDBLOCK; }
 
 void close_socket(int fd) noexcept { ::close(fd); }
 
-void socket_backend::attach(descriptor_state* st) { st->svc->react->attach(st); }
+void socket_backend::attach(descriptor_state* st) {
+    // Short reads and writes prove a side drained only on a stream socket (a datagram read
+    // returns one datagram, whatever is left) and where the poller's edges allow (poller.hpp).
+    if (st->svc->react->short_io_drains()) {
+        int type = 0;
+        socklen_t len = sizeof type;
+        st->short_drains = ::getsockopt(st->fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
+    }
+    st->svc->react->attach(st);
+}
 
 void socket_backend::close(descriptor_state* st) noexcept {
     bool drop_ref = false;
@@ -40,17 +50,39 @@ void socket_backend::close(descriptor_state* st) noexcept {
 
 void socket_backend::cancel(descriptor_state* st) noexcept { st->svc->react->cancel_all(st); }
 
+namespace {
+// A read or write of at least one byte: the ops whose attempt a drained side makes fail
+// (a zero-length one completes at once; accept, connect and datagram ops are never skipped).
+bool moves_bytes(socket_op* op) noexcept {
+    if (op->perform == &read_op::perform_read) return !static_cast<read_op*>(op)->buf.empty();
+    if (op->perform == &write_op::perform_write) {
+        auto* w = static_cast<write_op*>(op);
+        return w->bytes < w->buf.size();
+    }
+    return false;
+}
+}  // namespace
+
 bool socket_backend::try_now(descriptor_state* st, socket_op* op) noexcept {
     // Speculative attempt without the lock when nothing is queued in this direction, guarded
     // against a concurrent close(). The readiness count is read first: park() skips a second
     // attempt if no event came since.
     const int dir = op->direction;
     if (st->queued[dir].load(std::memory_order_relaxed) != 0) return false;
+    const std::uint32_t seq = st->ready_seq[dir].load(std::memory_order_acquire);
+    // Known drained since the last event (a short read or write, or a would-block): park
+    // without the call that would fail; start() re-checks under the lock (reactor.hpp).
+    if (st->known_drained(dir, seq) && moves_bytes(op)) {
+        op->ready_seen = seq;
+        op->tried = true;
+        run_test_hook(hook_point::drained_skip, st);
+        return false;
+    }
     if (!st->enter()) {
         op->ec = std::make_error_code(std::errc::bad_file_descriptor);
         return true;
     }
-    op->ready_seen = st->ready_seq[dir].load(std::memory_order_acquire);
+    op->ready_seen = seq;
     const bool done = op->perform(op);
     st->leave();
     op->tried = !done;
@@ -81,8 +113,12 @@ bool read_op::perform_read(operation* o) noexcept {
     }
     descriptor_state* st = op->st.get();
     for (;;) {
+        // Read before the call: a short read or EAGAIN proves the side drained at this count.
+        const std::uint32_t seq = st->ready_seq[0].load(std::memory_order_acquire);
         ssize_t n = ::recv(st->fd, op->buf.data(), op->buf.size(), 0);
         if (n > 0) {
+            // Short (not end of stream: 0 is not short): the socket's buffer is empty now.
+            if (static_cast<std::size_t>(n) < op->buf.size() && st->short_drains) st->mark_drained(0, seq);
             op->bytes = static_cast<std::size_t>(n);
             op->ec.clear();
             return true;
@@ -100,7 +136,11 @@ bool read_op::perform_read(operation* o) noexcept {
             return true;
         }
         if (errno == EINTR) continue;
-        if (would_block(errno)) return false;
+        if (would_block(errno)) {
+            st->mark_drained(0, seq);
+            run_test_hook(hook_point::would_block, st);
+            return false;
+        }
         op->ec = last_error();
         take_event_error(st);  // the socket reported its error itself: a kept copy is the same one
         return true;
@@ -109,26 +149,36 @@ bool read_op::perform_read(operation* o) noexcept {
 
 bool write_op::perform_write(operation* o) noexcept {
     auto* op = static_cast<write_op*>(o);
+    descriptor_state* st = op->st.get();
     for (;;) {
         if (op->bytes == op->buf.size() && (op->all || op->bytes > 0 || op->buf.empty())) {
             op->ec.clear();
             return true;
         }
-        ssize_t n = send_nosignal(op->st.get()->fd, op->buf.data() + op->bytes, op->buf.size() - op->bytes,
-                                  nullptr, 0);
+        const std::size_t want = op->buf.size() - op->bytes;
+        // Read before the call: a short write or EAGAIN proves the side full at this count.
+        const std::uint32_t seq = st->ready_seq[1].load(std::memory_order_acquire);
+        ssize_t n = send_nosignal(st->fd, op->buf.data() + op->bytes, want, nullptr, 0);
         if (n >= 0) {
             op->bytes += static_cast<std::size_t>(n);
+            const bool full = static_cast<std::size_t>(n) < want && st->short_drains;
+            if (full) st->mark_drained(1, seq);
             if (!op->all) {
                 op->ec.clear();
                 return true;
             }
+            if (full) return false;  // the send buffer is full: the rest waits for the next edge
             continue;
         }
         if (errno == EINTR) continue;
-        if (would_block(errno)) return false;
+        if (would_block(errno)) {
+            st->mark_drained(1, seq);
+            run_test_hook(hook_point::would_block, st);
+            return false;
+        }
         op->ec = last_error();
         // A reset that the poller's event took (see above) reads as EPIPE here.
-        if (int e = take_event_error(op->st.get())) op->ec = std::error_code(e, std::system_category());
+        if (int e = take_event_error(st)) op->ec = std::error_code(e, std::system_category());
         return true;
     }
 }

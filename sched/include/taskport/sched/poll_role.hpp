@@ -28,6 +28,7 @@
 
 #include <taskport/sched/atomics.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 
@@ -43,6 +44,61 @@ struct timed_spin {
         return true;
     }
     bool again() const noexcept { return std::chrono::steady_clock::now() < until; }
+};
+
+// What recent spins of one poller's workers were worth (adaptive_spin), shared by them.
+struct spin_account {
+    // An average (weight 1/8 per spin) of what each spin saved, in nanoseconds: a spin that found
+    // work saved a sleep in the poller and its wake-up (wake_cost_ns) less the time it spun; one
+    // that found nothing cost the time it spun. Read and written by every spinning worker with
+    // relaxed loads and stores: a heuristic, a lost update only delays the adaptation by a spin.
+    std::atomic<std::int32_t> net_ns{0};
+    // Blocking polls that did not spin since the account went negative: one in probe_every
+    // spins anyway, so that a spin that would pay again is found. Relaxed, a counter only.
+    std::atomic<std::uint32_t> skipped{0};
+};
+
+// The spin that pays for itself: it looks without blocking for up to `us` microseconds, but only
+// while the account says recent spins saved more than they cost (else one blocking poll in
+// probe_every spins, to relearn), and it stops at once, counting it as a loss, when a look finds
+// this thread was descheduled (the machine is oversubscribed: a spinning thread there takes the
+// core from the thread that would produce the event).
+struct adaptive_spin {
+    static constexpr std::int64_t wake_cost_ns = 8000;  // a sleep + wake-up in the poller, about
+    static constexpr std::uint32_t probe_every = 16;
+    int us = 0;
+    spin_account* acct = nullptr;
+    std::chrono::steady_clock::time_point start{}, last{}, until{};
+    bool preempted = false;
+
+    bool begin() noexcept {
+        if (us <= 0 || !acct) return false;
+        if (acct->net_ns.load(std::memory_order_relaxed) < 0 &&
+            acct->skipped.fetch_add(1, std::memory_order_relaxed) % probe_every != probe_every - 1)
+            return false;
+        start = last = std::chrono::steady_clock::now();
+        until = start + std::chrono::microseconds(us);
+        return true;
+    }
+    bool again() noexcept {
+        const auto now = std::chrono::steady_clock::now();
+        // One empty look takes a microsecond or two; one that took longer than the whole spin
+        // was descheduled.
+        if (now - last > std::chrono::microseconds(us)) preempted = true;
+        last = now;
+        return !preempted && now < until;
+    }
+    // found: the spin ended because a look found work (or the wake-up token).
+    void end(bool found) noexcept {
+        const auto now = std::chrono::steady_clock::now();
+        const std::int64_t spent = std::chrono::duration_cast<std::chrono::nanoseconds>(now - start).count();
+        const std::int64_t benefit = found && !preempted ? wake_cost_ns - spent : -spent;
+        const std::int64_t old = acct->net_ns.load(std::memory_order_relaxed);
+        std::int64_t v = old - old / 8 + benefit / 8;
+        if (v > 1'000'000) v = 1'000'000;
+        if (v < -1'000'000) v = -1'000'000;
+        acct->net_ns.store(static_cast<std::int32_t>(v), std::memory_order_relaxed);
+    }
 };
 
 template <class A>
@@ -91,6 +147,7 @@ public:
                 done = done || woken();
 #endif
             } while (!done && spin.again());
+            if constexpr (requires { spin.end(done); }) spin.end(done);
         }
         if (!done) cycle(block);
         after_cycle();

@@ -14,6 +14,10 @@ enum class hook_point {
     parked,              // an operation was queued on its descriptor (arg: the operation)
     cancel_before_lock,  // a cancel found the operation parked, before it locks the place (arg: the operation)
     close_before_abort,  // close() of a socket, before it marks the descriptor closed (arg: its state)
+    would_block,         // readiness core: a read or write system call failed with EAGAIN (arg: its
+                         // descriptor state); called on that failure only
+    drained_skip,        // readiness core: a read or write parks without its system call, its side
+                         // known drained (descriptor_state::drained) (arg: the descriptor state)
     next_step,           // IOCP: a multi-step operation is about to issue its next step, on the
                          // completion thread under the op's lock (arg: the operation)
 };
