@@ -19,6 +19,7 @@ packages=(
   libhttp-parser-dev                    # taskport-fetch: HTTP/1.1 responses (optional)
   relacy-dev                           # Relacy race detector: the models in tests/model (headers)
   openssl                               # io TLS tests and taskport-fetch https tests: s_server peer, test certificates
+  nginx curl                            # bench-fetch(-https): the server and the peer (tests/bench/fetch_bench.py)
   "$@"
 )
 
