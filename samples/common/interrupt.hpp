@@ -25,9 +25,12 @@
 
 namespace samples {
 
+/// Ctrl-C (SIGINT) and SIGTERM for a tool whose work runs in one async_scope: the first signal
+/// cancels the scope, a second ends the process at once (see the file comment). Not copyable.
 class interrupt {
 public:
-    // Catches SIGINT and SIGTERM from now on (on rt's readiness core).
+    /// Catches SIGINT and SIGTERM from now on (on rt's readiness core). Never throws for lack of
+    /// support: where io::signal_set is not available the default action stays.
     explicit interrupt(taskport::runtime& rt) {
         try {
             sigs_ = taskport::io::signal_set(rt, {SIGINT, SIGTERM});
@@ -36,8 +39,9 @@ public:
         }
     }
 
-    // Waits for the first signal, then cancels `scope`; waits for a second one, then ends the
-    // process. Run it as a task of its own beside the scope, and cancel it once the scope is done.
+    /// Waits for the first signal, then cancels `scope`; waits for a second one, then ends the
+    /// process (std::_Exit(128 + signo)). Run it as a task of its own beside the scope, and
+    /// cancel it once the scope is done (the wait then throws operation_canceled).
     taskport::task<void> watch(taskport::async_scope& scope, const char* prog) {
         if (!sigs_.is_open()) co_return;
         const int first = co_await sigs_.wait();
@@ -49,11 +53,12 @@ public:
         std::_Exit(128 + second);
     }
 
-    // The first signal received (0: none).
+    /// The first signal received (0: none). Read it after the scope's join.
     int signal() const noexcept { return signo_.load(std::memory_order_relaxed); }
-    // The exit status for it: 128 + its number.
+    /// The exit status for it: 128 + its number (130 for SIGINT, 143 for SIGTERM).
     int exit_status() const noexcept { return 128 + signal(); }
 
+    /// "SIGINT", "SIGTERM" (or "a signal").
     static const char* name(int signo) noexcept {
         return signo == SIGINT ? "SIGINT" : signo == SIGTERM ? "SIGTERM" : "a signal";
     }
