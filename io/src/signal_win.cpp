@@ -9,9 +9,10 @@
 //   CTRL_BREAK_EVENT, CTRL_CLOSE_EVENT,
 //   CTRL_LOGOFF_EVENT, CTRL_SHUTDOWN_EVENT         -> SIGTERM
 // so a program waiting for {SIGINT, SIGTERM} stops tidily on Ctrl-C, on Ctrl-Break and when its
-// console is closed (the system ends the process once the handler returns for a close, logoff
-// or shutdown, or after its timeout: a program has little time to tidy up then). Only SIGINT
-// and SIGTERM can be held; any other number is invalid_argument.
+// console is closed. For a close, logoff or shutdown the system ends the process as soon as the
+// handler returns: the handler, having delivered SIGTERM, waits instead, and the program has
+// until the system's timeout (about 5 s for a close) to tidy up and exit. Only SIGINT and
+// SIGTERM can be held; any other number is invalid_argument.
 //
 // Invariant: `sets` (under table_lock) lists every open set's write socket and the signals it
 // holds. The handler, registered once with the first set and never removed, runs on the
@@ -70,12 +71,18 @@ BOOL WINAPI on_console_event(DWORD event) {
     if (signo == 0) return FALSE;
     const char b = static_cast<char>(signo);
     bool handled = false;
-    std::lock_guard g(table_lock);
-    for (const set_entry& e : *sets) {
-        if (e.wr == INVALID_SOCKET || !(e.mask & bit_of(signo))) continue;
-        ::send(e.wr, &b, 1, 0);  // full (WSAEWOULDBLOCK): dropped (see above)
-        handled = true;
+    {
+        std::lock_guard g(table_lock);
+        for (const set_entry& e : *sets) {
+            if (e.wr == INVALID_SOCKET || !(e.mask & bit_of(signo))) continue;
+            ::send(e.wr, &b, 1, 0);  // full (WSAEWOULDBLOCK): dropped (see above)
+            handled = true;
+        }
     }
+    // Close, logoff, shutdown: the system ends the process as soon as this returns. Wait here
+    // instead (as Go's runtime does), so that the program's tasks can tidy up and exit; the
+    // system still ends it after its timeout (about 5 s for a close).
+    if (handled && event != CTRL_C_EVENT && event != CTRL_BREAK_EVENT) ::Sleep(INFINITE);
     return handled ? TRUE : FALSE;
 }
 

@@ -28,7 +28,7 @@
 // (CTRL_BREAK_EVENT, CTRL_CLOSE_EVENT, CTRL_LOGOFF_EVENT, CTRL_SHUTDOWN_EVENT) are SIGTERM. Only
 // SIGINT and SIGTERM can be held (others: invalid_argument). An event no set holds goes on to
 // the next handler (by default the process ends). After a close, logoff or shutdown event the
-// system ends the process soon whatever the program does. A set's pipe is a loopback socket
+// system ends the process after its timeout (about 5 s for a close) whatever the program does. A set's pipe is a loopback socket
 // pair; everything else above holds as on POSIX.
 #pragma once
 
