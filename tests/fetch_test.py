@@ -414,10 +414,23 @@ def case_report(srv, base, out):
 
 # ---- Ctrl-C ----
 
+def under_tsan():
+    """True for a ThreadSanitizer build. There a signal's handler runs only once the thread the
+    kernel gave it to next enters a call TSan intercepts; taskport's threads sleep in raw system
+    calls TSan does not see (the parker's futex, io_uring_enter), which the signal interrupts and
+    they re-enter, so the handler never runs. Seen: case_interrupt hung under TSan with the
+    io_uring backend (a thread in io_uring_enter) and with epoll (all threads in futex waits,
+    no signal pending: TSan had taken it). tests/test_io_signal.cpp works round it with raise()
+    on the waiting thread, which a test of a separate process cannot do: the Ctrl-C cases are
+    skipped there (they run plain and under ASan)."""
+    ldd = subprocess.run(["ldd", TOOL], capture_output=True, timeout=60).stdout
+    return b"libtsan" in ldd
+
+
 def start(args, out_dir):
     """The tool running in the background (stdout and stderr piped)."""
     return subprocess.Popen([TOOL, "-o", out_dir, "--no-progress"] + args, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+                            stderr=subprocess.PIPE, env=dict(os.environ))
 
 
 def wait_for(cond, what):
@@ -513,7 +526,7 @@ CASES = [case_keep_alive_many, case_chunked_and_eof, case_redirects, case_http_e
 def main():
     srv = FaultServer().start()
     base = "http://127.0.0.1:%d" % srv.port
-    failed = 0
+    failed = skipped = 0
     cert_dir = tempfile.TemporaryDirectory(prefix="taskport-fetch-certs.")
     certs = make_certs(cert_dir.name)
     tsrv = FaultServer(tls=(certs["server.crt"], certs["server.key"])).start()
@@ -521,6 +534,10 @@ def main():
     srv.peers = tsrv.peers = {"http": srv.port, "https": tsrv.port}
     try:
         for case in CASES:
+            if case in (case_interrupt, case_interrupt_continue) and under_tsan():
+                skipped += 1
+                print("SKIP %s: a ThreadSanitizer build never runs the signal's handler (see under_tsan)" % case.__name__)
+                continue
             with tempfile.TemporaryDirectory(prefix="taskport-fetch-test.") as out:
                 try:
                     case(srv, base, out)
@@ -535,7 +552,7 @@ def main():
         srv.stop()
         tsrv.stop()
         cert_dir.cleanup()
-    print("%d of %d cases failed" % (failed, len(CASES)) if failed else "all %d cases passed" % len(CASES))
+    print("%d of %d cases failed" % (failed, len(CASES)) if failed else "all %d cases passed" % (len(CASES) - skipped))
     return 1 if failed else 0
 
 

@@ -30,6 +30,19 @@ DEADLINE = 300
 ENV = dict(os.environ, LC_ALL="C")
 
 
+def under_tsan():
+    """True for a ThreadSanitizer build. There a signal's handler runs only once the thread the
+    kernel gave it to next enters a call TSan intercepts; taskport's threads sleep in raw system
+    calls TSan does not see (the parker's futex, io_uring_enter), which the signal interrupts and
+    they re-enter, so the handler never runs. Seen: case_interrupt hung under TSan with the
+    io_uring backend (a thread in io_uring_enter) and with epoll (all threads in futex waits,
+    no signal pending: TSan had taken it). tests/test_io_signal.cpp works round it with raise()
+    on the waiting thread, which a test of a separate process cannot do: the Ctrl-C cases are
+    skipped there (they run plain and under ASan)."""
+    ldd = subprocess.run(["ldd", TOOL], capture_output=True, timeout=60).stdout
+    return b"libtsan" in ldd
+
+
 class Failed(Exception):
     pass
 
@@ -397,6 +410,10 @@ def main():
     failed = 0
     skipped = []
     for case in CASES:
+        if case is case_interrupt and under_tsan():
+            skipped.append(case.__name__)
+            print("SKIP %s: a ThreadSanitizer build never runs the signal's handler (see under_tsan)" % case.__name__)
+            continue
         if case is case_errors and not can_drop_privileges():
             skipped.append(case.__name__)
             print("SKIP %s: running as root without setpriv (root reads unreadable files)" % case.__name__)
