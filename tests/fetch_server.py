@@ -29,6 +29,9 @@ the faults a downloader must survive. Routes (GET only):
   /etag/TAG/SIZE/NAME    as /range, but the ETag is "TAG" and the bytes depend on it
   /cut/SIZE/NAME         as /range, but a request without Range gets half the body, then a reset
   (.ranges records (target, Range, If-Range) of every request to these four)
+  /hold/SIZE/NAME        /range's headers (ETag "NAME-SIZE", Content-Length SIZE) and the first
+                         half of the body, then nothing until the client goes; .wait_held(n)
+                         returns once n such halves have been sent in all (for Ctrl-C tests)
 
 FaultServer(tls=(certfile, keyfile)) serves the same over TLS (python's ssl module); a body that
 runs until the close then ends with close_notify.
@@ -217,6 +220,13 @@ class _Handler(socketserver.BaseRequestHandler):
             else:
                 self._reply(200, "OK", data(p[4], int(p[3])))
             return True
+        if kind == "hold" and len(p) == 3:
+            body = data(p[2], int(p[1]))
+            self._send(b"HTTP/1.1 200 OK\r\nETag: \"%s-%s\"\r\nContent-Length: %d\r\n\r\n"
+                       % (p[2].encode(), p[1].encode(), len(body)) + body[:len(body) // 2])
+            owner._count_held()
+            self._wait_for_close()
+            return False
         if kind == "stall-headers":
             self._wait_for_close()
             return False
@@ -278,6 +288,8 @@ class FaultServer:
         self.requests = {}
         self.ranges = []
         self._failures = {}
+        self.held = 0  # /hold/ halves sent
+        self._held_cv = threading.Condition(self._lock)
         self._srv = _TCPServer((host, port), _Handler)
         self._srv.owner = self
         self.port = self._srv.server_address[1]
@@ -305,6 +317,16 @@ class FaultServer:
     def _count_connection(self):
         with self._lock:
             self.connections += 1
+
+    def _count_held(self):
+        with self._lock:
+            self.held += 1
+            self._held_cv.notify_all()
+
+    def wait_held(self, n, timeout):
+        """True once n /hold/ halves have been sent (since the start), False after timeout s."""
+        with self._lock:
+            return self._held_cv.wait_for(lambda: self.held >= n, timeout)
 
     def _count_request(self, target):
         with self._lock:

@@ -8,11 +8,14 @@ Every case checks the bytes written, the exit status, the message naming the URL
 and that no partial body is left under a final name (nor a temporary file anywhere). No case
 asserts on time; the subprocess deadline only fails a hung run.
 """
+import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fetch_server import FaultServer, data  # noqa: E402
@@ -409,17 +412,121 @@ def case_report(srv, base, out):
     check(rc == 2 and "--report" in se, "unwritable --report: %d %r" % (rc, se))
 
 
+# ---- Ctrl-C ----
+
+def under_tsan():
+    """True for a ThreadSanitizer build. There a signal's handler runs only once the thread the
+    kernel gave it to next enters a call TSan intercepts; taskport's threads sleep in raw system
+    calls TSan does not see (the parker's futex, io_uring_enter), which the signal interrupts and
+    they re-enter, so the handler never runs. Seen: case_interrupt hung under TSan with the
+    io_uring backend (a thread in io_uring_enter) and with epoll (all threads in futex waits,
+    no signal pending: TSan had taken it). tests/test_io_signal.cpp works round it with raise()
+    on the waiting thread, which a test of a separate process cannot do: the Ctrl-C cases are
+    skipped there (they run plain and under ASan)."""
+    ldd = subprocess.run(["ldd", TOOL], capture_output=True, timeout=60).stdout
+    return b"libtsan" in ldd
+
+
+def start(args, out_dir):
+    """The tool running in the background (stdout and stderr piped)."""
+    return subprocess.Popen([TOOL, "-o", out_dir, "--no-progress"] + args, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=dict(os.environ))
+
+
+def wait_for(cond, what):
+    """Waits until cond() holds (looking every 10 ms); fails only a run hung for DEADLINE s."""
+    end = time.monotonic() + DEADLINE
+    while not cond():
+        if time.monotonic() > end:
+            raise Failed("still waiting after %d s for %s" % (DEADLINE, what))
+        time.sleep(0.01)
+
+
+def part_sizes(out_dir):
+    """{name: size} of the temporary files in out_dir."""
+    return {n: os.path.getsize(os.path.join(out_dir, n)) for n in files(out_dir) if n.endswith(".part")}
+
+
+def interrupt(p, sig):
+    p.send_signal(sig)
+    so, se = p.communicate(timeout=DEADLINE)
+    return p.returncode, so.decode("utf-8", "replace"), se.decode("utf-8", "replace")
+
+
+def case_interrupt(srv, base, out):
+    """SIGINT with two downloads half done (the server holds each after half its body, and the
+    test waits until both temporary files hold bytes), one URL already fetched and 20 not started:
+    exit status 130, the summary so far, a line saying what was abandoned, the finished file in
+    place, no temporary file left, nothing more requested, one --report line per started URL.
+    (Before: the tool died of the signal, printed nothing and left the .part files.)"""
+    report = os.path.join(out, "..", os.path.basename(out) + ".jsonl")
+    held = srv.held
+    srv.reset_counts()
+    urls = ["%s/data/1000/done1" % base, "%s/hold/1048576/h1" % base, "%s/hold/1048576/h2" % base]
+    urls += ["%s/data/10/n%d" % (base, i) for i in range(20)]
+    p = start(["--concurrency", "2", "--retries", "3", "--report", report] + urls, out)
+    try:
+        check(srv.wait_held(held + 2, DEADLINE), "the tool never reached both held responses")
+        wait_for(lambda: len(part_sizes(out)) == 2 and min(part_sizes(out).values()) >= 256 * 1024,
+                 "two temporary files with bytes in them (%s)" % part_sizes(out))
+    finally:
+        rc, so, se = interrupt(p, signal.SIGINT)
+    check(rc == 130, "exit status %d, stderr %r" % (rc, se))
+    check(se == "taskport-fetch: interrupted by SIGINT: 2 in flight abandoned, 20 not started\n", "stderr: %r" % se)
+    check(re.fullmatch(r"taskport-fetch: 1 succeeded, 0 failed, 1000 B in \S+ s \(.*/s\), 2 connections\n", so),
+          "summary: %r" % so)
+    check(files(out) == ["done1"] and read(out, "done1") == data("done1", 1000), "files: %s" % files(out))
+    check(sorted(srv.requests) == ["/data/1000/done1", "/hold/1048576/h1", "/hold/1048576/h2"],
+          "requests: %s" % srv.requests)
+    with open(report) as f:
+        lines = [json.loads(l) for l in f]
+    os.remove(report)
+    check(len(lines) == 3, "report: %r" % lines)
+    by = {l["file"]: l for l in lines}
+    check(by["done1"]["ok"] is True, "report done1: %r" % by["done1"])
+    for h in ("h1", "h2"):
+        check(by[h]["ok"] is False and by[h]["error"] == "interrupted by SIGINT" and by[h]["status"] == 200
+              and by[h]["attempts"] == 1, "report %s: %r" % (h, by[h]))
+
+
+def case_interrupt_continue(srv, base, out):
+    """SIGTERM with --continue: exit status 143, the partial body (a prefix, with its ETag beside
+    it) is kept; the next --continue run resumes it with a Range request and the file is whole."""
+    held = srv.held
+    p = start(["--continue", "%s/hold/1048576/c1" % base], out)
+    try:
+        check(srv.wait_held(held + 1, DEADLINE), "the tool never reached the held response")
+        wait_for(lambda: sum(part_sizes(out).values()) >= 256 * 1024, "bytes in the temporary file")
+    finally:
+        rc, so, se = interrupt(p, signal.SIGTERM)
+    check(rc == 143, "exit status %d, stderr %r" % (rc, se))
+    check(se == "taskport-fetch: interrupted by SIGTERM: 1 in flight abandoned (partial bodies kept for --continue), "
+                "0 not started\n", "stderr: %r" % se)
+    check("0 succeeded, 0 failed" in so, "summary: %r" % so)
+    parts = part_sizes(out)
+    check(len(parts) == 1, "partial body kept: %s" % files(out))
+    (part, have), = parts.items()
+    check(256 * 1024 <= have <= 524288 and read(out, part) == data("c1", 1048576)[:have], "partial: %d bytes" % have)
+    check(read(out, part + ".meta") == b'"c1-1048576"\n', "meta: %r" % read(out, part + ".meta"))
+    srv.reset_counts()
+    rc, so, se = run(["--continue", "%s/range/1048576/c1" % base], out)
+    check(rc == 0, "resumed run: exit %d, stderr %r" % (rc, se))
+    check(read(out, "c1") == data("c1", 1048576), "c1: wrong bytes")
+    check(srv.ranges == [("range/1048576/c1", "bytes=%d-" % have, '"c1-1048576"')], "request: %r" % srv.ranges)
+    no_temp_files(out)
+
+
 CASES = [case_keep_alive_many, case_chunked_and_eof, case_redirects, case_http_errors, case_faults,
          case_stale_keep_alive, case_names_and_bad_urls, case_interim_responses, case_bad_url_syntax,
          case_progress, case_bad_output_dir, case_shard, case_max_time_and_filesize, case_report, case_https,
          case_https_verification, case_https_redirects,
-         case_continue_after_interruption, case_continue_restarts]
+         case_continue_after_interruption, case_continue_restarts, case_interrupt, case_interrupt_continue]
 
 
 def main():
     srv = FaultServer().start()
     base = "http://127.0.0.1:%d" % srv.port
-    failed = 0
+    failed = skipped = 0
     cert_dir = tempfile.TemporaryDirectory(prefix="taskport-fetch-certs.")
     certs = make_certs(cert_dir.name)
     tsrv = FaultServer(tls=(certs["server.crt"], certs["server.key"])).start()
@@ -427,6 +534,10 @@ def main():
     srv.peers = tsrv.peers = {"http": srv.port, "https": tsrv.port}
     try:
         for case in CASES:
+            if case in (case_interrupt, case_interrupt_continue) and under_tsan():
+                skipped += 1
+                print("SKIP %s: a ThreadSanitizer build never runs the signal's handler (see under_tsan)" % case.__name__)
+                continue
             with tempfile.TemporaryDirectory(prefix="taskport-fetch-test.") as out:
                 try:
                     case(srv, base, out)
@@ -441,7 +552,7 @@ def main():
         srv.stop()
         tsrv.stop()
         cert_dir.cleanup()
-    print("%d of %d cases failed" % (failed, len(CASES)) if failed else "all %d cases passed" % len(CASES))
+    print("%d of %d cases failed" % (failed, len(CASES)) if failed else "all %d cases passed" % (len(CASES) - skipped))
     return 1 if failed else 0
 
 

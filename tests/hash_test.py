@@ -13,9 +13,11 @@ The deadline on each run only fails a hung run; nothing here depends on timing.
 """
 import hashlib
 import os
+import queue
 import random
 import re
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -26,6 +28,19 @@ import threading
 TOOL = os.path.abspath(sys.argv[1])
 DEADLINE = 300
 ENV = dict(os.environ, LC_ALL="C")
+
+
+def under_tsan():
+    """True for a ThreadSanitizer build. There a signal's handler runs only once the thread the
+    kernel gave it to next enters a call TSan intercepts; taskport's threads sleep in raw system
+    calls TSan does not see (the parker's futex, io_uring_enter), which the signal interrupts and
+    they re-enter, so the handler never runs. Seen: case_interrupt hung under TSan with the
+    io_uring backend (a thread in io_uring_enter) and with epoll (all threads in futex waits,
+    no signal pending: TSan had taken it). tests/test_io_signal.cpp works round it with raise()
+    on the waiting thread, which a test of a separate process cannot do: the Ctrl-C cases are
+    skipped there (they run plain and under ASan)."""
+    ldd = subprocess.run(["ldd", TOOL], capture_output=True, timeout=60).stdout
+    return b"libtsan" in ldd
 
 
 class Failed(Exception):
@@ -328,14 +343,77 @@ def case_shard(tmp):
         check(rc == 2 and why in err and out == b"", "--shard %s: exit %d, %r" % (bad, rc, err))
 
 
+def all_paths(top):
+    return sorted(os.path.join(d, n) for d, ds, fs in os.walk(top) for n in ds + fs)
+
+
+def case_interrupt(tmp):
+    """SIGINT while a file is being hashed (TASKPORT_HASH_TEST_HOLD makes the tool hold t/f30
+    once open and say so on stderr; the signal goes after that line): exit status 130, stdout a
+    prefix (in order) of the full output that stops before f30, a line on stderr saying how far
+    it got; -c with SIGTERM: 143, the same. Nothing is written anywhere. (Before: the tool died
+    of the signal and printed no summary.)"""
+    for i in range(60):
+        write(os.path.join(tmp, "t", "f%02d" % i), b"file %d\n" % i * (i * 37 % 500))
+    full = reference("t", tmp)
+    with open(os.path.join(tmp, "list"), "wb") as f:
+        f.write(full)
+    before = all_paths(tmp)
+    expect = {"hash": full.splitlines(keepends=True),
+              "check": [l.split(b"  ", 1)[1].rstrip(b"\n") + b": OK\n" for l in full.splitlines(keepends=True)]}
+    for mode, args, sig, status, verb in (("hash", ["-j", "1", "t"], signal.SIGINT, 130, "hashed"),
+                                          ("check", ["-j", "2", "-c", "list"], signal.SIGTERM, 143, "checked")):
+        p = subprocess.Popen([TOOL, "--no-progress"] + args, cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=dict(ENV, TASKPORT_HASH_TEST_HOLD="t/f30"))
+        lines = queue.Queue()
+        err_lines = []
+
+        def read_err():
+            for line in p.stderr:
+                lines.put(line)
+            lines.put(None)
+        reader = threading.Thread(target=read_err, daemon=True)
+        reader.start()
+        try:
+            first = lines.get(timeout=DEADLINE)
+        except queue.Empty:
+            first = b"(nothing after %d s)" % DEADLINE
+        if first == b"taskport-hash: test hook: holding t/f30\n":
+            p.send_signal(sig)
+        elif p.poll() is None:
+            p.kill()
+        out = p.stdout.read()
+        p.wait(timeout=DEADLINE)
+        line = first
+        while line is not None:
+            err_lines.append(line)
+            line = lines.get(timeout=DEADLINE)
+        err = b"".join(err_lines).decode("utf-8", "replace")
+        check(first == b"taskport-hash: test hook: holding t/f30\n", "%s: stderr %r" % (mode, err))
+        check(p.returncode == status, "%s: exit status %d, stderr %r" % (mode, p.returncode, err))
+        got = out.splitlines(keepends=True)
+        check(len(got) <= 30 and got == expect[mode][:len(got)], "%s: stdout %r" % (mode, out[-300:]))
+        m = re.fullmatch(r"taskport-hash: test hook: holding t/f30\n"
+                         r"taskport-hash: interrupted by %s: (\d+) of 60 files %s \(printed in order\), "
+                         r"(\d+) in flight abandoned, (\d+) not printed\n" % (signal.Signals(sig).name, verb), err)
+        check(m, "%s: stderr %r" % (mode, err))
+        check(int(m.group(1)) == len(got) and int(m.group(3)) == 60 - len(got) and int(m.group(2)) >= 1,
+              "%s: %d lines printed, stderr %r" % (mode, len(got), err))
+        check(all_paths(tmp) == before, "%s: files written or removed: %s" % (mode, set(all_paths(tmp)) ^ set(before)))
+
+
 CASES = [case_matches_sha256sum, case_check_mode, case_errors, case_check_fifo, case_files_vanish, case_progress,
-         case_usage, case_shard]
+         case_usage, case_shard, case_interrupt]
 
 
 def main():
     failed = 0
     skipped = []
     for case in CASES:
+        if case is case_interrupt and under_tsan():
+            skipped.append(case.__name__)
+            print("SKIP %s: a ThreadSanitizer build never runs the signal's handler (see under_tsan)" % case.__name__)
+            continue
         if case is case_errors and not can_drop_privileges():
             skipped.append(case.__name__)
             print("SKIP %s: running as root without setpriv (root reads unreadable files)" % case.__name__)

@@ -1,7 +1,8 @@
 // test_io_signal.cpp — io::signal_set (taskport/io/signal.hpp): raise() and kill() reach a
 // waiting task, several sets all see a signal, deliveries while nobody waits are kept,
 // cancellation (cancel(), close(), future::cancel) and with_timeout, the previous disposition
-// comes back, bad signals are refused, no descriptor leaks. Windows: function_not_supported.
+// comes back, bad signals are refused, no descriptor leaks. Windows: Ctrl-C as SIGINT (a real
+// console control event), Ctrl-Break as SIGTERM where the system can make one, aborts, bad signals.
 #include <catch2/catch.hpp>
 
 #include "io_test_util.hpp"
@@ -13,7 +14,11 @@
 #include <csignal>
 #include <vector>
 
-#if !defined(_WIN32)
+#if defined(_WIN32)
+#include <windows.h>
+#include <stdexcept>
+#include <utility>
+#else
 #include <unistd.h>
 #endif
 
@@ -23,14 +28,125 @@ namespace io = taskport::io;
 
 #if defined(_WIN32)
 
-TEST_CASE("signal: not supported on Windows: the constructor throws function_not_supported", "[signal]") {
-    runtime rt(tp_test::workers(1));
+// Windows (io/src/signal_win.cpp): console control events. Ctrl-C is made with
+// GenerateConsoleCtrlEvent(CTRL_C_EVENT, 0), which reaches every process attached to this
+// console. Under Wine (8.0) a program started with no console (stdin and stdout not a terminal,
+// as under meson test) has none: the call fails with ERROR_INVALID_ACCESS; so the test always
+// makes a console of its own first (FreeConsole, AllocConsole), which Wine supports. Wine 8.0 cannot generate
+// CTRL_BREAK_EVENT (the call fails with ERROR_INVALID_HANDLE, with a console or without):
+// that case then says so (WARN) and checks nothing more. C's raise(SIGINT) is not an event at
+// all (it runs the C runtime's own handler, by default exit status 3), so it is not used.
+namespace {
+
+// Sends Ctrl-C (or Ctrl-Break) to this process's console; false if this system cannot. The
+// console is a new one of this process's own, so the event reaches no other program (the
+// console the tests were started from would pass it to the test runner too).
+bool console_event(DWORD event) {
+    static const bool own = [] {
+        ::FreeConsole();
+        return ::AllocConsole() != 0;
+    }();
+    return own && ::GenerateConsoleCtrlEvent(event, 0);
+}
+
+struct waiter_result {
+    int signo = 0;
+    std::error_code ec;
+};
+task<waiter_result> wait_outcome(io::signal_set& s, std::atomic<int>& started) {
+    started.fetch_add(1);
+    waiter_result r;
     try {
-        io::signal_set s(rt, {SIGINT});
-        FAIL("signal_set was made");
+        r.signo = co_await s.wait();
     } catch (const std::system_error& e) {
-        CHECK(e.code() == std::errc::function_not_supported);
+        r.ec = e.code();
     }
+    co_return r;
+}
+
+}  // namespace
+
+TEST_CASE("signal (Windows): Ctrl-C reaches a task parked in wait() as SIGINT, and every set holding it", "[signal]") {
+    runtime rt(tp_test::workers(1));
+    io::signal_set s(rt, {SIGINT, SIGTERM});
+    io::signal_set other(rt, {SIGINT});
+    io::signal_set term_only(rt, {SIGTERM});
+    std::atomic<int> started{0};
+    auto got = tp_test::run(rt, [&]() -> task<std::pair<int, int>> {
+        auto w = rt.spawn(wait_outcome(s, started));
+        while (started.load() < 1) co_await taskport::yield();
+        if (!console_event(CTRL_C_EVENT)) throw std::runtime_error("GenerateConsoleCtrlEvent(CTRL_C_EVENT) failed");
+        auto r = co_await std::move(w);
+        int o = co_await with_timeout(tp_test::hang_deadline, other.wait());  // kept while nobody waited
+        co_return std::pair{r.signo, o};
+    }());
+    CHECK(got.first == SIGINT);
+    CHECK(got.second == SIGINT);
+    // term_only does not hold SIGINT: nothing for it (a time-out; mingw's text for it is
+    // "Unknown error", so the code is compared).
+    std::error_code ec;
+    try {
+        tp_test::run(rt, [&]() -> task<int> { co_return co_await with_timeout(50ms, term_only.wait()); }());
+    } catch (const std::system_error& e) {
+        ec = e.code();
+    }
+    CHECK(ec == std::errc::timed_out);
+}
+
+TEST_CASE("signal (Windows): Ctrl-Break is SIGTERM", "[signal]") {
+    runtime rt(tp_test::workers(1));
+    io::signal_set s(rt, {SIGTERM});
+    if (!console_event(CTRL_BREAK_EVENT)) {
+        WARN("GenerateConsoleCtrlEvent(CTRL_BREAK_EVENT) failed here (error " << ::GetLastError()
+                                                                                << "; Wine 8.0 cannot): not checked");
+        return;
+    }
+    CHECK(tp_test::run(rt, [&]() -> task<int> { co_return co_await with_timeout(tp_test::hang_deadline, s.wait()); }()) ==
+          SIGTERM);
+}
+
+TEST_CASE("signal (Windows): cancel(), close() and future::cancel abort a wait", "[signal]") {
+    runtime rt(tp_test::workers(1));
+    io::signal_set s(rt, {SIGINT});
+    std::atomic<int> started{0};
+    auto r = tp_test::run(rt, [&]() -> task<std::vector<std::error_code>> {
+        std::vector<std::error_code> out;
+        auto w = rt.spawn(wait_outcome(s, started));
+        while (started.load() < 1) co_await taskport::yield();
+        s.cancel();
+        out.push_back((co_await std::move(w)).ec);
+        auto w2 = rt.spawn(wait_outcome(s, started));
+        while (started.load() < 2) co_await taskport::yield();
+        w2.cancel();
+        out.push_back((co_await std::move(w2)).ec);
+        auto w3 = rt.spawn(wait_outcome(s, started));
+        while (started.load() < 3) co_await taskport::yield();
+        co_await rt.spawn([&] { s.close(); });
+        out.push_back((co_await std::move(w3)).ec);
+        out.push_back((co_await wait_outcome(s, started)).ec);
+        co_return out;
+    }());
+    REQUIRE(r.size() == 4);
+    CHECK(r[0] == io::operation_aborted());
+    CHECK(r[1] == std::errc::operation_canceled);
+    CHECK(r[2] == io::operation_aborted());
+    CHECK(r[3] == std::errc::bad_file_descriptor);
+}
+
+TEST_CASE("signal (Windows): only SIGINT and SIGTERM can be held", "[signal]") {
+    runtime rt(tp_test::workers(1));
+    for (int bad : {0, -1, SIGSEGV, SIGABRT, SIGBREAK, 65}) {
+        INFO("signal " << bad);
+        try {
+            io::signal_set s(rt, {SIGINT, bad});
+            FAIL("made");
+        } catch (const std::system_error& e) {
+            CHECK(e.code() == std::errc::invalid_argument);
+        }
+    }
+    io::signal_set s(rt, {SIGINT});
+    CHECK_THROWS_AS(s.add(SIGSEGV), std::system_error);
+    s.add(SIGTERM);
 }
 
 #else

@@ -7,6 +7,7 @@
 // (the same fast path). Each op's perform function is its completion step (iocp_backend.hpp).
 // Closing a socket cancels its operations (CancelIoEx, then closesocket): they complete with
 // operation_aborted through the port.
+#include <taskport/io/signal.hpp>
 #include <taskport/io/tcp.hpp>
 #include <taskport/io/udp.hpp>
 #include <taskport/runtime.hpp>
@@ -124,6 +125,17 @@ int issue_recv(operation* o) noexcept {
     return wsa_result(r, op);
 }
 
+// signal_set::wait (signal_win.cpp): one byte, the signal's number, into the low byte of
+// op->bytes (zeroed first; read back by signal_wait_op::perform_wait).
+int issue_signal_recv(operation* o) noexcept {
+    auto* op = static_cast<signal_wait_op*>(o);
+    op->bytes = 0;
+    WSABUF b{1, reinterpret_cast<char*>(&op->bytes)};
+    op->plat.flags = 0;
+    const int r = ::WSARecv(socket_of(op), &b, 1, nullptr, &op->plat.flags, overlapped_of(op), nullptr);
+    return wsa_result(r, op);
+}
+
 int issue_send(operation* o) noexcept {
     auto* op = static_cast<write_op*>(o);
     std::size_t cap = max_send;
@@ -213,6 +225,7 @@ iocp_issue_fn issue_for(operation::perform_fn p) noexcept {
     if (p == &accept_op::perform_accept) return &guarded<issue_accept>;
     if (p == &connect_op::perform_connect) return &guarded<issue_connect>;
     if (p == &send_to_op::perform_send) return &guarded<issue_send_to>;
+    if (p == &signal_wait_op::perform_wait) return &guarded<issue_signal_recv>;
     return &guarded<issue_receive_from>;
 }
 

@@ -34,6 +34,13 @@
 //     ".part.meta"); a 206 must carry a Content-Range starting at N; a 200 (range ignored, or the
 //     resource changed) starts again from byte 0; 416 "bytes */N" means the file was complete.
 //     With --continue a failed attempt keeps its partial file, so the retries resume it too.
+//   - SIGINT (Ctrl-C) or SIGTERM (samples/common/interrupt.hpp): no URL starts after it, the ones
+//     in flight are abandoned through the runtime's cancellation (the lanes are the tasks of one
+//     async_scope) and their temporary files removed — with --continue they are kept instead, a
+//     prefix of the body for the next run to resume; --report gets an "interrupted" line for each.
+//     The summary so far is printed (and "interrupted by SIGINT: N in flight abandoned, M not
+//     started" on stderr); the exit status is 128 + the signal (130, 143). A second signal exits
+//     at once, with the same status, tidying nothing.
 // NAME is the URL's last path segment (query dropped; characters other than letters, digits
 // and ._-~+=,% become '_'; "index.html" when empty); a name used twice in one run gets ".1", ".2"... in
 // input order. Every failure is reported on stderr with its URL and reason; a summary follows
@@ -48,6 +55,7 @@
 #include <taskport/taskport.hpp>
 
 #include "console.hpp"
+#include "interrupt.hpp"
 #include "shard.hpp"
 #include "http.hpp"
 
@@ -163,29 +171,40 @@ std::string json_string(std::string_view s) {
     return out + "\"";
 }
 
+// The hidden temporary file the body of jobs[index] is written to: ".NAME.<pid>.<index>.part".
+fs::path temp_path_of(const fs::path& out_dir, const std::string& name, std::size_t index) {
+    return out_dir / ("." + name + "." + std::to_string(::getpid()) + "." + std::to_string(index) + ".part");
+}
+
 class fetcher {
 public:
     fetcher(taskport::runtime& rt, samples::console& con, const options& o, std::vector<job>& jobs)
         : rt_(rt), con_(con), opt_(o), jobs_(jobs) {}
 
-    taskport::task<void> run(bool bar) {
+    // Runs every job: the lanes are the tasks of one async_scope, which the first SIGINT or
+    // SIGTERM (intr) cancels: no lane starts another URL, the URLs in flight are abandoned
+    // (their temporary files removed, or kept for --continue) and run() returns.
+    taskport::task<void> run(bool bar, samples::interrupt& intr) {
         taskport::future<void> tick;
         if (bar) tick = rt_.spawn(ticker());
-        std::vector<taskport::future<void>> lanes;
+        taskport::async_scope lanes(rt_);
+        intr_ = &intr;
+        taskport::future<void> watch = rt_.spawn(intr.watch(lanes, prog));
         const std::size_t n = std::min(opt_.concurrency, std::max<std::size_t>(jobs_.size(), 1));
-        for (std::size_t k = 0; k < n; ++k) lanes.push_back(rt_.spawn(lane()));
+        for (std::size_t k = 0; k < n; ++k) lanes.spawn(lane());
         std::exception_ptr err;
         try {
-            co_await taskport::when_all(std::move(lanes));
+            co_await lanes.join();
         } catch (...) {
             err = std::current_exception();
         }
-        if (tick.valid()) {
-            tick.cancel();
+        for (taskport::future<void>* f : {&tick, &watch}) {
+            if (!f->valid()) continue;
+            f->cancel();
             try {
-                co_await std::move(tick);
+                co_await std::move(*f);
             } catch (const std::system_error&) {
-                // the ticker stopped, as asked
+                // it stopped, as asked
             }
         }
         if (err) std::rethrow_exception(err);
@@ -194,6 +213,11 @@ public:
     std::uint64_t succeeded() const noexcept { return ok_.load(); }
     std::uint64_t failed() const noexcept { return failed_.load(); }
     std::uint64_t connections() const noexcept { return connects_.load(); }
+    // Interrupted: URLs abandoned in flight, and URLs never started.
+    std::uint64_t abandoned() const noexcept { return abandoned_.load(); }
+    // Their indexes in jobs (read once the runtime is gone).
+    const std::vector<std::size_t>& abandoned_jobs() const noexcept { return abandoned_jobs_; }
+    std::uint64_t not_started() const noexcept { return jobs_.size() - std::min(next_.load(), jobs_.size()); }
 
 private:
     using clock = std::chrono::steady_clock;
@@ -205,8 +229,11 @@ private:
         }
     }
 
+    bool interrupted() const noexcept { return intr_ && intr_->signal() != 0; }
+
     taskport::task<void> lane() {
         for (;;) {
+            if (interrupted()) co_return;  // nothing new after a signal
             const std::size_t i = next_.fetch_add(1, std::memory_order_relaxed);
             if (i >= jobs_.size()) co_return;
             co_await fetch(jobs_[i], i);
@@ -221,10 +248,19 @@ private:
         attempt_info info;
         const clock::time_point start = clock::now();
         bool ok = false;
+        bool stopped = false;  // a signal ended it
         for (unsigned a = 0; a <= opt_.retries; ++a) {
             if (a > 0) {
                 const double delay = opt_.backoff * std::ldexp(1.0, static_cast<int>(a) - 1);
-                co_await taskport::sleep_for(std::chrono::duration<double>(delay));
+                try {
+                    co_await taskport::sleep_for(std::chrono::duration<double>(delay));
+                } catch (const std::system_error&) {  // cancelled: only a signal cancels a lane
+                }
+            }
+            if (interrupted()) {
+                stopped = true;
+                last = failure{std::string("interrupted by ") + samples::interrupt::name(intr_->signal()), true};
+                break;
             }
             ++attempts;
             info = attempt_info{};
@@ -234,9 +270,18 @@ private:
                 break;
             }
             last = std::move(*f);
+            if (interrupted()) {  // the attempt was cut short by the signal
+                stopped = true;
+                last = failure{std::string("interrupted by ") + samples::interrupt::name(intr_->signal()), true};
+                break;
+            }
             if (last.permanent) break;
         }
-        if (ok) {
+        if (stopped) {
+            abandoned_.fetch_add(1, std::memory_order_relaxed);
+            std::lock_guard<std::mutex> g(mu_);
+            abandoned_jobs_.push_back(index);
+        } else if (ok) {
             ok_.fetch_add(1, std::memory_order_relaxed);
         } else {
             failed_.fetch_add(1, std::memory_order_relaxed);
@@ -370,8 +415,7 @@ private:
                                                    std::chrono::duration<double>(opt_.max_time))
                               : clock::time_point::max();
         const fs::path final_path = opt_.out_dir / j.name;
-        const fs::path temp_path =
-            opt_.out_dir / ("." + j.name + "." + std::to_string(::getpid()) + "." + std::to_string(index) + ".part");
+        const fs::path temp_path = temp_path_of(opt_.out_dir, j.name, index);
         io::file out;
         std::uint64_t written = 0;
         std::optional<failure> result;
@@ -385,6 +429,7 @@ private:
         if (opt_.resume) have = claim_partial(j.name, temp_path, meta_path, validator);
         const std::uint64_t resumed_at = have;
         bool part_complete = false;  // 416 for a range at the end: the part was all of it
+        bool stopped = false;        // a signal cancelled this attempt
         std::string request;
 
         for (;;) {  // one pass per URL of the redirect chain
@@ -463,7 +508,10 @@ private:
                         }
                     }
                 } catch (const std::system_error& e) {
-                    if (reused && received == 0 && e.code() != std::errc::timed_out) {
+                    if (interrupted()) {  // cancelled by a signal: no retry, no write (it would throw)
+                        fail = failure{"interrupted", true};
+                        stopped = true;
+                    } else if (reused && received == 0 && e.code() != std::errc::timed_out) {
                         retry_fresh = true;
                     } else if (e.code() == std::errc::timed_out && clock::now() >= dl) {
                         fail = failure{"exceeded --max-time " + seconds_text(opt_.max_time) + " (" + step + ")"};
@@ -491,7 +539,9 @@ private:
             if (fail) {
                 s.close();
                 // --continue: keep every byte of the body that arrived, for the next attempt or run.
-                bool saved = !too_big && (!opt_.resume || !out.is_open() || resp.body().empty());
+                // (Interrupted: what is on disk is kept as it is, a prefix of the body: a write
+                // under way when the signal came finished before the write's co_await returned.)
+                bool saved = !too_big && (!opt_.resume || !out.is_open() || resp.body().empty() || stopped);
                 if (!saved && !too_big) {
                     try {
                         co_await timed(out.write_at(written, std::as_bytes(std::span(resp.body()))), dl);
@@ -584,12 +634,14 @@ private:
     const options& opt_;
     std::vector<job>& jobs_;
     std::atomic<std::size_t> next_{0};
-    std::atomic<std::uint64_t> ok_{0}, failed_{0}, bytes_{0}, connects_{0};
+    std::atomic<std::uint64_t> ok_{0}, failed_{0}, bytes_{0}, connects_{0}, abandoned_{0};
 
     std::mutex report_mu_;  // one --report line at a time
     std::mutex mu_;  // guards idle_ and resolved_
     std::unordered_map<std::string, std::vector<connection>> idle_;  // by scheme://host:port
     std::unordered_map<std::string, std::vector<io::endpoint>> resolved_;
+    std::vector<std::size_t> abandoned_jobs_;  // guarded by mu_: jobs a signal cut short
+    samples::interrupt* intr_ = nullptr;       // set by run()
 
 public:
     std::uint64_t bytes() const noexcept { return bytes_.load(); }
@@ -599,7 +651,10 @@ public:
 
 int main(int argc, char** argv) {
     CLI::App app{"taskport-fetch: download http:// and https:// URLs concurrently (from the arguments, or one per line on "
-                 "stdin) into --output-dir. Exit status 1 if any URL failed."};
+                 "stdin) into --output-dir. Exit status 1 if any URL failed. Ctrl-C (SIGINT) or SIGTERM stops it: nothing new "
+                 "starts, downloads in flight are abandoned and their temporary files removed (kept with --continue, "
+                 "to be resumed), the summary so far is printed and the exit status is 130 (SIGINT) or 143 (SIGTERM); "
+                 "a second signal exits at once."};
     app.allow_windows_style_options(false);  // paths such as /tmp/x are arguments, not options
     std::vector<std::string> urls;
     options o;
@@ -743,20 +798,45 @@ int main(int argc, char** argv) {
     con.set_totals(jobs.size(), 0);
     taskport::runtime_options ro;
     ro.workers = workers;
-    std::uint64_t ok = 0, failed = 0, bytes = 0, conns = 0;
+    std::uint64_t ok = 0, failed = 0, bytes = 0, conns = 0, abandoned = 0, not_started = 0;
+    int signo = 0, status_on_signal = 0;
+    std::vector<std::size_t> abandoned_jobs;
     double secs = 0;
     {
         taskport::runtime rt(ro);
+        samples::interrupt intr(rt);  // SIGINT/SIGTERM caught from here on
         fetcher f(rt, con, o, jobs);
         con.start_clock();
-        rt.block_on(f.run(bar));
+        rt.block_on(f.run(bar, intr));
         secs = con.elapsed();
         ok = f.succeeded();
         failed = f.failed();
         bytes = f.bytes();
         conns = f.connections();
+        signo = intr.signal();
+        status_on_signal = intr.exit_status();
+        abandoned = f.abandoned();
+        not_started = f.not_started();
+        abandoned_jobs = f.abandoned_jobs();
+    }
+    // Interrupted: the runtime is gone (its blocking pool has finished the file calls), so no
+    // temporary file can appear any more: remove those of the URLs cut short, unless --continue
+    // is to resume them.
+    if (signo != 0 && !o.resume) {
+        for (std::size_t i : abandoned_jobs) {
+            std::error_code rm;
+            fs::remove(temp_path_of(o.out_dir, jobs[i].name, i), rm);
+        }
     }
     con.finish();
+    if (signo != 0) {
+        char line[256];
+        std::snprintf(line, sizeof line, "%s: interrupted by %s: %llu in flight abandoned%s, %llu not started\n", prog,
+                      samples::interrupt::name(signo), static_cast<unsigned long long>(abandoned),
+                      o.resume ? " (partial bodies kept for --continue)" : "",
+                      static_cast<unsigned long long>(not_started));
+        con.err(line);
+    }
     if (!quiet) {
         char line[256];
         std::snprintf(line, sizeof line, "%s: %llu succeeded, %llu failed, %s in %.2f s (%s/s), %llu connection%s\n",
@@ -774,5 +854,6 @@ int main(int argc, char** argv) {
         return 1;
     }
     std::fflush(stdout);
+    if (signo != 0) return status_on_signal;
     return failed ? 1 : 0;
 }

@@ -23,6 +23,12 @@
 // file that cannot be read, a loop, a device, FIFO or socket (never opened: reading one could
 // block forever) — is reported on stderr with the path and the system's message; everything
 // else is still hashed, and the exit status is 1. Nothing is skipped silently.
+// SIGINT (Ctrl-C) or SIGTERM (samples/common/interrupt.hpp): no file starts after it, the ones in
+// flight are abandoned through the runtime's cancellation (the lanes are the tasks of one
+// async_scope), what is printed stays a prefix of the full output (in order), a line on stderr
+// says how far it got, and the exit status is 128 + the signal (130, 143); a second signal exits
+// at once. Tests only: TASKPORT_HASH_TEST_HOLD=SUFFIX makes the file whose path ends with SUFFIX
+// wait, once open, until a signal cancels it (so a test knows the tool is mid-work).
 // The checksum line format (writing it, and reading -c's lists) is in checksum_list.hpp.
 #include <taskport/io/file.hpp>
 #include <taskport/io/timer.hpp>
@@ -30,6 +36,7 @@
 
 #include "checksum_list.hpp"
 #include "console.hpp"
+#include "interrupt.hpp"
 #include "shard.hpp"
 
 #include <CLI/CLI.hpp>
@@ -42,6 +49,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -253,6 +261,16 @@ struct engine {
     bool quiet;
 
     std::atomic<std::size_t> next{0};  // the next item a lane takes
+    samples::interrupt* intr = nullptr;  // set by run_all
+    std::atomic<std::uint64_t> abandoned{0};  // files a signal cut short
+    std::string hold;  // TASKPORT_HASH_TEST_HOLD (tests only): a path whose hashing waits for a signal
+
+    bool interrupted() const noexcept { return intr && intr->signal() != 0; }
+    // Items printed so far (all of them, in order, when nothing was interrupted).
+    std::size_t printed() {
+        std::lock_guard<std::mutex> g(print_mu);
+        return next_print;
+    }
 
     std::mutex print_mu;
     std::size_t next_print = 0;  // guarded by print_mu: items before it are printed
@@ -303,15 +321,34 @@ struct engine {
     }
 };
 
-// Reads buf at off as a task of its own, so the next piece is read while this one is hashed.
-taskport::future<std::size_t> read_ahead(engine& e, io::file& f, std::uint64_t off, std::span<std::byte> buf) {
-    return e.rt.spawn([&f, off, buf]() -> taskport::task<std::size_t> { co_return co_await f.read_at(off, buf); });
+// A file being read and its buffer, shared with the read-ahead task: when a signal cancels the
+// lane, hash_one leaves at once while a read it started may still be under way (that task is
+// not the lane's, and awaiting it is what the cancellation cut short); the read keeps the file
+// and the buffer alive until it is done.
+struct open_file {
+    io::file f;
+    std::unique_ptr<std::byte[]> buf;
+};
+
+// Reads buf (inside of->buf) at off as a task of its own, so the next piece is read while this
+// one is hashed.
+taskport::future<std::size_t> read_ahead(engine& e, std::shared_ptr<open_file> of, std::uint64_t off,
+                                         std::span<std::byte> buf) {
+    return e.rt.spawn([of = std::move(of), off, buf]() -> taskport::task<std::size_t> {
+        co_return co_await of->f.read_at(off, buf);
+    });
 }
 
 taskport::task<void> hash_one(engine& e, hasher& h, item& it) {
     std::uint64_t reserved = 0;
     try {
-        io::file f = co_await io::file::open(e.rt, it.path, io::open_mode::read);
+        auto of = std::make_shared<open_file>();
+        of->f = co_await io::file::open(e.rt, it.path, io::open_mode::read);
+        io::file& f = of->f;
+        if (!e.hold.empty() && it.path.ends_with(e.hold)) {  // the tests' hook: wait here for a signal
+            e.con.err(std::string(prog) + ": test hook: holding " + it.path + "\n");
+            co_await taskport::sleep_for(std::chrono::hours(1));
+        }
         const std::uint64_t size = f.size();
         const bool large = size >= e.chunk;
         // A small file: its size + 1, so one read both fills and finds the end. A large one:
@@ -319,11 +356,12 @@ taskport::task<void> hash_one(engine& e, hasher& h, item& it) {
         const std::uint64_t want = std::min(e.budget_limit, large ? 2 * e.chunk : size + 1);
         co_await e.budget.acquire(static_cast<std::size_t>(want));
         reserved = want;
-        std::unique_ptr<std::byte[]> buf(new std::byte[reserved]);
+        of->buf.reset(new std::byte[reserved]);
+        std::byte* const buf = of->buf.get();
         h.init();
         std::uint64_t off = 0;
         if (!large || reserved < 2 * e.chunk) {
-            const std::span<std::byte> piece(buf.get(), reserved);
+            const std::span<std::byte> piece(buf, reserved);
             for (;;) {
                 const std::size_t n = co_await f.read_at(off, piece);
                 h.update(piece.first(n));
@@ -332,12 +370,12 @@ taskport::task<void> hash_one(engine& e, hasher& h, item& it) {
                 if (n < piece.size()) break;  // the end (read_at is short only at the end)
             }
         } else {
-            std::span<std::byte> cur(buf.get(), e.chunk), other(buf.get() + e.chunk, e.chunk);
-            taskport::future<std::size_t> pending = read_ahead(e, f, off, cur);
+            std::span<std::byte> cur(buf, e.chunk), other(buf + e.chunk, e.chunk);
+            taskport::future<std::size_t> pending = read_ahead(e, of, off, cur);
             for (;;) {
                 const std::size_t n = co_await std::move(pending);  // at most one read in flight
                 const bool more = n == cur.size();
-                if (more) pending = read_ahead(e, f, off + n, other);
+                if (more) pending = read_ahead(e, of, off + n, other);
                 h.update(cur.first(n));
                 e.con.add_bytes(n);
                 off += n;
@@ -355,9 +393,14 @@ taskport::task<void> hash_one(engine& e, hasher& h, item& it) {
 taskport::task<void> lane(engine& e) {
     hasher h(e.md);
     for (;;) {
+        if (e.interrupted()) co_return;  // nothing new after a signal
         const std::size_t i = e.next.fetch_add(1, std::memory_order_relaxed);
         if (i >= e.items.size()) co_return;
         co_await hash_one(e, h, e.items[i]);
+        if (e.interrupted() && e.items[i].error) {  // cut short by the signal: not a result
+            e.abandoned.fetch_add(1, std::memory_order_relaxed);
+            co_return;
+        }
         e.finished(i);
     }
 }
@@ -369,23 +412,27 @@ taskport::task<void> ticker(samples::console& con) {
     }
 }
 
-taskport::task<void> run_all(engine& e, std::size_t lanes, bool bar) {
+// The lanes are the tasks of one async_scope, which the first SIGINT or SIGTERM cancels (intr).
+taskport::task<void> run_all(engine& e, std::size_t lanes, bool bar, samples::interrupt& intr) {
     taskport::future<void> tick;
     if (bar) tick = e.rt.spawn(ticker(e.con));
-    std::vector<taskport::future<void>> running;
-    for (std::size_t k = 0; k < lanes; ++k) running.push_back(e.rt.spawn(lane(e)));
+    taskport::async_scope scope(e.rt);
+    e.intr = &intr;
+    taskport::future<void> watch = e.rt.spawn(intr.watch(scope, prog));
+    for (std::size_t k = 0; k < lanes; ++k) scope.spawn(lane(e));
     std::exception_ptr err;
     try {
-        co_await taskport::when_all(std::move(running));
+        co_await scope.join();
     } catch (...) {
         err = std::current_exception();
     }
-    if (tick.valid()) {
-        tick.cancel();
+    for (taskport::future<void>* f : {&tick, &watch}) {
+        if (!f->valid()) continue;
+        f->cancel();
         try {
-            co_await std::move(tick);
+            co_await std::move(*f);
         } catch (const std::system_error&) {
-            // operation_aborted / cancelled: the ticker stopped, as asked
+            // operation_aborted / cancelled: it stopped, as asked
         }
     }
     if (err) std::rethrow_exception(err);
@@ -447,7 +494,9 @@ std::string plural(std::uint64_t n, const char* one, const char* many) {
 int main(int argc, char** argv) {
     CLI::App app{"taskport-hash: SHA-256 of every regular file under PATHs, in sha256sum's format, sorted by "
                  "path; or, with -c, check lists of sums the way `sha256sum -c` does. Symbolic links are "
-                 "followed (loops are reported). Exit status 1 if any file could not be hashed or checked."};
+                 "followed (loops are reported). Exit status 1 if any file could not be hashed or checked. Ctrl-C (SIGINT) or SIGTERM "
+                 "stops it: nothing new starts, files in flight are abandoned, the output so far stays in order, and the "
+                 "exit status is 130 (SIGINT) or 143 (SIGTERM); a second signal exits at once."};
     app.allow_windows_style_options(false);  // paths such as /tmp/x are arguments, not options
     std::vector<std::string> paths;
     bool check = false, quiet = false, progress = false, no_progress = false;
@@ -525,15 +574,22 @@ int main(int argc, char** argv) {
 
     taskport::runtime_options opts;
     opts.workers = jobs;
-    std::uint64_t hash_failed = 0, unreadable = 0, mismatched = 0;
+    std::uint64_t hash_failed = 0, unreadable = 0, mismatched = 0, abandoned = 0, printed = 0;
+    int signo = 0, status_on_signal = 0;
     {
         taskport::runtime rt(opts);
+        samples::interrupt intr(rt);  // SIGINT/SIGTERM caught from here on
         engine e(rt, con, items, md, chunk, max_memory, check, quiet);
+        if (const char* hold = std::getenv("TASKPORT_HASH_TEST_HOLD")) e.hold = hold;
         con.start_clock();
-        rt.block_on(run_all(e, std::min<std::size_t>(8 * jobs, std::max<std::size_t>(items.size(), 1)), bar));
+        rt.block_on(run_all(e, std::min<std::size_t>(8 * jobs, std::max<std::size_t>(items.size(), 1)), bar, intr));
         hash_failed = e.failed;
         unreadable = e.unreadable;
         mismatched = e.mismatched;
+        signo = intr.signal();
+        status_on_signal = intr.exit_status();
+        abandoned = e.abandoned.load();
+        printed = e.printed();
     }
 #if OPENSSL_VERSION_NUMBER >= 0x30000000L
     EVP_MD_free(fetched);
@@ -546,10 +602,18 @@ int main(int argc, char** argv) {
         if (mismatched) warn += std::string(prog) + ": WARNING: " + plural(mismatched, "computed checksum", "computed checksums") + " did NOT match\n";
         if (!warn.empty()) con.err(warn);
     }
+    if (signo != 0) {
+        const std::uint64_t total = items.size();
+        con.err(std::string(prog) + ": interrupted by " + samples::interrupt::name(signo) + ": " +
+                std::to_string(printed) + " of " + plural(total, "file", "files") + (check ? " checked" : " hashed") +
+                " (printed in order), " + std::to_string(abandoned) + " in flight abandoned, " +
+                std::to_string(total - printed) + " not printed\n");
+    }
     std::fflush(stdout);
     if (std::ferror(stdout)) {
         std::fprintf(stderr, "%s: write error: %s\n", prog, os_message(errno).c_str());
         return 1;
     }
+    if (signo != 0) return status_on_signal;
     return failed || hash_failed ? 1 : 0;
 }

@@ -2,7 +2,7 @@
 """fetch_bench.py — taskport-fetch against `xargs -P64 curl`, both downloading from a local nginx.
 
    fetch_bench.py TASKPORT_FETCH [--small 2000] [--large 20] [--large-mib 32] [--reps 3]
-                  [--nginx /usr/sbin/nginx]
+                  [--nginx /usr/sbin/nginx] [--https]
 
 Serves SMALL files of 1..32 KiB and LARGE files of LARGE_MIB MiB (random bytes) from nginx,
 started here as a non-daemon on a free loopback port with a temporary config (keep-alive on,
@@ -12,6 +12,11 @@ warm-up run each, then REPS runs each, alternating. Printed per side: median wal
 median CPU time of the client (user + system of it and its children; nginx's is not counted on
 either side). ratio = taskport / peer (below 1: taskport is faster). After every run each
 downloaded file is compared with the served one, byte for byte.
+
+--https: nginx serves over TLS (ssl on its port; a CA and a server certificate for 127.0.0.1
+made here with tests/tls_certs.py, EC P-256), both clients verify it against that CA (taskport-
+fetch --cacert, curl --cacert), and the URLs are https://. Every round's figures go to stderr
+(with the load average).
 
 Peers: the issue's `xargs -P64 curl` as usually written, one URL per curl process (-n 1, a new
 connection per file), and `xargs -P64 -n 32 curl`, whose processes each reuse one connection for
@@ -29,6 +34,9 @@ import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from tls_certs import make_certs  # noqa: E402
 
 NGINX_CONF = """
 daemon off;
@@ -51,8 +59,9 @@ http {{
     uwsgi_temp_path {tmp}/uwsgi;
     scgi_temp_path {tmp}/scgi;
     server {{
-        listen 127.0.0.1:{port};
+        listen 127.0.0.1:{port}{ssl};
         root {www};
+        {tls}
     }}
 }}
 """
@@ -108,7 +117,14 @@ def main():
     ap.add_argument("--large-mib", type=int, default=32)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--nginx", default=shutil.which("nginx") or "/usr/sbin/nginx")
+    ap.add_argument("--https", action="store_true", help="serve and fetch over TLS")
     a = ap.parse_args()
+    # nginx and curl are this benchmark's alone: not in .ci/deps.sh's default list.
+    if not os.access(a.nginx, os.X_OK) or not shutil.which("curl"):
+        subprocess.run(["bash", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                             ".ci", "deps.sh"), "nginx", "curl"],
+                       stdout=sys.stderr)
+        a.nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     if not os.access(a.nginx, os.X_OK) or not shutil.which("curl"):
         print("fetch_bench: needs nginx and curl (apt-get install nginx curl)", file=sys.stderr)
         return 77
@@ -139,8 +155,18 @@ def main():
 
         port = free_port()
         conf = os.path.join(tmp, "nginx.conf")
+        ssl, tls, scheme, cacert = "", "", "http", None
+        if a.https:
+            certs_dir = os.path.join(tmp, "certs")
+            os.mkdir(certs_dir)
+            certs = make_certs(certs_dir)
+            cacert = certs["ca.crt"]
+            ssl, scheme = " ssl", "https"
+            tls = ("ssl_certificate %s; ssl_certificate_key %s; ssl_session_cache shared:tp:10m; "
+                   "ssl_protocols TLSv1.2 TLSv1.3;" % (certs["server.crt"], certs["server.key"]))
         with open(conf, "w") as f:
-            f.write(NGINX_CONF.format(tmp=tmp, port=port, www=www, user="user root;" if os.geteuid() == 0 else ""))
+            f.write(NGINX_CONF.format(tmp=tmp, port=port, www=www, user="user root;" if os.geteuid() == 0 else "",
+                                      ssl=ssl, tls=tls))
         nginx = subprocess.Popen([a.nginx, "-p", tmp, "-e", os.path.join(tmp, "error.log"), "-c", conf],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         if not wait_for_port(port, nginx):
@@ -150,12 +176,17 @@ def main():
         urls = os.path.join(tmp, "urls.txt")
         with open(urls, "w") as f:
             for rel, _ in names:
-                f.write("http://127.0.0.1:%d/%s\n" % (port, rel))
+                f.write("%s://127.0.0.1:%d/%s\n" % (scheme, port, rel))
         out = os.path.join(tmp, "out")
+        tp_ca = ["--cacert", cacert] if cacert else []
+        curl_ca = " --cacert %s" % cacert if cacert else ""
         sides = [
-            ("taskport-fetch -c 64", [os.path.abspath(a.tool), "--no-progress", "-q", "-c", "64", "-o", out], False),
-            ("xargs -P64 -n 1 curl", "xargs -P64 -n 1 curl -sSf --output-dir %s --remote-name-all" % out, True),
-            ("xargs -P64 -n 32 curl", "xargs -P64 -n 32 curl -sSf --output-dir %s --remote-name-all" % out, True),
+            ("taskport-fetch -c 64", [os.path.abspath(a.tool), "--no-progress", "-q", "-c", "64", "-o", out] + tp_ca,
+             False),
+            ("xargs -P64 -n 1 curl", "xargs -P64 -n 1 curl -sSf%s --output-dir %s --remote-name-all" % (curl_ca, out),
+             True),
+            ("xargs -P64 -n 32 curl", "xargs -P64 -n 32 curl -sSf%s --output-dir %s --remote-name-all" % (curl_ca, out),
+             True),
         ]
         results = {name: ([], []) for name, _, _ in sides}
         for rep in range(a.reps + 1):  # rep 0: warm-up, not counted
@@ -167,10 +198,12 @@ def main():
                 if rep > 0:
                     results[name][0].append(wall)
                     results[name][1].append(cpu)
+                    print("round %d: %s: wall %.3f s, client CPU %.3f s (load average %.1f)" %
+                          (rep, name, wall, cpu, os.getloadavg()[0]), file=sys.stderr)
         total = sum(os.path.getsize(os.path.join(www, rel)) for rel, _ in names)
-        print("fetch: %d files (%d of 1-32 KiB, %d of %d MiB), %.2f GiB from nginx on loopback, %d CPUs, "
+        print("fetch over %s: %d files (%d of 1-32 KiB, %d of %d MiB), %.2f GiB from nginx on loopback, %d CPUs, "
               "median of %d runs each (load average %.1f)" %
-              (len(names), a.small, a.large, a.large_mib, total / 2**30, os.cpu_count() or 1, a.reps,
+              (scheme, len(names), a.small, a.large, a.large_mib, total / 2**30, os.cpu_count() or 1, a.reps,
                os.getloadavg()[0]))
         print("every file identical to the served one: yes")
         print("| benchmark | taskport | peer | ratio | goal | verdict |")

@@ -13,7 +13,8 @@ taskport-hash's must equal the peer's lines sorted by path, byte for byte.
 
 Peers: the command of the issue, `find T -type f -print0 | xargs -0 -P$(nproc) sha256sum`, and
 the same with -n 256 (xargs otherwise packs ~10,000 paths into very few sha256sum processes, so
--P barely parallelises; -n 256 is the fairer peer on a tree of small files).
+-P barely parallelises; -n 256 is the fairer peer on a tree of small files), and issue 11's
+`xargs -0 -P2 -n64 sha256sum`. Every round's figures go to stderr (with the load average).
 """
 import argparse
 import os
@@ -84,6 +85,9 @@ def main():
              "find %s -type f -print0 | xargs -0 -P%d sha256sum" % (tree, nproc), True),
             ("find -print0 \\| xargs -0 -P%d -n 256 sha256sum" % nproc,
              "find %s -type f -print0 | xargs -0 -P%d -n 256 sha256sum" % (tree, nproc), True),
+            # issue 11's peer, as written there
+            ("find -print0 \\| xargs -0 -P2 -n64 sha256sum",
+             "find %s -type f -print0 | xargs -0 -P2 -n64 sha256sum" % tree, True),
         ]
         results = {name: ([], []) for name, _, _ in sides}
         reference = None
@@ -98,6 +102,8 @@ def main():
                 if rep > 0:
                     results[name][0].append(wall)
                     results[name][1].append(cpu)
+                    print("round %d: %s: wall %.3f s, CPU %.3f s (load average %.1f)" %
+                          (rep, name, wall, cpu, os.getloadavg()[0]), file=sys.stderr)
         files = reference.count(b"\n")
         total = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(tree) for f in fs)
         print("hash: %d files, %.2f GiB, warm page cache, %d CPUs, median of %d runs each (load average %.1f)" %

@@ -23,7 +23,13 @@
 // or destruction completes a pending wait with operation_aborted; future::cancel and
 // with_timeout apply to wait().
 //
-// Windows: the constructor throws std::system_error(std::errc::function_not_supported).
+// Windows (io/src/signal_win.cpp): console control events stand for signals: Ctrl-C
+// (CTRL_C_EVENT) is SIGINT; Ctrl-Break and the close of the console, logoff and shutdown
+// (CTRL_BREAK_EVENT, CTRL_CLOSE_EVENT, CTRL_LOGOFF_EVENT, CTRL_SHUTDOWN_EVENT) are SIGTERM. Only
+// SIGINT and SIGTERM can be held (others: invalid_argument). An event no set holds goes on to
+// the next handler (by default the process ends). After a close, logoff or shutdown event the
+// system ends the process after its timeout (about 5 s for a close) whatever the program does. A set's pipe is a loopback socket
+// pair; everything else above holds as on POSIX.
 #pragma once
 
 #include <taskport/io/tcp.hpp>
@@ -54,8 +60,8 @@ class signal_set {
 public:
     signal_set() noexcept = default;
     // Holds each of `signals` from now on (deliveries before this are not seen). Throws
-    // std::system_error: invalid_argument (SIGKILL, SIGSTOP, out of range), too_many_files_open,
-    // function_not_supported (Windows).
+    // std::system_error: invalid_argument (SIGKILL, SIGSTOP, out of range; on Windows any but
+    // SIGINT and SIGTERM), too_many_files_open.
     signal_set(runtime& rt, std::initializer_list<int> signals);
     /// Takes over o's signals and pending wait; o is left closed.
     signal_set(signal_set&& o) noexcept : core_(std::move(o.core_)), slot_(std::exchange(o.slot_, -1)) {}
