@@ -6,6 +6,8 @@
 //   tp_proc_child cwd FILE            writes its working directory to FILE
 //   tp_proc_child env FILE NAME...    writes NAME=value or NAME unset, one a line, to FILE
 //   tp_proc_child stdin               exits 0 when stdin is at end of file at once (the null device)
+//   tp_proc_child cat                 copies stdin to stdout until end of file
+//   tp_proc_child both                writes "out" to stdout, "err" to stderr, exits 3
 #include <windows.h>
 
 #include <cstdio>
@@ -38,6 +40,24 @@ int wmain(int argc, wchar_t** argv) {
         DWORD n = 0;
         const BOOL ok = ::ReadFile(::GetStdHandle(STD_INPUT_HANDLE), &b, 1, &n, nullptr);
         return ok && n == 0 ? 0 : 102;
+    }
+    if (mode == L"cat") {
+        char buf[65536];
+        DWORD n = 0;
+        while (::ReadFile(::GetStdHandle(STD_INPUT_HANDLE), buf, sizeof buf, &n, nullptr) && n > 0) {
+            for (DWORD done = 0; done < n;) {
+                DWORD w = 0;
+                if (!::WriteFile(::GetStdHandle(STD_OUTPUT_HANDLE), buf + done, n - done, &w, nullptr)) return 104;
+                done += w;
+            }
+        }
+        return 0;
+    }
+    if (mode == L"both") {
+        DWORD w = 0;
+        ::WriteFile(::GetStdHandle(STD_OUTPUT_HANDLE), "out", 3, &w, nullptr);
+        ::WriteFile(::GetStdHandle(STD_ERROR_HANDLE), "err", 3, &w, nullptr);
+        return 3;
     }
     if (argc < 3) return 100;
     FILE* f = ::_wfopen(argv[2], L"wb");

@@ -5,7 +5,7 @@
 // try_wait, dropped processes reaped (no zombie left: /proc), 50 at once, no descriptor leaked
 // into the child or left in the parent. Runs once per backend (epoll: pidfd; kqueue and
 // -Dforce_posix_fallbacks: the SIGCHLD path). Windows (the _WIN32 part): exit codes through the
-// completion port, errors, quoting, cwd, environment, kill, cancel, with_timeout, drops.
+// completion port, errors, quoting, cwd, environment, pipes, kill, cancel, with_timeout, drops.
 #include <catch2/catch.hpp>
 
 #include "io_test_util.hpp"
@@ -42,8 +42,8 @@ namespace fs = std::filesystem;
 
 // Windows (process_win.cpp): no sh, cat or /proc there (Wine neither); the child is cmd.exe or
 // tp_proc_child.exe (tests/proc_child_win.cpp, built beside this test), which reports what it
-// was asked to in a file. POSIX-only cases (signals, pipes, zombies, descriptors) are in the
-// #else part: Windows has no signals or zombies, and stdio::pipe is not built there yet.
+// was asked to in a file or copies stdin to stdout. POSIX-only cases (signals, zombies, /proc,
+// descriptors) are in the #else part: Windows has no signals, zombies or /proc.
 
 namespace {
 
@@ -53,6 +53,17 @@ std::string child_exe() {
     std::wstring dir(self, n);
     dir.resize(dir.find_last_of(L"\\/") + 1);
     return fs::path(dir + L"tp_proc_child.exe").string();
+}
+
+task<std::string> read_all(io::pipe_stream& s) {
+    std::string got;
+    std::array<std::byte, 16384> buf;
+    for (;;) {
+        std::size_t n = co_await s.read_some(buf);
+        if (n == 0) break;
+        got.append(reinterpret_cast<const char*>(buf.data()), n);
+    }
+    co_return got;
 }
 
 io::process_options child(std::initializer_list<std::string_view> args) {
@@ -127,7 +138,7 @@ TEST_CASE("process (Windows): exit codes through the port; waiting again; try_wa
     CHECK(run_to_end(rt, big).code() == 259);
 }
 
-TEST_CASE("process (Windows): start() throws the system's error; bad options; pipes not built", "[process]") {
+TEST_CASE("process (Windows): start() throws the system's error; bad options", "[process]") {
     runtime rt(tp_test::workers(1));
     const auto enoent = std::errc::no_such_file_or_directory;
     CHECK(start_error(rt, io::process_options("taskport-no-such-program-xyz")) == enoent);
@@ -138,9 +149,10 @@ TEST_CASE("process (Windows): start() throws the system's error; bad options; pi
     CHECK(start_error(rt, io::process_options("")) == std::errc::invalid_argument);
     CHECK(start_error(rt, child({"exit", "0"}).arg(std::string("a\0b", 3))) == std::errc::invalid_argument);
     CHECK(start_error(rt, child({"exit", "0"}).env("A=B", "c")) == std::errc::invalid_argument);
-    for (auto o : {child({"exit", "0"}).std_in(io::stdio::pipe), child({"exit", "0"}).std_out(io::stdio::pipe),
-                   child({"exit", "0"}).std_err(io::stdio::pipe)})
-        CHECK(start_error(rt, o) == std::errc::function_not_supported);
+    // With pipes asked for: a failed start leaves none open (the pipe_streams close with it).
+    CHECK(start_error(rt, io::process_options("C:\\nonexistent\\x.exe").std_in(io::stdio::pipe)
+                              .std_out(io::stdio::pipe).std_err(io::stdio::pipe)) == enoent);
+    CHECK(start_error(rt, child({"exit", "0"}).std_out(io::stdio::pipe).cwd("C:\\nonexistent")) == enoent);
     // A program found through PATH with ".exe" added: cmd.
     auto p = io::process::start(rt, io::process_options("cmd").arg("/c").arg("exit 7"));
     CHECK(run_to_end(rt, p).code() == 7);
@@ -277,6 +289,41 @@ TEST_CASE("process (Windows): an object that outlives its runtime still works", 
     q.kill();
     REQUIRE(tp_test::eventually([&] { return q.try_wait().has_value(); }));
     CHECK(q.try_wait() == io::exit_status::from_code(1));
+}
+
+TEST_CASE("process (Windows): pipes: a round trip (2 MiB each way at once), stdout and stderr apart", "[process]") {
+    runtime rt(tp_test::workers(2));
+    auto p = io::process::start(rt, child({"cat"}).std_in(io::stdio::pipe).std_out(io::stdio::pipe));
+    CHECK_FALSE(p.stderr_pipe().is_open());
+    const auto data = tp_test::pattern(std::size_t{2} << 20, 7);
+    auto r = tp_test::run(rt, [&]() -> task<std::pair<std::string, io::exit_status>> {
+        auto writer = rt.spawn([&]() -> task<void> {
+            co_await p.stdin_pipe().write_all(data);
+            p.stdin_pipe().close();  // the child reads end of file
+        });
+        std::string got = co_await read_all(p.stdout_pipe());
+        co_await std::move(writer);
+        io::exit_status st = co_await p.wait();
+        co_return std::make_pair(std::move(got), st);
+    }());
+    CHECK(r.second.success());
+    REQUIRE(r.first.size() == data.size());
+    CHECK(std::memcmp(r.first.data(), data.data(), data.size()) == 0);
+
+    auto b = io::process::start(rt, child({"both"}).std_out(io::stdio::pipe).std_err(io::stdio::pipe));
+    auto both = tp_test::run(rt, [&]() -> task<std::string> {
+        auto err = rt.spawn(read_all(b.stderr_pipe()));
+        std::string out = co_await read_all(b.stdout_pipe());
+        std::string e = co_await std::move(err);
+        io::exit_status st = co_await b.wait();
+        co_return out + "|" + e + "|" + st.to_string();
+    }());
+    CHECK(both == "out|err|exit code 3");
+
+    auto c = io::process::start(rt, io::process_options("cmd.exe").arg("/c").arg("echo hello").std_out(io::stdio::pipe));
+    auto hello = tp_test::run(rt, read_all(c.stdout_pipe()));
+    CHECK(hello == "hello\r\n");
+    CHECK(run_to_end(rt, c).success());
 }
 
 TEST_CASE("process (Windows): 50 at once, each with its own status", "[process]") {

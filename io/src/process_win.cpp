@@ -244,6 +244,62 @@ HANDLE child_stdio(stdio s, DWORD which, const char* what) {
     return dup;
 }
 
+// A connected loopback pair for a child's stdio::pipe: `mine` overlapped (for the port),
+// `theirs` a blocking socket made without WSA_FLAG_OVERLAPPED (a child's ReadFile/WriteFile on
+// its standard handle needs one), made inheritable for the handle list. The accepted end is
+// checked to be theirs's peer, so no other local program can take its place.
+void stdio_pair(SOCKET& mine, SOCKET& theirs, const char* what) {
+    std::error_code ec;
+    mine = theirs = INVALID_SOCKET;
+    SOCKET ls = open_socket(AF_INET, SOCK_STREAM, ec);
+    if (ec) throw std::system_error(ec, std::string(what) + ": socket");
+    auto fail = [&](const char* step) {
+        const int e = ::WSAGetLastError();
+        ::closesocket(ls);
+        if (mine != INVALID_SOCKET) ::closesocket(mine);
+        if (theirs != INVALID_SOCKET) ::closesocket(theirs);
+        mine = theirs = INVALID_SOCKET;
+        throw std::system_error(win32_error(e), std::string(what) + ": " + step);
+    };
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int len = sizeof a;
+    if (::bind(ls, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(ls, 1) != 0 ||
+        ::getsockname(ls, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+        fail("loopback listener");
+    theirs = ::WSASocketW(AF_INET, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_NO_HANDLE_INHERIT);
+    if (theirs == INVALID_SOCKET) fail("socket");
+    sockaddr_in local{}, peer{};
+    int llen = sizeof local, plen = sizeof peer;
+    if (::connect(theirs, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+        ::getsockname(theirs, reinterpret_cast<sockaddr*>(&local), &llen) != 0)
+        fail("loopback connect");
+    for (;;) {
+        mine = ::accept(ls, reinterpret_cast<sockaddr*>(&peer), &plen);
+        if (mine == INVALID_SOCKET) fail("loopback accept");
+        if (peer.sin_port == local.sin_port && peer.sin_addr.s_addr == local.sin_addr.s_addr) break;
+        ::closesocket(std::exchange(mine, INVALID_SOCKET));
+        plen = sizeof peer;
+    }
+    ::closesocket(ls);
+    if (!::SetHandleInformation(reinterpret_cast<HANDLE>(theirs), HANDLE_FLAG_INHERIT, HANDLE_FLAG_INHERIT)) {
+        ::WSASetLastError(static_cast<int>(::GetLastError()));
+        fail("SetHandleInformation");
+    }
+}
+
+// A child's end of a stdio::pipe, closed here once CreateProcess has run.
+struct owned_socket {
+    SOCKET s = INVALID_SOCKET;
+    owned_socket() = default;
+    owned_socket(const owned_socket&) = delete;
+    owned_socket& operator=(const owned_socket&) = delete;
+    ~owned_socket() {
+        if (s != INVALID_SOCKET) ::closesocket(s);
+    }
+};
+
 }  // namespace
 
 process_wait_op::process_wait_op(const socket_core& watch, std::shared_ptr<child_state> c) noexcept
@@ -344,9 +400,6 @@ void process::terminate() { kill(15); }  // SIGTERM's number; the same Terminate
 process process::start(runtime& rt, const process_options& o) {
     const char* what = "taskport::io::process::start";
     if (o.program.empty()) detail::fail_errc(std::errc::invalid_argument, std::string(what) + ": empty program");
-    if (o.in == stdio::pipe || o.out == stdio::pipe || o.err == stdio::pipe)
-        detail::fail_errc(std::errc::function_not_supported,
-                          std::string(what) + ": stdio::pipe is not supported on Windows yet (inherit or null only)");
     const std::wstring prog = detail::widen(o.program, what);
     std::wstring line;
     detail::append_quoted(line, o.arg0.empty() ? prog : detail::widen(o.arg0, what));
@@ -377,11 +430,28 @@ process process::start(runtime& rt, const process_options& o) {
     detail::socket_pair(rd, c->wr, what);
     c->watch = detail::socket_core(&svc, rd);  // closes rd if it throws
 
-    detail::owned_handle hin(detail::child_stdio(o.in, STD_INPUT_HANDLE, what));
-    detail::owned_handle hout(detail::child_stdio(o.out, STD_OUTPUT_HANDLE, what));
-    detail::owned_handle herr(detail::child_stdio(o.err, STD_ERROR_HANDLE, what));
+    // stdio::pipe: a socket pair per stream; this process's end on the port (a pipe_stream).
+    process p;
+    detail::owned_socket theirs[3];
+    pipe_stream* ends[3] = {&p.in_, &p.out_, &p.err_};
+    const stdio kinds[3] = {o.in, o.out, o.err};
+    for (int i = 0; i < 3; ++i) {
+        if (kinds[i] != stdio::pipe) continue;
+        SOCKET mine = INVALID_SOCKET;
+        detail::stdio_pair(mine, theirs[i].s, what);
+        *ends[i] = pipe_stream(detail::socket_core(&svc, mine));  // closes mine if it throws
+    }
+    auto std_handle = [&](int i, DWORD which) {
+        return kinds[i] == stdio::pipe ? reinterpret_cast<HANDLE>(theirs[i].s) : detail::child_stdio(kinds[i], which, what);
+    };
+    detail::owned_handle hin(o.in == stdio::pipe ? nullptr : std_handle(0, STD_INPUT_HANDLE));
+    detail::owned_handle hout(o.out == stdio::pipe ? nullptr : std_handle(1, STD_OUTPUT_HANDLE));
+    detail::owned_handle herr(o.err == stdio::pipe ? nullptr : std_handle(2, STD_ERROR_HANDLE));
+    const HANDLE child_in = o.in == stdio::pipe ? std_handle(0, 0) : hin.h;
+    const HANDLE child_out = o.out == stdio::pipe ? std_handle(1, 0) : hout.h;
+    const HANDLE child_err = o.err == stdio::pipe ? std_handle(2, 0) : herr.h;
     std::vector<HANDLE> inherit;
-    for (HANDLE h : {hin.h, hout.h, herr.h})
+    for (HANDLE h : {child_in, child_out, child_err})
         if (h && std::find(inherit.begin(), inherit.end(), h) == inherit.end()) inherit.push_back(h);
 
     // Only these handles go to the child (PROC_THREAD_ATTRIBUTE_HANDLE_LIST), whatever else of
@@ -389,9 +459,9 @@ process process::start(runtime& rt, const process_options& o) {
     STARTUPINFOEXW si{};
     si.StartupInfo.cb = sizeof si;
     si.StartupInfo.dwFlags = STARTF_USESTDHANDLES;
-    si.StartupInfo.hStdInput = hin.h;
-    si.StartupInfo.hStdOutput = hout.h;
-    si.StartupInfo.hStdError = herr.h;
+    si.StartupInfo.hStdInput = child_in;
+    si.StartupInfo.hStdOutput = child_out;
+    si.StartupInfo.hStdError = child_err;
     std::vector<unsigned char> attr_buf;
     if (!inherit.empty()) {
         SIZE_T size = 0;
@@ -425,7 +495,6 @@ process process::start(runtime& rt, const process_options& o) {
         ::TerminateProcess(c->process, 1);  // nobody could wait for it
         detail::fail_win32(e, std::string(what) + ": RegisterWaitForSingleObject");
     }
-    process p;
     p.child_ = std::move(c);
     return p;
 }

@@ -48,8 +48,11 @@
 // strings are UTF-8. A program name without '/', '\' or ':' is looked up with SearchPathW in
 // the child's PATH (this process's unless the options change it), ".exe" added when it has no
 // extension. Only the child's three standard handles are inherited
-// (PROC_THREAD_ATTRIBUTE_HANDLE_LIST); stdio::null is the NUL device; stdio::pipe is not built
-// yet: start() throws function_not_supported. Errors carry the Win32 code (ERROR_FILE_NOT_FOUND
+// (PROC_THREAD_ATTRIBUTE_HANDLE_LIST); stdio::null is the NUL device; stdio::pipe is a loopback
+// TCP pair: this process's end overlapped on the port (the pipe_stream), the child's a blocking
+// socket made without WSA_FLAG_OVERLAPPED, which a child's ReadFile/WriteFile accept as a
+// standard handle (checked under Wine; on Windows a non-IFS layered provider would break it).
+// Errors carry the Win32 code (ERROR_FILE_NOT_FOUND
 // compares equal to no_such_file_or_directory). The wait: a thread-pool wait on the process
 // handle sends a byte on a loopback socket pair whose overlapped receive completes the wait
 // through the completion port; cancellation and with_timeout abort it as a socket operation.
@@ -268,8 +271,7 @@ public:
     /// Starts `opts.program` (see the file comment). Throws std::system_error with the OS's
     /// code: no_such_file_or_directory (program, or working directory, missing), permission_denied,
     /// too_many_files_open, ...; invalid_argument for an empty program or a '\0' inside a
-    /// string; on Windows, the Win32 error (see the file comment), and function_not_supported
-    /// for stdio::pipe.
+    /// string; on Windows, the Win32 error (see the file comment).
     static process start(runtime& rt, const process_options& opts);
 
     /// The child's process id (kept after it is reaped, for messages); -1 without a child.
