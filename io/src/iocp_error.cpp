@@ -66,6 +66,10 @@ std::errc to_errc(int code, bool& found) noexcept {
         case ERROR_DISK_FULL:
         case ERROR_HANDLE_DISK_FULL: return std::errc::no_space_on_device;
         case ERROR_DIRECTORY: return std::errc::not_a_directory;
+        case ERROR_FILE_NOT_FOUND:
+        case ERROR_PATH_NOT_FOUND: return std::errc::no_such_file_or_directory;
+        case ERROR_ACCESS_DENIED: return std::errc::permission_denied;
+        case ERROR_BAD_EXE_FORMAT: return std::errc::executable_format_error;
         default: found = false; return std::errc::invalid_argument;
     }
 }

@@ -7,6 +7,7 @@
 // (the same fast path). Each op's perform function is its completion step (iocp_backend.hpp).
 // Closing a socket cancels its operations (CancelIoEx, then closesocket): they complete with
 // operation_aborted through the port.
+#include <taskport/io/process.hpp>
 #include <taskport/io/signal.hpp>
 #include <taskport/io/tcp.hpp>
 #include <taskport/io/udp.hpp>
@@ -126,9 +127,10 @@ int issue_recv(operation* o) noexcept {
 }
 
 // signal_set::wait (signal_win.cpp): one byte, the signal's number, into the low byte of
-// op->bytes (zeroed first; read back by signal_wait_op::perform_wait).
-int issue_signal_recv(operation* o) noexcept {
-    auto* op = static_cast<signal_wait_op*>(o);
+// op->bytes (zeroed first; read back by signal_wait_op::perform_wait). process::wait
+// (process_win.cpp) too: the byte that says the child has ended.
+int issue_byte_recv(operation* o) noexcept {
+    auto* op = static_cast<socket_op*>(o);
     op->bytes = 0;
     WSABUF b{1, reinterpret_cast<char*>(&op->bytes)};
     op->plat.flags = 0;
@@ -225,7 +227,8 @@ iocp_issue_fn issue_for(operation::perform_fn p) noexcept {
     if (p == &accept_op::perform_accept) return &guarded<issue_accept>;
     if (p == &connect_op::perform_connect) return &guarded<issue_connect>;
     if (p == &send_to_op::perform_send) return &guarded<issue_send_to>;
-    if (p == &signal_wait_op::perform_wait) return &guarded<issue_signal_recv>;
+    if (p == &signal_wait_op::perform_wait) return &guarded<issue_byte_recv>;
+    if (p == &process_wait_op::perform_wait) return &guarded<issue_byte_recv>;
     return &guarded<issue_receive_from>;
 }
 

@@ -21,7 +21,7 @@
 // FALSE passes the event on to the next handler, in the end the default one (ExitProcess), as
 // if no set existed. The write socket is non-blocking: a set whose 64 KiB of kept deliveries is
 // full drops the new one, as a full pipe does on POSIX. A set's wait() is an overlapped 1-byte
-// WSARecv on its read socket (iocp_socket.cpp: issue_signal_recv), so close(), cancel(),
+// WSARecv on its read socket (iocp_socket.cpp: issue_byte_recv), so close(), cancel(),
 // future::cancel and with_timeout behave as for a socket.
 #include <taskport/io/signal.hpp>
 #include <taskport/runtime.hpp>
@@ -97,8 +97,11 @@ void check_signal(int signo, const char* what) {
                                     " cannot be waited for on Windows (only SIGINT and SIGTERM)");
 }
 
+}  // namespace
+
 // A connected loopback TCP pair: rd (overlapped, for the completion port) and wr (non-blocking).
 // The accepted end is checked to be wr's peer, so no other local program can take its place.
+// Also process_win.cpp's (the child's exit is a byte on such a pair).
 void socket_pair(SOCKET& rd, SOCKET& wr, const char* what) {
     std::error_code ec;
     SOCKET ls = open_socket(AF_INET, SOCK_STREAM, ec);
@@ -150,8 +153,6 @@ void socket_pair(SOCKET& rd, SOCKET& wr, const char* what) {
     BOOL nodelay = TRUE;
     ::setsockopt(wr, IPPROTO_TCP, TCP_NODELAY, reinterpret_cast<const char*>(&nodelay), sizeof nodelay);
 }
-
-}  // namespace
 
 // The completion step of the 1-byte WSARecv (iocp_socket.cpp): the byte was received into the
 // low byte of op->bytes, zeroed before the call (Windows runs little-endian only).

@@ -43,8 +43,24 @@
 // wait pending is safe. Cancellation (future::cancel, with_timeout) aborts a wait; the child
 // keeps running.
 //
-// Windows: start() throws std::system_error(std::errc::function_not_supported) (not built on
-// the completion port yet).
+// Windows (process_win.cpp): CreateProcessW. The command line is argv[0] and the arguments,
+// each quoted so that the Microsoft C runtime (CommandLineToArgvW) gives it back unchanged;
+// strings are UTF-8. A program name without '/', '\' or ':' is looked up with SearchPathW in
+// the child's PATH (this process's unless the options change it), ".exe" added when it has no
+// extension. Only the child's three standard handles are inherited
+// (PROC_THREAD_ATTRIBUTE_HANDLE_LIST); stdio::null is the NUL device; stdio::pipe is a loopback
+// TCP pair: this process's end overlapped on the port (the pipe_stream), the child's a blocking
+// socket made without WSA_FLAG_OVERLAPPED, which a child's ReadFile/WriteFile accept as a
+// standard handle (checked under Wine; on Windows a non-IFS layered provider would break it).
+// Errors carry the Win32 code (ERROR_FILE_NOT_FOUND
+// compares equal to no_such_file_or_directory). The wait: a thread-pool wait on the process
+// handle sends a byte on a loopback socket pair whose overlapped receive completes the wait
+// through the completion port; cancellation and with_timeout abort it as a socket operation.
+// Windows has no signals: kill() and terminate() (and kill(n), any n > 0) call
+// TerminateProcess, and the child's status is exit code 1; exit_status::signal() is always 0.
+// No zombies either: dropping a process closes its handle without killing the child, and a
+// wait still pending (or made before the drop and not yet started) completes with
+// operation_aborted. pid() is the process id.
 #pragma once
 
 #include <taskport/io/tcp.hpp>
@@ -255,7 +271,7 @@ public:
     /// Starts `opts.program` (see the file comment). Throws std::system_error with the OS's
     /// code: no_such_file_or_directory (program, or working directory, missing), permission_denied,
     /// too_many_files_open, ...; invalid_argument for an empty program or a '\0' inside a
-    /// string; function_not_supported on Windows.
+    /// string; on Windows, the Win32 error (see the file comment).
     static process start(runtime& rt, const process_options& opts);
 
     /// The child's process id (kept after it is reaped, for messages); -1 without a child.
@@ -274,9 +290,9 @@ public:
     /// belong to another process by then). Throws std::system_error (invalid_argument for a bad
     /// signal, bad_file_descriptor without a child). Any thread.
     void kill(int signo);
-    /// Ends the child at once: SIGKILL (POSIX). As kill().
+    /// Ends the child at once: SIGKILL (POSIX); TerminateProcess, exit code 1 (Windows). As kill().
     void kill();
-    /// Asks the child to end: SIGTERM (POSIX). As kill().
+    /// Asks the child to end: SIGTERM (POSIX); TerminateProcess, exit code 1 (Windows). As kill().
     void terminate();
 
     /// The parent's end of the child's stdin (stdio::pipe), else a closed pipe_stream.
