@@ -13,6 +13,7 @@
 // Shutdown (park_protocol.hpp): close() stops outside submissions (each counted in flight so none
 // slips past); workers keep running whatever is queued; when every worker is idle at top level,
 // no submission is in flight and every queue is empty, the last one to go idle ends the pool.
+#include "cpu_count.hpp"
 #include "deque.hpp"
 #include "injector.hpp"
 #include "park_protocol.hpp"
@@ -46,12 +47,10 @@ scheduler_test_hooks& test_hooks() noexcept {
 executor* current_executor() noexcept { return tl_executor; }
 void set_current_executor(executor* e) noexcept { tl_executor = e; }
 
-// The hardware threads (runtime/ applies TASKPORT_WORKERS before it gets here; sched reads no
-// environment variable: taskport/detail/environment.hpp is the one place that does).
-std::size_t default_worker_count() {
-    unsigned hw = std::thread::hardware_concurrency();
-    return hw ? hw : 1;
-}
+// The CPUs this process may use: online, affinity mask and cgroup CPU quota (cpu_count.hpp).
+// runtime/ applies TASKPORT_WORKERS before it gets here; sched reads no environment variable:
+// taskport/detail/environment.hpp is the one place that does.
+std::size_t default_worker_count() { return available_cpus(); }
 
 namespace {
 

@@ -45,7 +45,8 @@ struct runtime_stats : scheduler_stats {
 
 /// How a runtime is built: `taskport::runtime rt{{.workers = 4}}`.
 struct runtime_options {
-    // Worker threads; 0 means TASKPORT_WORKERS from the environment, else the hardware threads.
+    // Worker threads; 0 means TASKPORT_WORKERS from the environment, else the CPUs the process
+    // may use (online, affinity mask, cgroup CPU quota; docs/getting-started.md).
     std::size_t workers = 0;
     // work_stealing (taskport's own) or tbb_arena (a oneTBB task_arena; needs a oneTBB build).
     scheduler_kind scheduler = scheduler_kind::work_stealing;

@@ -6,7 +6,7 @@
 // accepted values and what it got. runtime's constructor calls check_environment() first, so a
 // bad value is refused there, before any thread starts, whichever component reads it later.
 //
-//   TASKPORT_WORKERS               1..4096               (unset: the hardware threads)
+//   TASKPORT_WORKERS               1..4096               (unset: the CPUs the process may use)
 //   TASKPORT_WORKER_POLL           0 | 1                 (1: idle workers poll the I/O core)
 //   TASKPORT_IO_BACKEND            auto | epoll | io_uring | kqueue | iocp
 //   TASKPORT_POLL_SPIN_US          0..1000000            (default 20)

@@ -155,13 +155,14 @@ void deallocate_task(void* p, std::size_t bytes) noexcept;
 enum class scheduler_kind { work_stealing, tbb_arena };
 
 struct scheduler_config {
-    std::size_t workers = 0;  // 0: the hardware threads
+    std::size_t workers = 0;  // 0: default_worker_count()
     bool worker_poll = true;  // idle workers poll the attached source (polls_source())
     scheduler_kind kind = scheduler_kind::work_stealing;
     std::string thread_name = "taskport-w";
 };
 
 std::unique_ptr<executor> make_executor(const scheduler_config& cfg);
+// The CPUs this process may use: CPUs online, affinity mask, cgroup CPU quota (sched/src/cpu_count.hpp).
 std::size_t default_worker_count();
 
 }  // namespace detail
