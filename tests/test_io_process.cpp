@@ -3,9 +3,10 @@
 // errors start() throws (missing program, not executable, missing working directory), cwd and
 // environment, kill and terminate while a wait is pending, with_timeout and cancel on a wait,
 // try_wait, dropped processes reaped (no zombie left: /proc), 50 at once, no descriptor leaked
-// into the child or left in the parent. Runs once per backend (epoll: pidfd; kqueue and
-// -Dforce_posix_fallbacks: the SIGCHLD path). Windows (the _WIN32 part): exit codes through the
-// completion port, errors, quoting, cwd, environment, pipes, kill, cancel, with_timeout, drops.
+// into the child or left in the parent. Runs once per backend (epoll: pidfd; kqueue:
+// EVFILT_PROC; -Dforce_posix_fallbacks on epoll: the SIGCHLD path). Windows (the _WIN32 part):
+// exit codes through the completion port, errors, quoting, cwd, environment, named-pipe stdio
+// (round trip, cancel, close, broken pipe), kill, cancel, with_timeout, drops.
 #include <catch2/catch.hpp>
 
 #include "io_test_util.hpp"
@@ -14,6 +15,7 @@
 #include <taskport/io/timer.hpp>
 
 #include <array>
+#include <cstdlib>
 #include <cstring>
 #include <chrono>
 #include <csignal>
@@ -23,9 +25,11 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #if defined(_WIN32)
+#include <winsock2.h>
 #include <windows.h>
 #else
 #include <fcntl.h>
@@ -38,23 +42,10 @@ using namespace std::chrono_literals;
 namespace io = taskport::io;
 namespace fs = std::filesystem;
 
-#if defined(_WIN32)
-
-// Windows (process_win.cpp): no sh, cat or /proc there (Wine neither); the child is cmd.exe or
-// tp_proc_child.exe (tests/proc_child_win.cpp, built beside this test), which reports what it
-// was asked to in a file or copies stdin to stdout. POSIX-only cases (signals, zombies, /proc,
-// descriptors) are in the #else part: Windows has no signals, zombies or /proc.
-
+// The start-and-wait scaffold both halves use.
 namespace {
 
-std::string child_exe() {
-    wchar_t self[MAX_PATH * 4];
-    const DWORD n = ::GetModuleFileNameW(nullptr, self, MAX_PATH * 4);
-    std::wstring dir(self, n);
-    dir.resize(dir.find_last_of(L"\\/") + 1);
-    return fs::path(dir + L"tp_proc_child.exe").string();
-}
-
+// Everything the pipe gives until end of file.
 task<std::string> read_all(io::pipe_stream& s) {
     std::string got;
     std::array<std::byte, 16384> buf;
@@ -66,10 +57,7 @@ task<std::string> read_all(io::pipe_stream& s) {
     co_return got;
 }
 
-io::process_options child(std::initializer_list<std::string_view> args) {
-    return io::process_options(child_exe()).arguments(args);
-}
-
+// Waits for p's end on rt.
 io::exit_status run_to_end(runtime& rt, io::process& p) {
     return tp_test::run(rt, [&]() -> task<io::exit_status> {
         io::exit_status st = co_await p.wait();
@@ -99,6 +87,29 @@ std::error_code start_error(runtime& rt, const io::process_options& o) {
         return e.code();
     }
     return {};
+}
+
+}  // namespace
+
+#if defined(_WIN32)
+
+// Windows (process_win.cpp): no sh, cat or /proc there (Wine neither); the child is cmd.exe or
+// tp_proc_child.exe (tests/proc_child_win.cpp, built beside this test), which reports what it
+// was asked to in a file or copies stdin to stdout. POSIX-only cases (signals, zombies, /proc,
+// descriptors) are in the #else part: Windows has no signals, zombies or /proc.
+
+namespace {
+
+std::string child_exe() {
+    wchar_t self[MAX_PATH * 4];
+    const DWORD n = ::GetModuleFileNameW(nullptr, self, MAX_PATH * 4);
+    std::wstring dir(self, n);
+    dir.resize(dir.find_last_of(L"\\/") + 1);
+    return fs::path(dir + L"tp_proc_child.exe").string();
+}
+
+io::process_options child(std::initializer_list<std::string_view> args) {
+    return io::process_options(child_exe()).arguments(args);
 }
 
 fs::path temp_file(const char* tag) {
@@ -326,6 +337,91 @@ TEST_CASE("process (Windows): pipes: a round trip (2 MiB each way at once), stdo
     CHECK(run_to_end(rt, c).success());
 }
 
+// The stdio pipes are named pipes (this process holds the server end), not sockets; a read
+// waiting for data that cannot come is aborted by with_timeout, cancel and close, the pipe
+// staying usable after the first two; a write to a child that has exited is broken_pipe.
+TEST_CASE("process (Windows): stdio pipes are named pipes; cancel, close, broken pipe", "[process]") {
+    runtime rt(tp_test::workers(2));
+    auto p = io::process::start(rt, child({"cat"}).std_in(io::stdio::pipe).std_out(io::stdio::pipe));
+    for (io::pipe_stream* s : {&p.stdin_pipe(), &p.stdout_pipe()}) {
+        int type = 0, len = sizeof type;
+        CHECK(::getsockopt(s->native_handle(), SOL_SOCKET, SO_TYPE, reinterpret_cast<char*>(&type), &len) != 0);
+        CHECK(::WSAGetLastError() == WSAENOTSOCK);  // not a socket
+    }
+    // The stdout end (the server's read end: GetNamedPipeInfo needs read access) is a named
+    // pipe's server end.
+    DWORD flags = 0;
+    REQUIRE(::GetNamedPipeInfo(reinterpret_cast<HANDLE>(p.stdout_pipe().native_handle()), &flags, nullptr, nullptr,
+                               nullptr));
+    CHECK((flags & PIPE_SERVER_END) != 0);
+    std::array<std::byte, 64> buf;
+    auto read_error = [&](auto op) -> task<std::error_code> {
+        try {
+            std::size_t n = co_await std::move(op);
+            (void)n;
+        } catch (const std::system_error& e) {
+            co_return e.code();
+        }
+        co_return std::error_code();
+    };
+    // cat has nothing to copy: the read cannot finish by itself.
+    auto timed = tp_test::run(rt, [&]() -> task<std::error_code> {
+        try {
+            std::size_t n = co_await with_timeout(30ms, p.stdout_pipe().read_some(buf));
+            (void)n;
+        } catch (const std::system_error& e) {
+            co_return e.code();
+        }
+        co_return std::error_code();
+    }());
+    CHECK(timed == std::errc::timed_out);
+    for (int i = 0; i < 10; ++i) {
+        auto cancelled = tp_test::run(rt, [&]() -> task<std::error_code> {
+            auto r = rt.spawn(read_error(p.stdout_pipe().read_some(buf)));
+            r.cancel();  // before or after the read parks: aborted either way
+            std::error_code ec;
+            try {
+                ec = co_await std::move(r);
+            } catch (const std::system_error& e) {
+                ec = e.code();
+            }
+            co_return ec;
+        }());
+        CHECK(cancelled == io::operation_aborted());
+    }
+    // Still usable: a round trip through cat.
+    const std::string hi = "hi there";
+    auto echoed = tp_test::run(rt, [&]() -> task<std::string> {
+        co_await p.stdin_pipe().write_all(std::as_bytes(std::span(hi)));
+        std::string got;
+        while (got.size() < hi.size()) {
+            std::size_t n = co_await p.stdout_pipe().read_some(buf);
+            if (n == 0) break;
+            got.append(reinterpret_cast<const char*>(buf.data()), n);
+        }
+        co_return got;
+    }());
+    CHECK(echoed == hi);
+    // close() from another task while a read is pending (or about to start): it fails, no hang.
+    auto closed = tp_test::run(rt, [&]() -> task<std::error_code> {
+        auto r = rt.spawn(read_error(p.stdout_pipe().read_some(buf)));
+        p.stdout_pipe().close();
+        std::error_code ec = co_await std::move(r);
+        co_return ec;
+    }());
+    CHECK((closed == io::operation_aborted() || closed == std::errc::bad_file_descriptor));
+    CHECK_FALSE(p.stdout_pipe().is_open());
+    p.stdin_pipe().close();  // cat reads end of file, then fails to write (ignored) and exits
+    CHECK(run_to_end(rt, p).exited());
+
+    // A child that exits without reading its stdin: writing then is broken_pipe.
+    auto q = io::process::start(rt, child({"exit", "0"}).std_in(io::stdio::pipe));
+    CHECK(run_to_end(rt, q).success());
+    const auto data = tp_test::pattern(std::size_t{1} << 20, 3);
+    auto broken = tp_test::run(rt, read_error(q.stdin_pipe().write_all(data)));
+    CHECK(broken == std::errc::broken_pipe);
+}
+
 TEST_CASE("process (Windows): 50 at once, each with its own status", "[process]") {
     runtime rt(tp_test::workers(4));
     constexpr int n = 50;
@@ -348,26 +444,8 @@ TEST_CASE("process (Windows): 50 at once, each with its own status", "[process]"
 
 namespace {
 
-task<std::string> read_all(io::pipe_stream& s) {
-    std::string got;
-    std::array<std::byte, 16384> buf;
-    for (;;) {
-        std::size_t n = co_await s.read_some(buf);
-        if (n == 0) break;
-        got.append(reinterpret_cast<const char*>(buf.data()), n);
-    }
-    co_return got;
-}
-
 io::process_options sh(std::string script) {
     return io::process_options("/bin/sh").arg("-c").arg(std::move(script));
-}
-
-io::exit_status run_to_end(runtime& rt, io::process& p) {
-    return tp_test::run(rt, [&]() -> task<io::exit_status> {
-        io::exit_status st = co_await p.wait();
-        co_return st;
-    }());
 }
 
 // What the process's output and status were.
@@ -390,30 +468,6 @@ outcome run_capture(runtime& rt, const io::process_options& o) {
         r.status = co_await p.wait();
         co_return r;
     }());
-}
-
-task<io::exit_status> await_exit(io::detail::process_wait_op op) {
-    io::exit_status st = co_await std::move(op);
-    co_return st;
-}
-
-task<std::error_code> wait_error(io::detail::process_wait_op op) {
-    try {
-        io::exit_status st = co_await std::move(op);
-        (void)st;
-    } catch (const std::system_error& e) {
-        co_return e.code();
-    }
-    co_return std::error_code();
-}
-
-std::error_code start_error(runtime& rt, const io::process_options& o) {
-    try {
-        io::process::start(rt, o);
-    } catch (const std::system_error& e) {
-        return e.code();
-    }
-    return {};
 }
 
 // 'R', 'S', 'Z', ... for a live or zombie pid; 0 once it is gone (reaped).
@@ -787,6 +841,55 @@ TEST_CASE("process: the child gets no descriptor of ours; none is left here afte
     CHECK(run_to_end(rt, other).success());
     { io::process gone = std::move(other); }
     CHECK(tp_test::open_fds() == fds);
+}
+
+// kqueue: the exit is an EVFILT_PROC event in the runtime's own kqueue; the SIGCHLD fallback
+// (which installs a SIGCHLD handler for its pipes) is not used. Checked where the backend is
+// kqueue (TASKPORT_IO_BACKEND, as tests/meson.build sets it); elsewhere only the waits run.
+TEST_CASE("process: on kqueue the exit comes through EVFILT_PROC, not SIGCHLD", "[process][kqueue]") {
+    const char* b = std::getenv("TASKPORT_IO_BACKEND");
+    const bool kq = b && std::string(b) == "kqueue";
+    if (kq) {  // nothing here uses SIGCHLD on kqueue: start from the default disposition
+        struct sigaction dfl {};
+        dfl.sa_handler = SIG_DFL;
+        sigemptyset(&dfl.sa_mask);
+        REQUIRE(::sigaction(SIGCHLD, &dfl, nullptr) == 0);
+    }
+    runtime rt(tp_test::workers(2));
+    auto p = io::process::start(rt, sh("exit 5"));
+    CHECK(run_to_end(rt, p) == io::exit_status::from_code(5));
+    auto q = io::process::start(rt, io::process_options("cat").std_in(io::stdio::pipe));
+    if (kq) {  // while a child is watched (the fallback restores the default after the last reap)
+        struct sigaction now {};
+        REQUIRE(::sigaction(SIGCHLD, nullptr, &now) == 0);
+        CHECK(now.sa_handler == SIG_DFL);  // nobody installed a SIGCHLD handler
+    }
+    q.kill();
+    CHECK(run_to_end(rt, q).signal() == SIGKILL);
+}
+
+// A child reaped by try_wait (or a wait's first attempt) after it exited, while its exit
+// registration (pidfd, EVFILT_PROC knote) may still be armed: the runtime's later I/O must not
+// suffer. (libkqueue reports an EVFILT_PROC exit with waitid(WNOWAIT) on the pid: were the
+// knote left armed past the reap, that call would fail and cut every event batch after it.)
+TEST_CASE("process: reaped by try_wait after its exit; the runtime's I/O goes on", "[process]") {
+    runtime rt(tp_test::workers(2));
+    for (int i = 0; i < 20; ++i) {
+        auto p = io::process::start(rt, sh("exit " + std::to_string(i)));
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+        while (proc_state(p.pid()) != 'Z') {  // a zombie: exited, not reaped
+            REQUIRE(std::chrono::steady_clock::now() < deadline);
+            std::this_thread::yield();
+        }
+        auto st = p.try_wait();
+        REQUIRE(st.has_value());
+        CHECK(*st == io::exit_status::from_code(i));
+        CHECK(proc_state(p.pid()) == 0);
+        // Then a pipe round trip and a wait through the same poller.
+        auto r = run_capture(rt, sh("read x; echo \"got $x\"").std_in(io::stdio::null).std_out(io::stdio::pipe));
+        CHECK(r.out == "got \n");
+        CHECK(r.status.success());
+    }
 }
 
 #endif
