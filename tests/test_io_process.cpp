@@ -164,6 +164,24 @@ TEST_CASE("process (Windows): start() throws the system's error; bad options", "
     CHECK(start_error(rt, io::process_options("C:\\nonexistent\\x.exe").std_in(io::stdio::pipe)
                               .std_out(io::stdio::pipe).std_err(io::stdio::pipe)) == enoent);
     CHECK(start_error(rt, child({"exit", "0"}).std_out(io::stdio::pipe).cwd("C:\\nonexistent")) == enoent);
+    // Failing in CreateProcessW itself, after the three pipes were made (a file that is not a
+    // program: ERROR_BAD_EXE_FORMAT): every handle made for it is closed again (the process's
+    // handle count is back; counted where GetProcessHandleCount works, i.e. not under Wine).
+    const fs::path not_exe = temp_file("not-a-program");
+    std::ofstream(not_exe) << "not a program\n";
+    const auto bad = io::process_options(not_exe.string()).std_in(io::stdio::pipe).std_out(io::stdio::pipe)
+                         .std_err(io::stdio::pipe);
+    const std::error_code first = start_error(rt, bad);  // the first may set up lasting things
+    CHECK(first);
+    DWORD before = 0, after = 0;
+    REQUIRE(::GetProcessHandleCount(::GetCurrentProcess(), &before));
+    for (int i = 0; i < 5; ++i) CHECK(start_error(rt, bad) == first);
+    REQUIRE(::GetProcessHandleCount(::GetCurrentProcess(), &after));
+    if (before == 0)  // Wine 8's GetProcessHandleCount is a stub that reports 0
+        WARN("no handle count on this system: the handles of a failed start are not counted");
+    else
+        CHECK(after == before);
+    fs::remove(not_exe);
     // A program found through PATH with ".exe" added: cmd.
     auto p = io::process::start(rt, io::process_options("cmd").arg("/c").arg("exit 7"));
     CHECK(run_to_end(rt, p).code() == 7);

@@ -51,7 +51,7 @@
 // the child's PATH (this process's unless the options change it), ".exe" added when it has no
 // extension. Only the child's three standard handles are inherited
 // (PROC_THREAD_ATTRIBUTE_HANDLE_LIST); stdio::null is the NUL device; stdio::pipe is a named
-// pipe with a unique name (\\.\pipe\taskport-<pid>-<n>-<random>, one instance,
+// pipe with a unique name (taskport-PID-COUNTER-TICKS in the pipe namespace, one instance,
 // PIPE_REJECT_REMOTE_CLIENTS): this process's end is the server end, overlapped, read and written
 // with ReadFile/WriteFile on the completion port (the pipe_stream; end of file when the child's
 // end closes: ERROR_BROKEN_PIPE); the child's end is opened with CreateFileW, not overlapped,
