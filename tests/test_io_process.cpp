@@ -3,9 +3,10 @@
 // errors start() throws (missing program, not executable, missing working directory), cwd and
 // environment, kill and terminate while a wait is pending, with_timeout and cancel on a wait,
 // try_wait, dropped processes reaped (no zombie left: /proc), 50 at once, no descriptor leaked
-// into the child or left in the parent. Runs once per backend (epoll: pidfd; kqueue and
-// -Dforce_posix_fallbacks: the SIGCHLD path). Windows (the _WIN32 part): exit codes through the
-// completion port, errors, quoting, cwd, environment, pipes, kill, cancel, with_timeout, drops.
+// into the child or left in the parent. Runs once per backend (epoll: pidfd; kqueue:
+// EVFILT_PROC; -Dforce_posix_fallbacks on epoll: the SIGCHLD path). Windows (the _WIN32 part):
+// exit codes through the completion port, errors, quoting, cwd, environment, named-pipe stdio
+// (round trip, cancel, close, broken pipe), kill, cancel, with_timeout, drops.
 #include <catch2/catch.hpp>
 
 #include "io_test_util.hpp"
@@ -13,7 +14,9 @@
 #include <taskport/io/process.hpp>
 #include <taskport/io/timer.hpp>
 
+#include <algorithm>
 #include <array>
+#include <cstdlib>
 #include <cstring>
 #include <chrono>
 #include <csignal>
@@ -23,9 +26,11 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #if defined(_WIN32)
+#include <winsock2.h>
 #include <windows.h>
 #else
 #include <fcntl.h>
@@ -38,23 +43,10 @@ using namespace std::chrono_literals;
 namespace io = taskport::io;
 namespace fs = std::filesystem;
 
-#if defined(_WIN32)
-
-// Windows (process_win.cpp): no sh, cat or /proc there (Wine neither); the child is cmd.exe or
-// tp_proc_child.exe (tests/proc_child_win.cpp, built beside this test), which reports what it
-// was asked to in a file or copies stdin to stdout. POSIX-only cases (signals, zombies, /proc,
-// descriptors) are in the #else part: Windows has no signals, zombies or /proc.
-
+// The start-and-wait scaffold both halves use.
 namespace {
 
-std::string child_exe() {
-    wchar_t self[MAX_PATH * 4];
-    const DWORD n = ::GetModuleFileNameW(nullptr, self, MAX_PATH * 4);
-    std::wstring dir(self, n);
-    dir.resize(dir.find_last_of(L"\\/") + 1);
-    return fs::path(dir + L"tp_proc_child.exe").string();
-}
-
+// Everything the pipe gives until end of file.
 task<std::string> read_all(io::pipe_stream& s) {
     std::string got;
     std::array<std::byte, 16384> buf;
@@ -66,10 +58,7 @@ task<std::string> read_all(io::pipe_stream& s) {
     co_return got;
 }
 
-io::process_options child(std::initializer_list<std::string_view> args) {
-    return io::process_options(child_exe()).arguments(args);
-}
-
+// Waits for p's end on rt.
 io::exit_status run_to_end(runtime& rt, io::process& p) {
     return tp_test::run(rt, [&]() -> task<io::exit_status> {
         io::exit_status st = co_await p.wait();
@@ -99,6 +88,66 @@ std::error_code start_error(runtime& rt, const io::process_options& o) {
         return e.code();
     }
     return {};
+}
+
+}  // namespace
+
+#if defined(_WIN32)
+
+// Windows (process_win.cpp): no sh, cat or /proc there (Wine neither); the child is cmd.exe or
+// tp_proc_child.exe (tests/proc_child_win.cpp, built beside this test), which reports what it
+// was asked to in a file or copies stdin to stdout. POSIX-only cases (signals, zombies, /proc,
+// descriptors) are in the #else part: Windows has no signals, zombies or /proc.
+
+namespace {
+
+std::string child_exe() {
+    wchar_t self[MAX_PATH * 4];
+    const DWORD n = ::GetModuleFileNameW(nullptr, self, MAX_PATH * 4);
+    std::wstring dir(self, n);
+    dir.resize(dir.find_last_of(L"\\/") + 1);
+    return fs::path(dir + L"tp_proc_child.exe").string();
+}
+
+io::process_options child(std::initializer_list<std::string_view> args) {
+    return io::process_options(child_exe()).arguments(args);
+}
+
+// How many handles this process has open: GetProcessHandleCount, or where that is a stub
+// reporting 0 (Wine 8) the entries of this process in NtQuerySystemInformation's
+// SystemHandleInformation (class 16; its layout declared here: mingw's winternl.h lacks it).
+// 0 when neither works.
+long own_handle_count() {
+    DWORD n = 0;
+    if (::GetProcessHandleCount(::GetCurrentProcess(), &n) && n > 0) return static_cast<long>(n);
+    struct entry {
+        ULONG pid;
+        UCHAR type, flags;
+        USHORT handle;
+        PVOID object;
+        ACCESS_MASK access;
+    };
+    struct table {
+        ULONG count;
+        entry e[1];
+    };
+    using query_fn = LONG(WINAPI*)(int, PVOID, ULONG, PULONG);
+    auto query = reinterpret_cast<query_fn>(
+        reinterpret_cast<void*>(::GetProcAddress(::GetModuleHandleW(L"ntdll.dll"), "NtQuerySystemInformation")));
+    if (!query) return 0;
+    std::vector<unsigned char> buf(1 << 16);
+    for (int i = 0; i < 12; ++i) {
+        ULONG need = 0;
+        const LONG st = query(16, buf.data(), static_cast<ULONG>(buf.size()), &need);
+        if (st == 0) {
+            const auto* t = reinterpret_cast<const table*>(buf.data());
+            long mine = 0;
+            for (ULONG k = 0; k < t->count; ++k) mine += t->e[k].pid == ::GetCurrentProcessId();
+            return mine;
+        }
+        buf.resize(std::max<std::size_t>(buf.size() * 2, need));
+    }
+    return 0;
 }
 
 fs::path temp_file(const char* tag) {
@@ -153,6 +202,23 @@ TEST_CASE("process (Windows): start() throws the system's error; bad options", "
     CHECK(start_error(rt, io::process_options("C:\\nonexistent\\x.exe").std_in(io::stdio::pipe)
                               .std_out(io::stdio::pipe).std_err(io::stdio::pipe)) == enoent);
     CHECK(start_error(rt, child({"exit", "0"}).std_out(io::stdio::pipe).cwd("C:\\nonexistent")) == enoent);
+    // Failing in CreateProcessW itself, after the three pipes were made (a file that is not a
+    // program: ERROR_BAD_EXE_FORMAT): every handle made for it is closed again (the process's
+    // handle count is back: own_handle_count).
+    const fs::path not_exe = temp_file("not-a-program");
+    std::ofstream(not_exe) << "not a program\n";
+    const auto bad = io::process_options(not_exe.string()).std_in(io::stdio::pipe).std_out(io::stdio::pipe)
+                         .std_err(io::stdio::pipe);
+    const std::error_code first = start_error(rt, bad);  // the first may set up lasting things
+    CHECK(first);
+    const long before = own_handle_count();
+    for (int i = 0; i < 5; ++i) CHECK(start_error(rt, bad) == first);
+    const long after = own_handle_count();
+    if (before == 0)
+        WARN("no handle count on this system: the handles of a failed start are not counted");
+    else
+        CHECK(after == before);
+    fs::remove(not_exe);
     // A program found through PATH with ".exe" added: cmd.
     auto p = io::process::start(rt, io::process_options("cmd").arg("/c").arg("exit 7"));
     CHECK(run_to_end(rt, p).code() == 7);
@@ -326,6 +392,91 @@ TEST_CASE("process (Windows): pipes: a round trip (2 MiB each way at once), stdo
     CHECK(run_to_end(rt, c).success());
 }
 
+// The stdio pipes are named pipes (this process holds the server end), not sockets; a read
+// waiting for data that cannot come is aborted by with_timeout, cancel and close, the pipe
+// staying usable after the first two; a write to a child that has exited is broken_pipe.
+TEST_CASE("process (Windows): stdio pipes are named pipes; cancel, close, broken pipe", "[process]") {
+    runtime rt(tp_test::workers(2));
+    auto p = io::process::start(rt, child({"cat"}).std_in(io::stdio::pipe).std_out(io::stdio::pipe));
+    for (io::pipe_stream* s : {&p.stdin_pipe(), &p.stdout_pipe()}) {
+        int type = 0, len = sizeof type;
+        CHECK(::getsockopt(s->native_handle(), SOL_SOCKET, SO_TYPE, reinterpret_cast<char*>(&type), &len) != 0);
+        CHECK(::WSAGetLastError() == WSAENOTSOCK);  // not a socket
+    }
+    // The stdout end (the server's read end: GetNamedPipeInfo needs read access) is a named
+    // pipe's server end.
+    DWORD flags = 0;
+    REQUIRE(::GetNamedPipeInfo(reinterpret_cast<HANDLE>(p.stdout_pipe().native_handle()), &flags, nullptr, nullptr,
+                               nullptr));
+    CHECK((flags & PIPE_SERVER_END) != 0);
+    std::array<std::byte, 64> buf;
+    auto read_error = [&](auto op) -> task<std::error_code> {
+        try {
+            std::size_t n = co_await std::move(op);
+            (void)n;
+        } catch (const std::system_error& e) {
+            co_return e.code();
+        }
+        co_return std::error_code();
+    };
+    // cat has nothing to copy: the read cannot finish by itself.
+    auto timed = tp_test::run(rt, [&]() -> task<std::error_code> {
+        try {
+            std::size_t n = co_await with_timeout(30ms, p.stdout_pipe().read_some(buf));
+            (void)n;
+        } catch (const std::system_error& e) {
+            co_return e.code();
+        }
+        co_return std::error_code();
+    }());
+    CHECK(timed == std::errc::timed_out);
+    for (int i = 0; i < 10; ++i) {
+        auto cancelled = tp_test::run(rt, [&]() -> task<std::error_code> {
+            auto r = rt.spawn(read_error(p.stdout_pipe().read_some(buf)));
+            r.cancel();  // before or after the read parks: aborted either way
+            std::error_code ec;
+            try {
+                ec = co_await std::move(r);
+            } catch (const std::system_error& e) {
+                ec = e.code();
+            }
+            co_return ec;
+        }());
+        CHECK(cancelled == io::operation_aborted());
+    }
+    // Still usable: a round trip through cat.
+    const std::string hi = "hi there";
+    auto echoed = tp_test::run(rt, [&]() -> task<std::string> {
+        co_await p.stdin_pipe().write_all(std::as_bytes(std::span(hi)));
+        std::string got;
+        while (got.size() < hi.size()) {
+            std::size_t n = co_await p.stdout_pipe().read_some(buf);
+            if (n == 0) break;
+            got.append(reinterpret_cast<const char*>(buf.data()), n);
+        }
+        co_return got;
+    }());
+    CHECK(echoed == hi);
+    // close() from another task while a read is pending (or about to start): it fails, no hang.
+    auto closed = tp_test::run(rt, [&]() -> task<std::error_code> {
+        auto r = rt.spawn(read_error(p.stdout_pipe().read_some(buf)));
+        p.stdout_pipe().close();
+        std::error_code ec = co_await std::move(r);
+        co_return ec;
+    }());
+    CHECK((closed == io::operation_aborted() || closed == std::errc::bad_file_descriptor));
+    CHECK_FALSE(p.stdout_pipe().is_open());
+    p.stdin_pipe().close();  // cat reads end of file, then fails to write (ignored) and exits
+    CHECK(run_to_end(rt, p).exited());
+
+    // A child that exits without reading its stdin: writing then is broken_pipe.
+    auto q = io::process::start(rt, child({"exit", "0"}).std_in(io::stdio::pipe));
+    CHECK(run_to_end(rt, q).success());
+    const auto data = tp_test::pattern(std::size_t{1} << 20, 3);
+    auto broken = tp_test::run(rt, read_error(q.stdin_pipe().write_all(data)));
+    CHECK(broken == std::errc::broken_pipe);
+}
+
 TEST_CASE("process (Windows): 50 at once, each with its own status", "[process]") {
     runtime rt(tp_test::workers(4));
     constexpr int n = 50;
@@ -348,26 +499,8 @@ TEST_CASE("process (Windows): 50 at once, each with its own status", "[process]"
 
 namespace {
 
-task<std::string> read_all(io::pipe_stream& s) {
-    std::string got;
-    std::array<std::byte, 16384> buf;
-    for (;;) {
-        std::size_t n = co_await s.read_some(buf);
-        if (n == 0) break;
-        got.append(reinterpret_cast<const char*>(buf.data()), n);
-    }
-    co_return got;
-}
-
 io::process_options sh(std::string script) {
     return io::process_options("/bin/sh").arg("-c").arg(std::move(script));
-}
-
-io::exit_status run_to_end(runtime& rt, io::process& p) {
-    return tp_test::run(rt, [&]() -> task<io::exit_status> {
-        io::exit_status st = co_await p.wait();
-        co_return st;
-    }());
 }
 
 // What the process's output and status were.
@@ -390,30 +523,6 @@ outcome run_capture(runtime& rt, const io::process_options& o) {
         r.status = co_await p.wait();
         co_return r;
     }());
-}
-
-task<io::exit_status> await_exit(io::detail::process_wait_op op) {
-    io::exit_status st = co_await std::move(op);
-    co_return st;
-}
-
-task<std::error_code> wait_error(io::detail::process_wait_op op) {
-    try {
-        io::exit_status st = co_await std::move(op);
-        (void)st;
-    } catch (const std::system_error& e) {
-        co_return e.code();
-    }
-    co_return std::error_code();
-}
-
-std::error_code start_error(runtime& rt, const io::process_options& o) {
-    try {
-        io::process::start(rt, o);
-    } catch (const std::system_error& e) {
-        return e.code();
-    }
-    return {};
 }
 
 // 'R', 'S', 'Z', ... for a live or zombie pid; 0 once it is gone (reaped).
@@ -787,6 +896,55 @@ TEST_CASE("process: the child gets no descriptor of ours; none is left here afte
     CHECK(run_to_end(rt, other).success());
     { io::process gone = std::move(other); }
     CHECK(tp_test::open_fds() == fds);
+}
+
+// kqueue: the exit is an EVFILT_PROC event in the runtime's own kqueue; the SIGCHLD fallback
+// (which installs a SIGCHLD handler for its pipes) is not used. Checked where the backend is
+// kqueue (TASKPORT_IO_BACKEND, as tests/meson.build sets it); elsewhere only the waits run.
+TEST_CASE("process: on kqueue the exit comes through EVFILT_PROC, not SIGCHLD", "[process][kqueue]") {
+    const char* b = std::getenv("TASKPORT_IO_BACKEND");
+    const bool kq = b && std::string(b) == "kqueue";
+    if (kq) {  // nothing here uses SIGCHLD on kqueue: start from the default disposition
+        struct sigaction dfl {};
+        dfl.sa_handler = SIG_DFL;
+        sigemptyset(&dfl.sa_mask);
+        REQUIRE(::sigaction(SIGCHLD, &dfl, nullptr) == 0);
+    }
+    runtime rt(tp_test::workers(2));
+    auto p = io::process::start(rt, sh("exit 5"));
+    CHECK(run_to_end(rt, p) == io::exit_status::from_code(5));
+    auto q = io::process::start(rt, io::process_options("cat").std_in(io::stdio::pipe));
+    if (kq) {  // while a child is watched (the fallback restores the default after the last reap)
+        struct sigaction now {};
+        REQUIRE(::sigaction(SIGCHLD, nullptr, &now) == 0);
+        CHECK(now.sa_handler == SIG_DFL);  // nobody installed a SIGCHLD handler
+    }
+    q.kill();
+    CHECK(run_to_end(rt, q).signal() == SIGKILL);
+}
+
+// A child reaped by try_wait (or a wait's first attempt) after it exited, while its exit
+// registration (pidfd, EVFILT_PROC knote) may still be armed: the runtime's later I/O must not
+// suffer. (libkqueue reports an EVFILT_PROC exit with waitid(WNOWAIT) on the pid: were the
+// knote left armed past the reap, that call would fail and cut every event batch after it.)
+TEST_CASE("process: reaped by try_wait after its exit; the runtime's I/O goes on", "[process]") {
+    runtime rt(tp_test::workers(2));
+    for (int i = 0; i < 20; ++i) {
+        auto p = io::process::start(rt, sh("exit " + std::to_string(i)));
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+        while (proc_state(p.pid()) != 'Z') {  // a zombie: exited, not reaped
+            REQUIRE(std::chrono::steady_clock::now() < deadline);
+            std::this_thread::yield();
+        }
+        auto st = p.try_wait();
+        REQUIRE(st.has_value());
+        CHECK(*st == io::exit_status::from_code(i));
+        CHECK(proc_state(p.pid()) == 0);
+        // Then a pipe round trip and a wait through the same poller.
+        auto r = run_capture(rt, sh("read x; echo \"got $x\"").std_in(io::stdio::null).std_out(io::stdio::pipe));
+        CHECK(r.out == "got \n");
+        CHECK(r.status.success());
+    }
 }
 
 #endif

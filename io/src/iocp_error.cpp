@@ -70,6 +70,9 @@ std::errc to_errc(int code, bool& found) noexcept {
         case ERROR_PATH_NOT_FOUND: return std::errc::no_such_file_or_directory;
         case ERROR_ACCESS_DENIED: return std::errc::permission_denied;
         case ERROR_BAD_EXE_FORMAT: return std::errc::executable_format_error;
+        case ERROR_BROKEN_PIPE:   // a named pipe's other end closed (process stdio pipes)
+        case ERROR_NO_DATA:       // a write to a pipe whose reader has closed
+        case ERROR_PIPE_NOT_CONNECTED: return std::errc::broken_pipe;
         default: found = false; return std::errc::invalid_argument;
     }
 }

@@ -6,7 +6,9 @@
 // FILE_SKIP_COMPLETION_PORT_ON_SUCCESS a call that succeeds at once finishes it on the spot
 // (the same fast path). Each op's perform function is its completion step (iocp_backend.hpp).
 // Closing a socket cancels its operations (CancelIoEx, then closesocket): they complete with
-// operation_aborted through the port.
+// operation_aborted through the port. A process's stdio pipes (process_win.cpp) are named pipes
+// on the same socket core: their ops (process.hpp's pipe_read_op/pipe_write_op) issue
+// ReadFile/WriteFile instead, and close_socket closes their handle with CloseHandle.
 #include <taskport/io/process.hpp>
 #include <taskport/io/signal.hpp>
 #include <taskport/io/tcp.hpp>
@@ -138,6 +140,36 @@ int issue_byte_recv(operation* o) noexcept {
     return wsa_result(r, op);
 }
 
+// A named pipe (a process's stdio::pipe): ReadFile/WriteFile with the op's OVERLAPPED (offsets 0,
+// ignored on a pipe); a success at once reports its count from the OVERLAPPED, as wsa_result.
+int file_result(BOOL ok, operation* op) noexcept {
+    if (ok) {
+        op->plat.transferred = static_cast<std::uint32_t>(overlapped_of(op)->InternalHigh);
+        return 0;
+    }
+    return static_cast<int>(::GetLastError());  // ERROR_IO_PENDING is iocp_pending
+}
+
+int issue_pipe_read(operation* o) noexcept {
+    auto* op = static_cast<read_op*>(o);
+    if (op->buf.empty()) return iocp_done_now;  // as recv: 0 at once, not a wait for data
+    return file_result(::ReadFile(reinterpret_cast<HANDLE>(op->plat.handle), op->buf.data(), step_len(op->buf.size()),
+                                  nullptr, overlapped_of(op)),
+                       op);
+}
+
+int issue_pipe_write(operation* o) noexcept {
+    auto* op = static_cast<write_op*>(o);
+    std::size_t cap = max_send;
+    if (op->all) {
+        const std::size_t t = test_write_all_step.load(std::memory_order_relaxed);
+        cap = t ? t : max_step;
+    }
+    return file_result(::WriteFile(reinterpret_cast<HANDLE>(op->plat.handle), op->buf.data() + op->bytes,
+                                   step_len(op->buf.size() - op->bytes, cap), nullptr, overlapped_of(op)),
+                       op);
+}
+
 int issue_send(operation* o) noexcept {
     auto* op = static_cast<write_op*>(o);
     std::size_t cap = max_send;
@@ -229,6 +261,8 @@ iocp_issue_fn issue_for(operation::perform_fn p) noexcept {
     if (p == &send_to_op::perform_send) return &guarded<issue_send_to>;
     if (p == &signal_wait_op::perform_wait) return &guarded<issue_byte_recv>;
     if (p == &process_wait_op::perform_wait) return &guarded<issue_byte_recv>;
+    if (p == &perform_pipe_read) return &guarded<issue_pipe_read>;
+    if (p == &perform_pipe_write) return &guarded<issue_pipe_write>;
     return &guarded<issue_receive_from>;
 }
 
@@ -243,7 +277,11 @@ native_socket open_socket(int family, int type, std::error_code& ec) noexcept {
 
 // ---- the completion port's half of the socket layer (socket_ops.hpp) ----
 
-void close_socket(native_socket fd) noexcept { ::closesocket(fd); }
+// A process's stdio pipe end is a named pipe's handle, not a socket: closesocket refuses it
+// (WSAENOTSOCK) without closing it, and CloseHandle does. Each state closes its handle once.
+void close_socket(native_socket fd) noexcept {
+    if (::closesocket(fd) != 0 && ::WSAGetLastError() == WSAENOTSOCK) ::CloseHandle(reinterpret_cast<HANDLE>(fd));
+}
 
 void socket_backend::attach(descriptor_state* st) { st->svc->iocp->associate(st->fd); }
 
@@ -307,6 +345,25 @@ bool write_op::perform_write(operation* o) noexcept {
     }
     return false;  // the rest of write_all
 }
+
+// A named pipe's read: the writer's end closed (the child exited or closed its stdout) is end
+// of file, as a socket's FIN.
+bool perform_pipe_read(operation* o) noexcept {
+    auto* op = static_cast<read_op*>(o);
+    const int e = op->plat.error;
+    if (e == ERROR_BROKEN_PIPE || e == ERROR_HANDLE_EOF || e == ERROR_PIPE_NOT_CONNECTED) {
+        op->ec = static_cast<socket_op*>(o)->st.get()->closed.load(std::memory_order_acquire) ? operation_aborted()
+                                                                                             : std::error_code();
+        op->bytes = 0;
+        return true;
+    }
+    op->ec = e ? op_error(o, e) : std::error_code();
+    op->bytes = e ? 0 : op->plat.transferred;
+    return true;
+}
+
+// A named pipe's write: a reader gone (ERROR_NO_DATA, ERROR_BROKEN_PIPE) is broken_pipe.
+bool perform_pipe_write(operation* o) noexcept { return write_op::perform_write(o); }
 
 bool accept_op::perform_accept(operation* o) noexcept {
     auto* op = static_cast<accept_op*>(o);

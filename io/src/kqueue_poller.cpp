@@ -32,6 +32,14 @@
 // (libkqueue_drain_pending_close, src/linux/platform.c:546), so a runtime's descriptors are
 // all closed when its destructor returns, as on epoll.
 //
+// Child processes (process_watch.hpp): a negative "descriptor" given to add() is a process
+// watch; add() registers EVFILT_PROC NOTE_EXIT (EV_ONESHOT) for its pid with the tag, wait()
+// reports that event as read readiness (no probe: there is no socket), remove() deletes the
+// knote if the registry says it is still there. The registry (pid, kqueue, registered) is
+// process-wide under one mutex, so that process.cpp can suspend a knote before its reap.
+// libkqueue 2.7.0 implements EVFILT_PROC on Linux with a pidfd in its epoll set
+// (src/linux/proc.c), and reports the exit with waitid(WNOWAIT), leaving the reap to us.
+//
 // wake(): EVFILT_USER with NOTE_TRIGGER where the system has it (FreeBSD, macOS, NetBSD 10,
 // libkqueue), else a non-blocking pipe whose read end is registered for EVFILT_READ (OpenBSD).
 //
@@ -41,9 +49,13 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <mutex>
 #include <system_error>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
+
+#include "process_watch.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -84,6 +96,30 @@ void* from_udata(U u) noexcept {
 [[noreturn]] void fail(int e, const char* what) { throw std::system_error(e, std::system_category(), what); }
 
 void set_cloexec(int fd) noexcept { ::fcntl(fd, F_SETFD, ::fcntl(fd, F_GETFD) | FD_CLOEXEC); }
+
+// ---- process watches (process_watch.hpp) ----
+
+struct watch_entry {
+    long pid;
+    int kq = -1;           // the poller's kqueue once added (then alive until remove())
+    void* tag = nullptr;   // the readiness core's tag for the watch
+    bool registered = false;  // a knote is (or may be, if it fired) in kq
+};
+std::mutex watches_mu;
+std::unordered_map<int, watch_entry> watches;  // guarded by watches_mu
+int next_watch = -2;                            // guarded by watches_mu; counts down
+
+// EV_ADD of the entry's knote. errno-style result (ESRCH: the process has exited).
+int add_proc_knote(const watch_entry& w) noexcept {
+    struct kevent ev;
+    EV_SET(&ev, static_cast<uintptr_t>(w.pid), EVFILT_PROC, EV_ADD | EV_ONESHOT, NOTE_EXIT, 0, to_udata(w.tag));
+    return ::kevent(w.kq, &ev, 1, nullptr, 0, nullptr) < 0 ? errno : 0;
+}
+void delete_proc_knote(const watch_entry& w) noexcept {
+    struct kevent ev;
+    EV_SET(&ev, static_cast<uintptr_t>(w.pid), EVFILT_PROC, EV_DELETE, 0, 0, to_udata(nullptr));
+    ::kevent(w.kq, &ev, 1, nullptr, 0, nullptr);  // ENOENT: it fired (EV_ONESHOT) already
+}
 
 class kqueue_poller final : public poller {
 public:
@@ -132,6 +168,20 @@ public:
     }
 
     void add(int fd, void* tag) override {
+        if (is_process_watch(fd)) {
+            std::lock_guard g(watches_mu);
+            auto it = watches.find(fd);
+            if (it == watches.end()) fail(EBADF, "kevent(EVFILT_PROC)");
+            watch_entry& w = it->second;
+            w.kq = kq_;
+            w.tag = tag;
+            const int e = add_proc_knote(w);
+            // ESRCH: the child has exited already (BSD refuses the knote of a zombie): it
+            // stays a zombie until process.cpp reaps it, and the wait's first attempt does.
+            if (e != 0 && e != ESRCH) fail(e, "kevent(EVFILT_PROC)");
+            w.registered = e == 0;
+            return;
+        }
         struct kevent ev[2];
         EV_SET(&ev[0], fd, EVFILT_READ, EV_ADD | EV_CLEAR, 0, 0, to_udata(tag));
         EV_SET(&ev[1], fd, EVFILT_WRITE, EV_ADD | EV_CLEAR, 0, 0, to_udata(tag));
@@ -144,6 +194,15 @@ public:
     }
 
     void remove(int fd) noexcept override {
+        if (is_process_watch(fd)) {
+            std::lock_guard g(watches_mu);
+            auto it = watches.find(fd);
+            if (it == watches.end()) return;
+            if (it->second.registered) delete_proc_knote(it->second);
+            it->second.registered = false;
+            it->second.kq = -1;
+            return;
+        }
         // One call per filter: a filter that is not there (ENOENT) must not keep the other.
         struct kevent ev;
         EV_SET(&ev, fd, EVFILT_READ, EV_DELETE, 0, 0, to_udata(nullptr));
@@ -182,6 +241,10 @@ public:
                 continue;
             }
             if (evs[i].flags & EV_ERROR) continue;  // only for changes, and none are passed here
+            if (evs[i].filter == EVFILT_PROC) {  // a watched child exited: its wait may reap
+                out[k++] = poll_event{tag, true, false};
+                continue;
+            }
             const bool read_side = evs[i].filter == EVFILT_READ;
             const bool write_side = evs[i].filter == EVFILT_WRITE;
             if (!read_side && !write_side) continue;
@@ -241,5 +304,43 @@ private:
 }  // namespace
 
 std::unique_ptr<poller> make_kqueue_poller() { return std::make_unique<kqueue_poller>(); }
+
+int process_watch_open(long pid) {
+    std::lock_guard g(watches_mu);
+    for (;;) {
+        const int n = next_watch;
+        next_watch = n == -2147483647 - 1 ? -2 : n - 1;  // wraps only after 2^31 children
+        if (watches.find(n) != watches.end()) continue;
+        watches.emplace(n, watch_entry{pid});
+        return n;
+    }
+}
+
+void process_watch_close(int number) noexcept {
+    std::lock_guard g(watches_mu);
+    auto it = watches.find(number);
+    if (it == watches.end()) return;
+    if (it->second.registered) delete_proc_knote(it->second);  // not attached/detached normally
+    watches.erase(it);
+}
+
+void process_watch_suspend(int number) noexcept {
+    std::lock_guard g(watches_mu);
+    auto it = watches.find(number);
+    if (it == watches.end() || !it->second.registered) return;
+    delete_proc_knote(it->second);
+    it->second.registered = false;
+}
+
+int process_watch_resume(int number) noexcept {
+    std::lock_guard g(watches_mu);
+    auto it = watches.find(number);
+    if (it == watches.end() || it->second.kq < 0 || it->second.registered) return 0;
+    const int e = add_proc_knote(it->second);
+    it->second.registered = e == 0;
+    return e;
+}
+
+bool process_watch_available() noexcept { return true; }
 
 }  // namespace taskport::io::detail

@@ -1,15 +1,20 @@
 // process.cpp — child processes on POSIX (process.hpp): posix_spawn, socketpair stdio, and the
-// wait on the readiness core (a pidfd, or the SIGCHLD pipe of signal_pipe.hpp).
+// wait on the readiness core: EVFILT_PROC on the kqueue backend (process_watch.hpp), else a
+// pidfd, else the SIGCHLD pipe of signal_pipe.hpp.
 //
 // Invariant: a child is reaped (waitpid) exactly once, by child_state::reap, under
 // child_state::mu, which also guards every kill() — so no signal is ever sent to a pid after it
 // was reaped (and so possibly reused). Every waitpid names one pid of ours; none is waitpid(-1).
+// On kqueue the child's EVFILT_PROC knote is deleted before each waitpid (and added back if the
+// child still runs), so no knote ever names a reaped pid (process_watch.hpp).
 // A child that nobody waits for is watched by an orphan_op until it exits; if the runtime goes
 // first its pid moves to the process-wide orphan list, swept (waitpid WNOHANG each) by every
 // start() and every destruction.
 #include <taskport/io/process.hpp>
 #include <taskport/runtime.hpp>
 
+#include "process_common.hpp"
+#include "process_watch.hpp"
 #include "service.hpp"
 #include "signal_pipe.hpp"
 #include "socket_ops.hpp"
@@ -46,16 +51,13 @@ extern char** environ;
 
 namespace taskport::io {
 
-std::string exit_status::to_string() const {
-    if (exited()) return "exit code " + std::to_string(code_);
-    return "signal " + std::to_string(signal_);
-}
-
 namespace detail {
 
 struct child_state {
     long pid = -1;
-    bool sigchld = false;  // the watch is the SIGCHLD pipe (else a pidfd)
+    bool sigchld = false;  // the watch is the SIGCHLD pipe (else a pidfd or a process watch)
+    bool kq_watch = false;  // the watch is process_watch.hpp's number watch_no (EVFILT_PROC)
+    int watch_no = 0;
     int sig_slot = -1;     // signal_pipe.hpp's slot (sigchld only; freed under mu by the reap)
     socket_core watch;     // readable when the child (sigchld: any child) has exited
 
@@ -69,6 +71,7 @@ struct child_state {
     ~child_state() {
         close_signal_pipe(sig_slot);  // the write end first (as signal_set::close), then the read end
         watch.close();
+        if (kq_watch) process_watch_close(watch_no);  // after the close: detach removed the knote
     }
 
     // waitpid(pid, WNOHANG) unless reaped: true when reaped (now or before) or on an error (ec).
@@ -77,9 +80,18 @@ struct child_state {
         if (reaped) return true;
         if (pid <= 0) return false;  // not started yet: never waitpid(-1) or waitpid(0)
         for (;;) {
+            // kqueue: no knote may name the pid once it is reaped (process_watch.hpp).
+            if (kq_watch) process_watch_suspend(watch_no);
             int st = 0;
             const pid_t r = ::waitpid(static_cast<pid_t>(pid), &st, WNOHANG);
-            if (r == 0) return false;
+            if (r == 0) {
+                if (!kq_watch) return false;
+                const int e = process_watch_resume(watch_no);
+                if (e == 0) return false;
+                if (e == ESRCH) continue;  // exited since the waitpid: reap it now
+                ec = std::error_code(e, std::system_category());
+                return true;
+            }
             if (r < 0 && errno == EINTR) continue;
             if (r < 0) {
                 ec = std::error_code(errno, std::system_category());
@@ -164,8 +176,12 @@ bool pidfd_works() noexcept {
 #endif
 }
 
-// The pidfd on the readiness core, except under kqueue (libkqueue's EVFILT_READ on an anon
-// inode descriptor is not one of the kinds it handles: the SIGCHLD pipe is).
+// kqueue: EVFILT_PROC in the runtime's kqueue (libkqueue's EVFILT_READ on a pidfd is not one of
+// the kinds it handles, but its EVFILT_PROC is a pidfd inside its epoll set).
+bool use_kqueue_watch(const service& svc) noexcept {
+    return svc.chosen == io_backend::kqueue && process_watch_available();
+}
+// Elsewhere the pidfd on the readiness core where the kernel has it; else the SIGCHLD pipe.
 bool use_pidfd(const service& svc) noexcept { return svc.chosen != io_backend::kqueue && pidfd_works(); }
 
 // ---- spawning ----
@@ -275,9 +291,6 @@ std::string resolve_program(const process_options& o, const std::vector<std::str
 
 // ---- the wait ----
 
-process_wait_op::process_wait_op(const socket_core& watch, std::shared_ptr<child_state> c) noexcept
-    : socket_op(watch, &perform_wait, 0), child(std::move(c)) {}
-
 bool process_wait_op::await_ready() noexcept {
     if (!child) {
         ec = std::make_error_code(std::errc::bad_file_descriptor);
@@ -315,37 +328,26 @@ bool process_wait_op::perform_wait(operation* o) noexcept {
 
 // ---- process ----
 
-process::process() noexcept = default;
-process::process(process&&) noexcept = default;
-process& process::operator=(process&& o) noexcept {
-    if (this != &o) {
-        drop();
-        child_ = std::move(o.child_);
-        in_ = std::move(o.in_);
-        out_ = std::move(o.out_);
-        err_ = std::move(o.err_);
-    }
-    return *this;
-}
-process::~process() { drop(); }
+namespace detail {
 
-void process::drop() noexcept {
-    in_.close();
-    out_.close();
-    err_.close();
-    std::shared_ptr<detail::child_state> c = std::move(child_);
+// process::drop's POSIX part (process_common.hpp): a pending wait completes with
+// operation_aborted; a child that has exited is reaped now; one still running is watched by an
+// orphan_op (reaped when it exits), or put on the orphan list when the watch is gone.
+void release_child(std::shared_ptr<child_state> c) noexcept {
     if (!c) return;
     c->watch.cancel();  // a pending wait completes with operation_aborted (as a socket's close)
     std::error_code ec;
     if (!c->reap(ec) && c->watch.is_open()) {
         try {
-            detail::start_detached(new detail::orphan_op(c));
+            start_detached(new orphan_op(c));
         } catch (...) {  // out of memory
-            detail::add_orphan(c->pid);
+            add_orphan(c->pid);
         }
     }
-    detail::sweep_orphans();
+    sweep_orphans();
 }
+
+}  // namespace detail
 
 long process::pid() const noexcept { return child_ ? child_->pid : -1; }
 
@@ -443,8 +445,9 @@ process process::start(runtime& rt, const process_options& o) {
     check(posix_spawnattr_setflags(&sp.attr, flags), "posix_spawnattr_setflags");
 
     auto state = std::make_shared<detail::child_state>();
-    const bool pidfd = detail::use_pidfd(svc);
-    if (!pidfd) {  // the SIGCHLD pipe exists before the child: no exit can go unseen
+    const bool kq_watch = detail::use_kqueue_watch(svc);
+    const bool pidfd = !kq_watch && detail::use_pidfd(svc);
+    if (!pidfd && !kq_watch) {  // the SIGCHLD pipe exists before the child: no exit can go unseen
         state->sigchld = true;
         const int rd = detail::open_signal_pipe(SIGCHLD, state->sig_slot, what);
         state->watch = detail::socket_core(&svc, rd);
@@ -459,6 +462,21 @@ process process::start(runtime& rt, const process_options& o) {
 
     process p;
     p.child_ = state;  // from here on, a failure leaves the child to drop(): reaped in the background
+    if (kq_watch) {
+        // Registered after the spawn: a child that has exited by then is a zombie until its
+        // reap, and the knote fires at once (libkqueue: its pidfd is readable) or is refused
+        // (ESRCH on BSD: the wait's first attempt reaps it).
+        try {
+            state->watch_no = detail::process_watch_open(pid);
+            state->kq_watch = true;
+            state->watch = detail::socket_core(&svc, state->watch_no);
+        } catch (...) {
+            ::kill(pid, SIGKILL);
+            p.child_.reset();  // ~child_state closes the watch number
+            detail::add_orphan(pid);
+            throw;
+        }
+    }
 #if TASKPORT_HAVE_PIDFD
     if (pidfd) {
         const long fd = ::syscall(SYS_pidfd_open, static_cast<long>(pid), 0L);

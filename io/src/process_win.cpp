@@ -16,11 +16,13 @@
 #include <taskport/runtime.hpp>
 
 #include "iocp_backend.hpp"
+#include "process_common.hpp"
 #include "service.hpp"
 #include "socket_ops.hpp"
 #include "socket_types.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cwchar>
 #include <string>
 #include <system_error>
@@ -28,11 +30,6 @@
 #include <vector>
 
 namespace taskport::io {
-
-std::string exit_status::to_string() const {
-    if (exited()) return "exit code " + std::to_string(code_);
-    return "signal " + std::to_string(signal_);
-}
 
 namespace detail {
 
@@ -244,66 +241,43 @@ HANDLE child_stdio(stdio s, DWORD which, const char* what) {
     return dup;
 }
 
-// A connected loopback pair for a child's stdio::pipe: `mine` overlapped (for the port),
-// `theirs` a blocking socket made without WSA_FLAG_OVERLAPPED (a child's ReadFile/WriteFile on
-// its standard handle needs one), made inheritable for the handle list. The accepted end is
-// checked to be theirs's peer, so no other local program can take its place.
-void stdio_pair(SOCKET& mine, SOCKET& theirs, const char* what) {
-    std::error_code ec;
-    mine = theirs = INVALID_SOCKET;
-    SOCKET ls = open_socket(AF_INET, SOCK_STREAM, ec);
-    if (ec) throw std::system_error(ec, std::string(what) + ": socket");
-    auto fail = [&](const char* step) {
-        const int e = ::WSAGetLastError();
-        ::closesocket(ls);
-        if (mine != INVALID_SOCKET) ::closesocket(mine);
-        if (theirs != INVALID_SOCKET) ::closesocket(theirs);
-        mine = theirs = INVALID_SOCKET;
-        throw std::system_error(win32_error(e), std::string(what) + ": " + step);
-    };
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int len = sizeof a;
-    if (::bind(ls, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(ls, 1) != 0 ||
-        ::getsockname(ls, reinterpret_cast<sockaddr*>(&a), &len) != 0)
-        fail("loopback listener");
-    theirs = ::WSASocketW(AF_INET, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_NO_HANDLE_INHERIT);
-    if (theirs == INVALID_SOCKET) fail("socket");
-    sockaddr_in local{}, peer{};
-    int llen = sizeof local, plen = sizeof peer;
-    if (::connect(theirs, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-        ::getsockname(theirs, reinterpret_cast<sockaddr*>(&local), &llen) != 0)
-        fail("loopback connect");
-    for (;;) {
-        mine = ::accept(ls, reinterpret_cast<sockaddr*>(&peer), &plen);
-        if (mine == INVALID_SOCKET) fail("loopback accept");
-        if (peer.sin_port == local.sin_port && peer.sin_addr.s_addr == local.sin_addr.s_addr) break;
-        ::closesocket(std::exchange(mine, INVALID_SOCKET));
-        plen = sizeof peer;
+// A child's stdio::pipe: a named pipe with a name nobody else can have taken (this process's id,
+// a counter, the tick count; FILE_FLAG_FIRST_PIPE_INSTANCE fails if the name exists, and a new
+// name is tried), one instance, byte mode, local clients only. `mine`: the server end,
+// overlapped, not inheritable (the pipe_stream, on the port). `theirs`: the client end opened
+// with CreateFileW right away (so nobody else can connect: one instance), not overlapped (a
+// child's ReadFile/WriteFile on a standard handle expects a synchronous handle), inheritable,
+// and passed to the child only through the handle list. child_reads: the child's stdin.
+void stdio_pipe(bool child_reads, HANDLE& mine, HANDLE& theirs, const char* what) {
+    static std::atomic<unsigned> counter{0};  // relaxed: only uniqueness matters
+    constexpr DWORD buffer = 64 * 1024;
+    mine = theirs = INVALID_HANDLE_VALUE;
+    std::wstring name;
+    for (int attempt = 0;; ++attempt) {
+        name = L"\\\\.\\pipe\\taskport-" + std::to_wstring(::GetCurrentProcessId()) + L"-" +
+               std::to_wstring(counter.fetch_add(1, std::memory_order_relaxed)) + L"-" + std::to_wstring(::GetTickCount64());
+        mine = ::CreateNamedPipeW(name.c_str(),
+                                  (child_reads ? PIPE_ACCESS_OUTBOUND : PIPE_ACCESS_INBOUND) | FILE_FLAG_OVERLAPPED |
+                                      FILE_FLAG_FIRST_PIPE_INSTANCE,
+                                  PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT | PIPE_REJECT_REMOTE_CLIENTS, 1, buffer,
+                                  buffer, 0, nullptr);
+        if (mine != INVALID_HANDLE_VALUE) break;
+        const DWORD e = ::GetLastError();
+        if ((e == ERROR_ACCESS_DENIED || e == ERROR_PIPE_BUSY) && attempt < 16) continue;  // the name exists
+        fail_win32(e, std::string(what) + ": CreateNamedPipeW");
     }
-    ::closesocket(ls);
-    if (!::SetHandleInformation(reinterpret_cast<HANDLE>(theirs), HANDLE_FLAG_INHERIT, HANDLE_FLAG_INHERIT)) {
-        ::WSASetLastError(static_cast<int>(::GetLastError()));
-        fail("SetHandleInformation");
+    SECURITY_ATTRIBUTES sa{sizeof sa, nullptr, TRUE};
+    // The child may set its end's state (SetNamedPipeHandleState), hence the attribute right.
+    theirs = ::CreateFileW(name.c_str(), child_reads ? GENERIC_READ | FILE_WRITE_ATTRIBUTES : GENERIC_WRITE | FILE_READ_ATTRIBUTES,
+                           0, &sa, OPEN_EXISTING, 0, nullptr);
+    if (theirs == INVALID_HANDLE_VALUE) {
+        const DWORD e = ::GetLastError();
+        ::CloseHandle(std::exchange(mine, INVALID_HANDLE_VALUE));
+        fail_win32(e, std::string(what) + ": CreateFileW (the pipe's client end)");
     }
 }
 
-// A child's end of a stdio::pipe, closed here once CreateProcess has run.
-struct owned_socket {
-    SOCKET s = INVALID_SOCKET;
-    owned_socket() = default;
-    owned_socket(const owned_socket&) = delete;
-    owned_socket& operator=(const owned_socket&) = delete;
-    ~owned_socket() {
-        if (s != INVALID_SOCKET) ::closesocket(s);
-    }
-};
-
 }  // namespace
-
-process_wait_op::process_wait_op(const socket_core& watch, std::shared_ptr<child_state> c) noexcept
-    : socket_op(watch, &perform_wait, 0), child(std::move(c)) {}
 
 bool process_wait_op::await_ready() noexcept {
     if (!child) {
@@ -342,31 +316,17 @@ bool process_wait_op::perform_wait(operation* o) noexcept {
 
 }  // namespace detail
 
-process::process() noexcept = default;
-process::process(process&&) noexcept = default;
-process& process::operator=(process&& o) noexcept {
-    if (this != &o) {
-        drop();
-        child_ = std::move(o.child_);
-        in_ = std::move(o.in_);
-        out_ = std::move(o.out_);
-        err_ = std::move(o.err_);
-    }
-    return *this;
-}
-process::~process() { drop(); }
+namespace detail {
 
-// Windows keeps no zombie: the child runs on, and its handle (with the wait and the watch) is
-// closed once the last pending wait lets go of the state.
-void process::drop() noexcept {
-    in_.close();
-    out_.close();
-    err_.close();
-    std::shared_ptr<detail::child_state> c = std::move(child_);
-    // Closed, not only cancelled: a wait made before the drop but not parked yet (spawned, not
-    // run) is aborted too when it starts (await_ready), instead of waiting for the exit.
+// process::drop's Windows part (process_common.hpp). Windows keeps no zombie: the child runs on,
+// and its handle (with the wait and the watch) is closed once the last pending wait lets go of
+// the state. Closed, not only cancelled: a wait made before the drop but not parked yet
+// (spawned, not run) is aborted too when it starts (await_ready), instead of waiting for the exit.
+void release_child(std::shared_ptr<child_state> c) noexcept {
     if (c) c->watch.close();
 }
+
+}  // namespace detail
 
 long process::pid() const noexcept { return child_ ? static_cast<long>(child_->pid) : -1; }
 
@@ -430,19 +390,20 @@ process process::start(runtime& rt, const process_options& o) {
     detail::socket_pair(rd, c->wr, what);
     c->watch = detail::socket_core(&svc, rd);  // closes rd if it throws
 
-    // stdio::pipe: a socket pair per stream; this process's end on the port (a pipe_stream).
+    // stdio::pipe: a named pipe per stream; this process's end on the port (a pipe_stream).
     process p;
-    detail::owned_socket theirs[3];
+    detail::owned_handle theirs[3];
     pipe_stream* ends[3] = {&p.in_, &p.out_, &p.err_};
     const stdio kinds[3] = {o.in, o.out, o.err};
     for (int i = 0; i < 3; ++i) {
         if (kinds[i] != stdio::pipe) continue;
-        SOCKET mine = INVALID_SOCKET;
-        detail::stdio_pair(mine, theirs[i].s, what);
-        *ends[i] = pipe_stream(detail::socket_core(&svc, mine));  // closes mine if it throws
+        HANDLE mine = INVALID_HANDLE_VALUE;
+        detail::stdio_pipe(i == 0, mine, theirs[i].h, what);
+        // Closes mine if it throws (iocp_socket.cpp's close_socket: CloseHandle for a pipe).
+        *ends[i] = pipe_stream(detail::socket_core(&svc, reinterpret_cast<SOCKET>(mine)));
     }
     auto std_handle = [&](int i, DWORD which) {
-        return kinds[i] == stdio::pipe ? reinterpret_cast<HANDLE>(theirs[i].s) : detail::child_stdio(kinds[i], which, what);
+        return kinds[i] == stdio::pipe ? theirs[i].h : detail::child_stdio(kinds[i], which, what);
     };
     detail::owned_handle hin(o.in == stdio::pipe ? nullptr : std_handle(0, STD_INPUT_HANDLE));
     detail::owned_handle hout(o.out == stdio::pipe ? nullptr : std_handle(1, STD_OUTPUT_HANDLE));

@@ -24,8 +24,10 @@
 // SIGPIPE, close() from any thread aborts pending operations). The child's end is an ordinary
 // blocking descriptor.
 //
-// Waiting: Linux with pidfd_open (5.3+): the process's pidfd on the readiness core (epoll and
-// the io_uring build alike). Elsewhere (ENOSYS, the kqueue backend, -Dforce_posix_fallbacks):
+// Waiting: the kqueue backend (BSD, macOS; Linux through libkqueue, whose EVFILT_PROC is a
+// pidfd): EVFILT_PROC with NOTE_EXIT in the runtime's own kqueue, the child's knote deleted
+// before its reap. Linux with pidfd_open (5.3+): the process's pidfd on the readiness core (epoll
+// and the io_uring build alike). Elsewhere (ENOSYS, -Dforce_posix_fallbacks on epoll):
 // SIGCHLD through signal_set's handler table (signal.hpp): each waiting child holds a slot
 // whose pipe the handler writes to on every SIGCHLD, and a wait retries waitpid(pid, WNOHANG)
 // for its own pid only — never waitpid(-1), so other code's children are not stolen. The
@@ -48,10 +50,12 @@
 // strings are UTF-8. A program name without '/', '\' or ':' is looked up with SearchPathW in
 // the child's PATH (this process's unless the options change it), ".exe" added when it has no
 // extension. Only the child's three standard handles are inherited
-// (PROC_THREAD_ATTRIBUTE_HANDLE_LIST); stdio::null is the NUL device; stdio::pipe is a loopback
-// TCP pair: this process's end overlapped on the port (the pipe_stream), the child's a blocking
-// socket made without WSA_FLAG_OVERLAPPED, which a child's ReadFile/WriteFile accept as a
-// standard handle (checked under Wine; on Windows a non-IFS layered provider would break it).
+// (PROC_THREAD_ATTRIBUTE_HANDLE_LIST); stdio::null is the NUL device; stdio::pipe is a named
+// pipe with a unique name (taskport-PID-COUNTER-TICKS in the pipe namespace, one instance,
+// PIPE_REJECT_REMOTE_CLIENTS): this process's end is the server end, overlapped, read and written
+// with ReadFile/WriteFile on the completion port (the pipe_stream; end of file when the child's
+// end closes: ERROR_BROKEN_PIPE); the child's end is opened with CreateFileW, not overlapped,
+// inheritable and passed only through the handle list (libuv's stdio pipes).
 // Errors carry the Win32 code (ERROR_FILE_NOT_FOUND
 // compares equal to no_such_file_or_directory). The wait: a thread-pool wait on the process
 // handle sends a byte on a loopback socket pair whose overlapped receive completes the wait
@@ -196,6 +200,37 @@ struct process_options {
     }
 };
 
+namespace detail {
+
+#if defined(_WIN32)
+// A named pipe's completion steps (iocp_socket.cpp): ReadFile/WriteFile on the port instead of
+// WSARecv/WSASend; ERROR_BROKEN_PIPE is end of file for a read, broken_pipe for a write.
+bool perform_pipe_read(operation* op) noexcept;
+bool perform_pipe_write(operation* op) noexcept;
+#endif
+
+/// pipe_stream::read_some's awaiter: tcp_stream's read (on Windows a ReadFile on the named pipe).
+struct pipe_read_op : read_op {
+    /// As read_op.
+    pipe_read_op(const socket_core& s, std::span<std::byte> b) noexcept : read_op(s, b) {
+#if defined(_WIN32)
+        perform = &perform_pipe_read;
+#endif
+    }
+};
+
+/// pipe_stream's write awaiter: tcp_stream's write (on Windows a WriteFile on the named pipe).
+struct pipe_write_op : write_op {
+    /// As write_op.
+    pipe_write_op(const socket_core& s, std::span<const std::byte> b, bool all) noexcept : write_op(s, b, all) {
+#if defined(_WIN32)
+        perform = &perform_pipe_write;
+#endif
+    }
+};
+
+}  // namespace detail
+
 /// This process's end of a child's stdin, stdout or stderr pipe (stdio::pipe). The operations,
 /// errors and thread rules are tcp_stream's (tcp.hpp): read_some gives 0 at end of file (the
 /// child closed its end or exited); close() the stdin pipe to give the child end of file.
@@ -210,20 +245,20 @@ public:
     explicit pipe_stream(detail::socket_core&& c) noexcept : core_(std::move(c)) {}
 
     /// At most buf.size() bytes; 0 at end of file. Throws std::system_error.
-    detail::read_op read_some(std::span<std::byte> buf) noexcept { return {core_, buf}; }
+    detail::pipe_read_op read_some(std::span<std::byte> buf) noexcept { return {core_, buf}; }
     /// Some of buf; returns how much. Throws std::system_error (broken_pipe when the child closed its end).
-    detail::write_op write_some(std::span<const std::byte> buf) noexcept { return {core_, buf, false}; }
+    detail::pipe_write_op write_some(std::span<const std::byte> buf) noexcept { return {core_, buf, false}; }
     /// All of buf; returns buf.size(). Throws as write_some.
-    detail::write_op write_all(std::span<const std::byte> buf) noexcept { return {core_, buf, true}; }
+    detail::pipe_write_op write_all(std::span<const std::byte> buf) noexcept { return {core_, buf, true}; }
     /// Callback form of read_some: f(std::error_code, std::size_t) runs as a task.
     template <class F>
     void async_read_some(std::span<std::byte> buf, F&& f) {
-        (new detail::callback_op<detail::read_op, std::decay_t<F>>(std::forward<F>(f), core_, buf))->go();
+        (new detail::callback_op<detail::pipe_read_op, std::decay_t<F>>(std::forward<F>(f), core_, buf))->go();
     }
     /// Callback form of write_all: f(std::error_code, std::size_t) runs as a task.
     template <class F>
     void async_write_all(std::span<const std::byte> buf, F&& f) {
-        (new detail::callback_op<detail::write_op, std::decay_t<F>>(std::forward<F>(f), core_, buf, true))->go();
+        (new detail::callback_op<detail::pipe_write_op, std::decay_t<F>>(std::forward<F>(f), core_, buf, true))->go();
     }
 
     /// Closes this end (idempotent, any thread); pending operations complete with operation_aborted.
