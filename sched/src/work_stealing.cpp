@@ -8,7 +8,8 @@
 //   3. its own deque, newest first;
 //   4. the injector (a batch: one task to run, the rest onto its deque);
 //   5. searching: steal half of a random victim's deque, or a victim's LIFO slot when that
-//      victim's deque is empty; a few rounds, then park (idle.hpp).
+//      victim's deque is empty and the slot is stale (lifo_slot.hpp: the same task there for
+//      lifo_stale_after, the owner still busy with another); a few rounds, then park (idle.hpp).
 //
 // Shutdown (park_protocol.hpp): close() stops outside submissions (each counted in flight so none
 // slips past); workers keep running whatever is queued; when every worker is idle at top level,
@@ -16,12 +17,14 @@
 #include "cpu_count.hpp"
 #include "deque.hpp"
 #include "injector.hpp"
+#include "lifo_slot.hpp"
 #include "park_protocol.hpp"
 #include "test_hooks.hpp"
 
 #include <taskport/sched/executor.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
@@ -81,19 +84,32 @@ class work_stealing final : public executor {
         ws_deque deque;  // the owner's handle: this worker's thread only
         // What other threads may do with deque (steal, steal_half, size): a view, no state.
         ws_deque::stealer thief() noexcept { return deque.thief(); }
-        // Owner stores (exchange); thieves exchange it to null. Holds at most one task.
-        alignas(64) std::atomic<task_node*> lifo{nullptr};
-        counter run, spawned, steals, stolen, parks, inj_pops;
+        // The task the owner runs next (lifo_slot.hpp: thieves take it only once stale).
+        alignas(64) lifo_slot lifo;
+        counter run, spawned, steals, stolen, lifo_steals, parks, inj_pops;
         park_protocol<std_atomics, task_source>::slot ps;  // owner only: index, searching
         std::uint64_t rng = 0;          // owner only
         unsigned tick = 0;              // owner only
         unsigned lifo_streak = 0;       // owner only
         unsigned inline_depth = 0;      // owner only: run_if_newest() runs nested now
+        // Owner only (as a thief): per victim, the LIFO slot as last seen and since when.
+        struct lifo_watch {
+            lifo_slot::sighting seen;
+            std::chrono::steady_clock::time_point since;
+        };
+        std::vector<lifo_watch> watch;
         std::thread thread;
     };
 
     static constexpr unsigned injector_interval = 61;
     static constexpr unsigned lifo_cap = 3;
+    // How long a thief leaves a LIFO slot alone while it holds the same task and its owner has
+    // put nothing new (steal_lifo). Long enough that a worker finishing a burst of short work
+    // (a channel sender filling 1024 slots: ~36 us here) runs the task it woke itself; short
+    // enough that a woken task behind a long-running one waits at most this long while a
+    // worker idles. (Go waits 3 us; with 3 us a 1-to-1 channel bounded at 1024 ran 88 ms per
+    // 1M values against 37 ms with 50 us: its two tasks then share one worker's cache.)
+    static constexpr std::chrono::microseconds lifo_stale_after{50};
     static constexpr int search_rounds = 4;
     static constexpr std::size_t injector_batch = 32;
     // run_if_newest() nesting: each level is a few stack frames (the awaiter, the task's run,
@@ -111,6 +127,7 @@ public:
             workers_.push_back(std::make_unique<worker>());
             workers_.back()->ps.index = i;
             workers_.back()->rng = 0x9E3779B97F4A7C15ull * (i + 1);
+            workers_.back()->watch.resize(n_);
         }
         for (std::size_t i = 0; i < n_; ++i) {
             try {
@@ -153,8 +170,7 @@ public:
             return;
         }
         w->spawned.add();
-        task_node* old = w->lifo.exchange(t, std::memory_order_acq_rel);
-        if (old) w->deque.push(old);
+        if (task_node* old = w->lifo.put(t)) w->deque.push(old);
         pp_.notify();
     }
 
@@ -239,10 +255,10 @@ public:
             s.tasks_run += w->run.get();
             s.steals += w->steals.get();
             s.tasks_stolen += w->stolen.get();
+            s.lifo_steals += w->lifo_steals.get();
             s.parks += w->parks.get();
             s.injector_pops += w->inj_pops.get();
-            s.worker_queue_depth.push_back(w->thief().size() +
-                                           (w->lifo.load(std::memory_order_relaxed) ? 1 : 0));
+            s.worker_queue_depth.push_back(w->thief().size() + (w->lifo.occupied() ? 1 : 0));
         }
         s.wakeups = pp_.wakeups();
         s.injector_depth = inj_.size();
@@ -332,13 +348,13 @@ private:
             if (task_node* t = take_source(w)) return t;
             if (task_node* t = take_injector(w)) return t;
         }
-        if (w.lifo.load(std::memory_order_relaxed)) {
+        if (w.lifo.occupied()) {
             if (w.lifo_streak < lifo_cap) {
-                if (task_node* t = w.lifo.exchange(nullptr, std::memory_order_acquire)) {
+                if (task_node* t = w.lifo.take()) {
                     ++w.lifo_streak;
                     return t;
                 }
-            } else if (task_node* t = w.lifo.exchange(nullptr, std::memory_order_acquire)) {
+            } else if (task_node* t = w.lifo.take()) {
                 // Cap reached: queue the slot and run the oldest local task instead.
                 w.deque.push(t);
                 w.lifo_streak = 0;
@@ -425,13 +441,34 @@ private:
                     return t;
                 }
             }
-            if (v.thief().empty() && v.lifo.load(std::memory_order_relaxed)) {
-                if (task_node* t = v.lifo.exchange(nullptr, std::memory_order_acquire)) {
-                    w.steals.add();
-                    w.stolen.add();
-                    return t;
-                }
+            if (v.thief().empty() && v.lifo.occupied())
+                if (task_node* t = steal_lifo(w, v)) return t;
+        }
+        return nullptr;
+    }
+
+    // v's LIFO slot, only once stale (lifo_slot.hpp): the same task there, nothing put since,
+    // as w saw it at least lifo_stale_after ago. Until then v will most likely run it itself as
+    // soon as its current task suspends (the usual hand-off: a channel's receiver woken by the
+    // sender that goes on to fill the buffer, or suspends at once); taking it would move the
+    // task and its data to another core for every hand-off. Go's runqgrab waits ~3 us likewise
+    // before taking a running P's runnext.
+    task_node* steal_lifo(worker& w, worker& v) noexcept {
+        auto& watch = w.watch[v.ps.index];
+        const auto now = std::chrono::steady_clock::now();
+        if (now - watch.since >= lifo_stale_after) {
+            if (task_node* t = v.lifo.steal_if_stale(watch.seen)) {
+                watch.seen = {};
+                w.steals.add();
+                w.stolen.add();
+                w.lifo_steals.add();
+                return t;
             }
+        }
+        const lifo_slot::sighting s = v.lifo.look();
+        if (s.task != watch.seen.task || s.puts != watch.seen.puts) {
+            watch.seen = s;
+            watch.since = now;
         }
         return nullptr;
     }
@@ -442,7 +479,7 @@ private:
             return true;
         for (auto& v : workers_) {
             if (!v->thief().empty()) return true;
-            if (v->lifo.load(std::memory_order_seq_cst)) return true;
+            if (v->lifo.occupied_seq_cst()) return true;
         }
         return false;
     }

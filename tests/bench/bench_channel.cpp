@@ -203,7 +203,18 @@ int main(int argc, char** argv) {
         if (const char* only = std::getenv("BENCH_CHANNEL_ONLY"); only && *only && nm.find(only) == std::string::npos)
             continue;
         if (taskport_only) {
-            std::printf("%s: taskport %.1f ms\n", label.c_str(), taskport_round(rt, c, n));
+            // With the scheduler's counters per value: how often a hand-off moved a task between
+            // workers (steals, LIFO-slot steals) and how often a worker slept (parks, wakeups).
+            const taskport::runtime_stats s0 = rt.stats();
+            const double c0 = bench::process_cpu_ms();
+            const double ms = taskport_round(rt, c, n);
+            const double cpu = bench::process_cpu_ms() - c0;
+            const taskport::runtime_stats s1 = rt.stats();
+            const auto per = [n](std::uint64_t a, std::uint64_t b) { return n ? double(b - a) / n : 0.0; };
+            std::printf("%s: taskport %.1f ms (cpu %.1f); per value: tasks run %.4f, steals %.4f (LIFO slot %.4f), "
+                        "parks %.4f, wakeups %.4f\n",
+                        label.c_str(), ms, cpu, per(s0.tasks_run, s1.tasks_run), per(s0.steals, s1.steals),
+                        per(s0.lifo_steals, s1.lifo_steals), per(s0.parks, s1.parks), per(s0.wakeups, s1.wakeups));
             continue;
         }
         bench::samples tb, tg;  // a: taskport (shared), b: peer

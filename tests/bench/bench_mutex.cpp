@@ -15,6 +15,7 @@
 #include <taskport/taskport.hpp>
 
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -54,6 +55,21 @@ int main(int argc, char** argv) {
             if (counter != iters * k) std::abort();
             return ms;
         };
+        // `bench_mutex N taskport`: taskport's side alone, once per K, with the scheduler's
+        // counters per increment (for perf stat and callgrind).
+        if (argc > 2 && std::string(argv[2]) == "taskport") {
+            const taskport::runtime_stats s0 = rt.stats();
+            const double c0 = bench::process_cpu_ms();
+            const double ms = tp();
+            const double cpu = bench::process_cpu_ms() - c0;
+            const taskport::runtime_stats s1 = rt.stats();
+            const auto per = [total](std::uint64_t a, std::uint64_t b) { return total ? double(b - a) / total : 0.0; };
+            std::printf("K=%d: taskport %.1f ms (cpu %.1f); per increment: tasks run %.4f, steals %.4f (LIFO slot %.4f), "
+                        "parks %.4f, wakeups %.4f\n",
+                        k, ms, cpu, per(s0.tasks_run, s1.tasks_run), per(s0.steals, s1.steals),
+                        per(s0.lifo_steals, s1.lifo_steals), per(s0.parks, s1.parks), per(s0.wakeups, s1.wakeups));
+            continue;
+        }
         auto peer = [&] {
             std::mutex m;
             long counter = 0;

@@ -4,11 +4,14 @@
 // take batches. Checked: every task is taken exactly once, its payload (written before the push)
 // is read after a happens-before edge, and each lane's size equals its list's length at the end.
 //
-// planted: INJECTOR_KEEPS_TAIL SPIN_LOCK_RELAXED_UNLOCK
+// planted: INJECTOR_KEEPS_TAIL SPIN_LOCK_RELAXED_UNLOCK SPIN_LOCK_RELAXED_RETRY
 //   INJECTOR_KEEPS_TAIL       pop_batch empties a lane but leaves its tail pointing at a taken
 //                             task: the next push links behind it and is lost.
 //   SPIN_LOCK_RELAXED_UNLOCK  the lanes' spin lock unlocks with a relaxed store: the next holder
 //                             races on head/tail.
+//   SPIN_LOCK_RELAXED_RETRY   a waiter that backed off (spin_lock.hpp's lock_contended) takes the
+//                             lock with a relaxed exchange: it races on head/tail with the holder
+//                             before it (shows the contended path is exercised).
 #include "relacy_atomics.hpp"
 
 #include "injector.hpp"

@@ -27,6 +27,8 @@ struct scheduler_stats {
     std::uint64_t tasks_run = 0;       // tasks executed
     std::uint64_t steals = 0;          // successful steal operations (each may move several tasks)
     std::uint64_t tasks_stolen = 0;    // tasks moved by those steals
+    /// Of those steals, the ones that took a worker's LIFO slot (once stale: see work_stealing.cpp).
+    std::uint64_t lifo_steals = 0;
     std::uint64_t parks = 0;           // times a worker went to sleep
     std::uint64_t wakeups = 0;         // times a sleeping worker was woken to look for work
     std::uint64_t injector_pops = 0;   // tasks taken from the shared injector
