@@ -13,6 +13,7 @@
 // future the moment it sees ready.
 #pragma once
 
+#include <taskport/detail/refcount.hpp>
 #include <taskport/detail/waiter_list.hpp>
 #include <taskport/sched/executor.hpp>
 #include <taskport/sched/futex.hpp>
@@ -179,15 +180,11 @@ public:
     executor* exec() const noexcept { return ex_; }
     void set_exec(executor* ex) noexcept { ex_ = ex; }
 
-    void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+    void add_ref() noexcept { refs_.add_ref(); }
+    // The last holder destroys (detail/refcount.hpp: a holder that reads 1 does so without a
+    // read-modify-write; tests/model/future_refcount_model.cpp checks it).
     void release() noexcept {
-        // A holder that reads 1 holds the only reference: nobody can add one (add_ref is for
-        // holders only), so it frees without a read-modify-write (the awaiter's and get()'s
-        // usual case: the producer let go first). acquire: pairs with the other holders'
-        // acq_rel decrements, as the fetch_sub's acquire would.
-        if (refs_.load(std::memory_order_acquire) == 1 ||
-            refs_.fetch_sub(1, std::memory_order_acq_rel) == 1)
-            destroy();
+        if (refs_.release()) destroy();
     }
 
     /// The task that completes this state while it may still sit unstarted in a worker's queue
@@ -243,7 +240,7 @@ private:
     void unlock_hook() noexcept { hook_lock_.store(false, std::memory_order_release); }
 
     waiter_list<std_atomics> waiters_;  // see the file comment
-    std::atomic<std::uint32_t> refs_;          // futures, producers, continuations
+    basic_refcount<std_atomics> refs_;         // futures, producers, continuations
     std::atomic<bool> cancel_{false};          // set by future::cancel(), read by the task
     std::atomic<bool> hook_lock_{false};       // guards hook_
     cancel_hook* hook_ = nullptr;              // the pending operation to abort
