@@ -4,7 +4,7 @@
 // real detail/waiter_list.hpp (the completion the holders wait for), both instantiated on
 // Relacy's atomics.
 //
-// planted: REFS_RELAXED REFS_FAST_ON_TWO
+// planted: REFS_RELAXED REFS_FAST_ON_TWO PRIVATE_NOT_SOLE
 //
 // What it checks, over every interleaving and relaxed-memory outcome Relacy explores:
 // - the state is destroyed exactly once (a counter asserted in after());
@@ -18,11 +18,23 @@
 //     a `once` node) registers; the continuation's notification, run inline by the completer
 //     before the completer's own release, reads the result and drops its reference;
 // (3) a holder copies its reference (add_ref, as async_scope does) and hands the copy to another
-//     thread while a third holder releases.
+//     thread while a third holder releases;
+// (4) private take-back (detail/take_back.hpp, future.hpp's state_base::take_back): the future's
+//     sole owner decides whether a completion on its own thread may be private, then races a
+//     thief for the task (the deque's pop against a steal, reduced to one exchange): run here,
+//     the completion is private_complete() and the task's reference is handed over
+//     (set_private(1)); stolen, the thief completes and releases the usual way while the owner
+//     waits (add_sleeper, wait_released);
+// (5) the same with a third holder (an async_scope's reference and its registered
+//     continuation, added on another thread): the completion must stay shared, so that the
+//     continuation is notified.
 // TASKPORT_PLANT_REFS_RELAXED makes the fast path's load relaxed: the destroyer is no longer
 // ordered after the other holders' accesses (Relacy must report the race).
 // TASKPORT_PLANT_REFS_FAST_ON_TWO takes the fast path on a count of 2: a holder destroys while
 // another still holds (Relacy must report the race or the double destruction).
+// TASKPORT_PLANT_PRIVATE_NOT_SOLE lets the take-back complete privately without checking the
+// count: suite 5's continuation, registered after the check, is overwritten and never notified
+// (its reference leaks: the destruction count stays 0).
 //
 // Build: g++ -std=c++20 -O1 -Iruntime/include -Isched/include tests/model/future_refcount_model.cpp
 // Exit status: 0 when Relacy found nothing, 1 when it found a failure (its report is printed).
@@ -30,6 +42,7 @@
 #include "relacy_atomics.hpp"  // first: the one Relacy adapter of taskport's atomics policy
 
 #include <taskport/detail/refcount.hpp>
+#include <taskport/detail/take_back.hpp>
 #include <taskport/detail/waiter_list.hpp>
 
 namespace {
@@ -166,6 +179,90 @@ struct copy_while_release : rl::test_suite<copy_while_release, 3> {
     }
 };
 
+// Suites 4 and 5: the producer's completion, on the thread that runs the task.
+void complete_shared(model_state& s) {  // shared_state::set_value + the producer's release()
+    s.result($) = result_value;
+    s.waiters.complete(&notify_continuation);
+    s.release();
+}
+
+// The future's sole owner taking the task back (state_base::take_back + the co_await / get()
+// around it). claim: the task's deque slot (0: still queued; whoever exchanges it to 1 runs it).
+void owner_take_back(model_state& s, rl_atomic<int>& claim) {
+    const bool may_be_private = taskport::detail::private_take_back_allowed(s.refs, s.waiters);
+    if (claim.exchange(1, rl::mo_acq_rel) == 0) {  // taken back: the task runs here, nested
+        if (may_be_private) {
+            s.result($) = result_value;       // the task's set_value
+            s.waiters.private_complete();     // complete() with private_take_back_state() == s
+            s.refs.set_private(1);            // release_producer() handed its reference over
+        } else {
+            complete_shared(s);
+        }
+    }
+    // Not ready (stolen and still running): wait as an outside get() does (a co_await would
+    // register a node instead; the waiter list's own model covers both).
+    if (!s.waiters.ready() && s.waiters.add_sleeper()) s.waiters.wait_released();
+    s.read_result();
+    s.release();
+}
+
+void thief(model_state& s, rl_atomic<int>& claim) {
+    if (claim.exchange(1, rl::mo_acq_rel) == 0) complete_shared(s);
+}
+
+// Suite 4: the owner and a thief race for the task; the future and the task hold the state.
+struct private_take_back : rl::test_suite<private_take_back, 2> {
+    model_state* s = nullptr;
+    rl_atomic<int> claim{0};
+    void before() {
+        s = new model_state(2);
+        s->result($) = 0;
+    }
+    void thread(unsigned index) {
+        if (index == 0)
+            owner_take_back(*s, claim);
+        else
+            thief(*s, claim);
+    }
+    void after() {
+        RL_ASSERT(s->destroyed.load(rl::mo_relaxed) == 1);
+        delete s;
+    }
+};
+
+// Suite 5: as 4, with a third holder on another thread that registers a continuation (an
+// async_scope tracking the task: its reference was added before the future reached the owner).
+struct take_back_third_holder : rl::test_suite<take_back_third_holder, 3> {
+    model_state* s = nullptr;
+    rl_atomic<int> claim{0};
+    continuation_node cont;
+    void before() {
+        s = new model_state(3);  // the owner's future, the task, the scope
+        s->result($) = 0;
+        cont.s = s;
+    }
+    void thread(unsigned index) {
+        switch (index) {
+        case 0:
+            owner_take_back(*s, claim);
+            break;
+        case 1:
+            thief(*s, claim);
+            break;
+        case 2:  // the scope registers its continuation; already ready: it goes on itself
+            if (!s->waiters.push(&cont, wait_kind::once)) {
+                s->read_result();
+                s->release();
+            }
+            break;
+        }
+    }
+    void after() {
+        RL_ASSERT(s->destroyed.load(rl::mo_relaxed) == 1);  // 0: a reference leaked
+        delete s;
+    }
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -178,6 +275,12 @@ int main(int argc, char** argv) {
          ok;
     ok = run_suite<copy_while_release>("future refcount: copy handed over while another releases",
                                        iterations) &&
+         ok;
+    ok = run_suite<private_take_back>("future refcount: private take-back against a thief",
+                                      iterations) &&
+         ok;
+    ok = run_suite<take_back_third_holder>(
+             "future refcount: take-back with a third holder's continuation", iterations) &&
          ok;
     return ok ? 0 : 1;
 }

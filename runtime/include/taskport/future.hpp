@@ -14,6 +14,7 @@
 #pragma once
 
 #include <taskport/detail/refcount.hpp>
+#include <taskport/detail/take_back.hpp>
 #include <taskport/detail/waiter_list.hpp>
 #include <taskport/sched/executor.hpp>
 #include <taskport/sched/futex.hpp>
@@ -98,6 +99,16 @@ struct running_task_scope {
     const state_base* saved;
 };
 
+// Private take-back: the state a waiter on this thread is taking back (state_base::take_back)
+// while it owns the only future and nothing is registered, so that the task's completion, when it
+// comes on this thread before take_back returns, is a plain store and its producer's reference
+// goes to the waiter without a decrement (the producer clears this to say so). Only this thread
+// reads or writes it; take_back restores the enclosing value, so it never names a freed state.
+inline const state_base*& private_take_back_state() noexcept {
+    static thread_local const state_base* s = nullptr;
+    return s;
+}
+
 // Take-back (executor::run_if_newest): runs t, the unstarted task a waiter on this worker is
 // about to wait for, here and now. Hidden from the self-wait check like help_until's tasks: t
 // is another task, not the caller's own callable.
@@ -127,15 +138,16 @@ public:
 
     // Any number of threads at once, workers and outside threads mixed. Blocks an outside thread;
     // on a worker, runs other tasks until ready. Throws (resource_deadlock_would_occur) when the
-    // calling thread is running this state's own task, which could then never finish.
-    void wait() {
+    // calling thread is running this state's own task, which could then never finish. sole: the
+    // caller's future is consumed right after (get()), so no other thread may wait on it meanwhile.
+    void wait(bool sole = false) {
         if (ready()) return;
         if (running_task_state() == this) throw_self_wait();
         executor* ex = current_executor();
         if (ex && ex->in_worker()) {
             // The awaited task unstarted on top of this worker's queue: run it here (take-back,
             // see future_awaiter::await_suspend) before helping with anything else.
-            if (task_node* t = pending_task(); t && run_pending(ex, t) && ready()) return;
+            if (task_node* t = pending_task(); t && take_back(ex, t, sole)) return;
             worker_wait w(*this);
             running_task_scope hide(nullptr);  // other tasks run here meanwhile
             ex->help_until(w);
@@ -187,6 +199,44 @@ public:
         if (refs_.release()) destroy();
     }
 
+    // Take-back: t, this state's pending task, runs here if it is still the newest task of this
+    // worker's queue (executor::run_if_newest). True when it ran and the state is ready. sole:
+    // the caller owns the only future and consumes it (get(), co_await of an rvalue). Then, if
+    // the task is the only other holder and nobody is registered, no other thread can reach the
+    // state while the task runs nested here, so its completion on this thread (the usual case)
+    // is private: complete() stores `ready` without the exchange, the producer hands its
+    // reference over without the decrement (release_producer), and the count is set to the one
+    // reference left, the caller's (detail/take_back.hpp says why no other thread can reach the
+    // state meanwhile). A task that suspends and completes later, or elsewhere, does so the
+    // usual way (private_take_back_state() no longer names this state then).
+    bool take_back(executor* ex, task_node* t, bool sole) noexcept {
+        if (sole && private_take_back_allowed(refs_, waiters_)) {
+            const state_base*& pc = private_take_back_state();
+            const state_base* const outer = pc;
+            pc = this;
+            const bool ran = run_pending(ex, t);
+            const bool handed = pc == nullptr;  // the producer finished here, privately
+            pc = outer;
+            if (handed) {
+                refs_.set_private(1);
+                return true;
+            }
+            return ran && ready();
+        }
+        return run_pending(ex, t) && ready();
+    }
+
+    // The producer's release (a spawned callable's or a coroutine root's, after completing):
+    // after a private completion (take_back) its reference goes to the waiter as it is.
+    void release_producer() noexcept {
+        const state_base*& pc = private_take_back_state();
+        if (pc == this) {
+            pc = nullptr;
+            return;
+        }
+        release();
+    }
+
     /// The task that completes this state while it may still sit unstarted in a worker's queue
     /// (a spawned callable or coroutine root: runtime.hpp), else null. An awaiter on a worker
     /// hands it to executor::run_if_newest() to run it at once instead of suspending.
@@ -198,6 +248,10 @@ protected:
 
     // Exactly once, after the result is stored. The caller holds a reference until this returns.
     void complete() noexcept {
+        if (private_take_back_state() == this) {  // see take_back()
+            waiters_.private_complete();
+            return;
+        }
         waiters_.complete([](wait_link* n) noexcept { static_cast<wait_node*>(n)->notify(); });
     }
 
@@ -451,8 +505,7 @@ struct future_awaiter : wait_node, task_node {
             // Take-back: the awaited task still unstarted on top of this worker's own queue (a
             // child spawned just before) runs here and now, as a plain call, not after a
             // suspension, a registration and a wake-up. Mostly it finishes: no suspension.
-            if (task_node* t = s->pending_task(); t && run_pending(ex, t) && s->ready())
-                return false;
+            if (task_node* t = s->pending_task(); t && s->take_back(ex, t, last)) return false;
         } else {
             ex = s->exec();
         }
@@ -542,7 +595,7 @@ public:
     // task calling get() on its own future gets wait()'s error, and the future stays valid.
     T get() {
         auto& s = state();
-        s.wait();
+        s.wait(true);
         detail::shared_state<T>* st = std::exchange(s_, nullptr);
         struct releaser {
             detail::shared_state<T>* p;

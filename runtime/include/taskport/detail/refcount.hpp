@@ -52,6 +52,14 @@ public:
         return refs_.load(fast_order) == fast_max || refs_.fetch_sub(1, P::acq_rel) == 1;
     }
 
+    // The count as last seen by this thread. relaxed: a holder that reads n knows that at most
+    // n - 1 others hold (only holders add), which is all future.hpp's private take-back asks.
+    std::uint32_t count() const noexcept { return refs_.load(P::relaxed); }
+
+    // Sets the count while no other thread can hold a reference (future.hpp's private take-back:
+    // the producer's reference handed to the awaiter, which then holds them all).
+    void set_private(std::uint32_t n) noexcept { refs_.store(n, P::relaxed); }
+
 private:
     // Written by add_ref (increment) and release (decrement), by every holder, any thread.
     typename P::template atomic<std::uint32_t> refs_;
