@@ -190,37 +190,26 @@ thread_local exit_flusher tl_flusher;
 
 #endif  // TASKPORT_TASK_CACHE
 
-}  // namespace
-
-void* allocate_task(std::size_t bytes) {
+// The slow paths, out of line, so that the fast paths below (a pop or a push on this thread's
+// list) save no registers and set up no frame: each ends in a tail call when it misses.
+[[gnu::noinline]] void* allocate_task_slow(std::size_t bytes) {
 #if TASKPORT_TASK_CACHE
     if (bytes - 1 < max_cached) {  // 1..512 (0 wraps around and goes to the backend)
         const std::size_t c = class_of(bytes);
-        thread_cache* tc = tl_cache;
-        if (tc) {
-            if (free_block* b = tc->head[c]) {
-                tc->head[c] = b->next.load();
-                --tc->count[c];
-                return b;
-            }
-        }
         // The depot only when it may have blocks: a relaxed read, so an allocating thread that
         // nobody feeds (spawn-then-get from outside) pays one load, not a call, per miss.
         if (depots.d[c].maybe_nonempty())
-            if (void* p = refill(tc, c)) return p;
+            if (void* p = refill(tl_cache, c)) return p;
         return backend_alloc(class_bytes(c));
     }
 #endif
     return backend_alloc(bytes);
 }
 
-void deallocate_task(void* p, std::size_t bytes) noexcept {
+[[gnu::noinline]] void deallocate_task_slow(void* p, std::size_t bytes) noexcept {
 #if TASKPORT_TASK_CACHE
     if (bytes - 1 < max_cached) {
         const std::size_t c = class_of(bytes);
-#if TASKPORT_HAVE_TBB && !defined(NDEBUG)
-        assert(scalable_msize(p) >= class_bytes(c) && "deallocate_task: size differs from allocation");
-#endif
         thread_cache* tc = tl_cache;
         if (!tc) tc = make_cache();
         auto* b = static_cast<free_block*>(p);
@@ -236,6 +225,46 @@ void deallocate_task(void* p, std::size_t bytes) noexcept {
 #endif
     (void)bytes;
     backend_free(p);
+}
+
+}  // namespace
+
+void* allocate_task(std::size_t bytes) {
+#if TASKPORT_TASK_CACHE
+    if (bytes - 1 < max_cached) {
+        const std::size_t c = class_of(bytes);
+        if (thread_cache* tc = tl_cache) {
+            if (free_block* b = tc->head[c]) {
+                tc->head[c] = b->next.load();
+                --tc->count[c];
+                return b;
+            }
+        }
+    }
+#endif
+    return allocate_task_slow(bytes);
+}
+
+void deallocate_task(void* p, std::size_t bytes) noexcept {
+#if TASKPORT_TASK_CACHE
+    if (bytes - 1 < max_cached) {
+#if TASKPORT_HAVE_TBB && !defined(NDEBUG)
+        assert(scalable_msize(p) >= class_bytes(class_of(bytes)) &&
+               "deallocate_task: size differs from allocation");
+#endif
+        const std::size_t c = class_of(bytes);
+        thread_cache* tc = tl_cache;
+        // A push onto a list that has a block already and room (the list's tail stays).
+        if (tc && tc->head[c] && tc->count[c] < class_caps[c]) {
+            auto* b = static_cast<free_block*>(p);
+            b->next.store(tc->head[c]);
+            tc->head[c] = b;
+            ++tc->count[c];
+            return;
+        }
+    }
+#endif
+    deallocate_task_slow(p, bytes);
 }
 
 }  // namespace taskport::detail
