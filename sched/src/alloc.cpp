@@ -254,10 +254,12 @@ void deallocate_task(void* p, std::size_t bytes) noexcept {
 #endif
         const std::size_t c = class_of(bytes);
         thread_cache* tc = tl_cache;
-        // A push onto a list that has a block already and room (the list's tail stays).
-        if (tc && tc->head[c] && tc->count[c] < class_caps[c]) {
+        // A push onto a list with room (a block pushed onto an empty list is also its tail).
+        if (tc && tc->count[c] < class_caps[c]) {
             auto* b = static_cast<free_block*>(p);
-            b->next.store(tc->head[c]);
+            free_block* const h = tc->head[c];
+            b->next.store(h);
+            if (!h) tc->tail[c] = b;
             tc->head[c] = b;
             ++tc->count[c];
             return;
