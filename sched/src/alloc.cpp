@@ -188,7 +188,39 @@ thread_local exit_flusher tl_flusher;
     return true;
 }
 
+
+// The miss paths, out of line and handed what the fast path already computed, so that the fast
+// paths below (a pop or a push on this thread's list) save no registers and set up no frame and
+// a miss costs one tail call more than before, nothing recomputed.
+[[gnu::noinline]] void* allocate_task_miss(thread_cache* tc, std::size_t c) {
+    // The depot only when it may have blocks: a relaxed read, so an allocating thread that
+    // nobody feeds (spawn-then-get from outside) pays one load, not a call, per miss.
+    if (depots.d[c].maybe_nonempty())
+        if (void* p = refill(tc, c)) return p;
+    return backend_alloc(class_bytes(c));
+}
+
+// No cache yet (tc null), or class c's list is full.
+[[gnu::noinline]] void deallocate_task_miss(thread_cache* tc, std::size_t c, void* p) noexcept {
+    auto* b = static_cast<free_block*>(p);
+    if (!tc) {
+        tc = make_cache();
+        if (tc->count[c] < class_caps[c]) {  // the new cache (never the retired one: it is full)
+            b->next.store(tc->head[c]);
+            if (!tc->head[c]) tc->tail[c] = b;
+            tc->head[c] = b;
+            ++tc->count[c];
+            return;
+        }
+    }
+    if (depots.d[c].may_fit(tc->count[c]) && spill(tc, c, b)) return;
+    backend_free(p);
+}
+
 #endif  // TASKPORT_TASK_CACHE
+
+[[gnu::noinline]] void* backend_alloc_large(std::size_t bytes) { return backend_alloc(bytes); }
+[[gnu::noinline]] void backend_free_large(void* p) noexcept { backend_free(p); }
 
 }  // namespace
 
@@ -196,7 +228,7 @@ void* allocate_task(std::size_t bytes) {
 #if TASKPORT_TASK_CACHE
     if (bytes - 1 < max_cached) {  // 1..512 (0 wraps around and goes to the backend)
         const std::size_t c = class_of(bytes);
-        thread_cache* tc = tl_cache;
+        thread_cache* const tc = tl_cache;
         if (tc) {
             if (free_block* b = tc->head[c]) {
                 tc->head[c] = b->next.load();
@@ -204,14 +236,10 @@ void* allocate_task(std::size_t bytes) {
                 return b;
             }
         }
-        // The depot only when it may have blocks: a relaxed read, so an allocating thread that
-        // nobody feeds (spawn-then-get from outside) pays one load, not a call, per miss.
-        if (depots.d[c].maybe_nonempty())
-            if (void* p = refill(tc, c)) return p;
-        return backend_alloc(class_bytes(c));
+        return allocate_task_miss(tc, c);
     }
 #endif
-    return backend_alloc(bytes);
+    return backend_alloc_large(bytes);
 }
 
 void deallocate_task(void* p, std::size_t bytes) noexcept {
@@ -221,21 +249,27 @@ void deallocate_task(void* p, std::size_t bytes) noexcept {
 #if TASKPORT_HAVE_TBB && !defined(NDEBUG)
         assert(scalable_msize(p) >= class_bytes(c) && "deallocate_task: size differs from allocation");
 #endif
-        thread_cache* tc = tl_cache;
-        if (!tc) tc = make_cache();
-        auto* b = static_cast<free_block*>(p);
-        if (tc->count[c] < class_caps[c]) {
-            b->next.store(tc->head[c]);
-            if (!tc->head[c]) tc->tail[c] = b;
-            tc->head[c] = b;
-            ++tc->count[c];
-            return;
+        thread_cache* const tc = tl_cache;
+        if (tc) {
+            // A push onto a list with room (a block pushed onto an empty list is also its tail).
+            if (tc->count[c] < class_caps[c]) {
+                auto* b = static_cast<free_block*>(p);
+                free_block* const h = tc->head[c];
+                b->next.store(h);
+                if (!h) tc->tail[c] = b;
+                tc->head[c] = b;
+                ++tc->count[c];
+                return;
+            }
+            // Full, and the depot has no room for the list either (blocks allocated elsewhere,
+            // freed here, as for outside submissions): straight to the backend, a tail call.
+            if (!depots.d[c].may_fit(tc->count[c])) return backend_free(p);
         }
-        if (depots.d[c].may_fit(tc->count[c]) && spill(tc, c, b)) return;
+        return deallocate_task_miss(tc, c, p);
     }
 #endif
     (void)bytes;
-    backend_free(p);
+    backend_free_large(p);
 }
 
 }  // namespace taskport::detail

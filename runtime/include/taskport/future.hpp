@@ -13,6 +13,8 @@
 // future the moment it sees ready.
 #pragma once
 
+#include <taskport/detail/refcount.hpp>
+#include <taskport/detail/take_back.hpp>
 #include <taskport/detail/waiter_list.hpp>
 #include <taskport/sched/executor.hpp>
 #include <taskport/sched/futex.hpp>
@@ -97,6 +99,16 @@ struct running_task_scope {
     const state_base* saved;
 };
 
+// Private take-back: the state a waiter on this thread is taking back (state_base::take_back)
+// while it owns the only future and nothing is registered, so that the task's completion, when it
+// comes on this thread before take_back returns, is a plain store and its producer's reference
+// goes to the waiter without a decrement (the producer clears this to say so). Only this thread
+// reads or writes it; take_back restores the enclosing value, so it never names a freed state.
+inline const state_base*& private_take_back_state() noexcept {
+    static thread_local const state_base* s = nullptr;
+    return s;
+}
+
 // Take-back (executor::run_if_newest): runs t, the unstarted task a waiter on this worker is
 // about to wait for, here and now. Hidden from the self-wait check like help_until's tasks: t
 // is another task, not the caller's own callable.
@@ -126,15 +138,16 @@ public:
 
     // Any number of threads at once, workers and outside threads mixed. Blocks an outside thread;
     // on a worker, runs other tasks until ready. Throws (resource_deadlock_would_occur) when the
-    // calling thread is running this state's own task, which could then never finish.
-    void wait() {
+    // calling thread is running this state's own task, which could then never finish. sole: the
+    // caller's future is consumed right after (get()), so no other thread may wait on it meanwhile.
+    void wait(bool sole = false) {
         if (ready()) return;
         if (running_task_state() == this) throw_self_wait();
         executor* ex = current_executor();
         if (ex && ex->in_worker()) {
             // The awaited task unstarted on top of this worker's queue: run it here (take-back,
             // see future_awaiter::await_suspend) before helping with anything else.
-            if (task_node* t = pending_task(); t && run_pending(ex, t) && ready()) return;
+            if (task_node* t = pending_task(); t && take_back(ex, t, sole)) return;
             worker_wait w(*this);
             running_task_scope hide(nullptr);  // other tasks run here meanwhile
             ex->help_until(w);
@@ -179,15 +192,49 @@ public:
     executor* exec() const noexcept { return ex_; }
     void set_exec(executor* ex) noexcept { ex_ = ex; }
 
-    void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+    void add_ref() noexcept { refs_.add_ref(); }
+    // The last holder destroys (detail/refcount.hpp: a holder that reads 1 does so without a
+    // read-modify-write; tests/model/future_refcount_model.cpp checks it).
     void release() noexcept {
-        // A holder that reads 1 holds the only reference: nobody can add one (add_ref is for
-        // holders only), so it frees without a read-modify-write (the awaiter's and get()'s
-        // usual case: the producer let go first). acquire: pairs with the other holders'
-        // acq_rel decrements, as the fetch_sub's acquire would.
-        if (refs_.load(std::memory_order_acquire) == 1 ||
-            refs_.fetch_sub(1, std::memory_order_acq_rel) == 1)
-            destroy();
+        if (refs_.release()) destroy();
+    }
+
+    // Take-back: t, this state's pending task, runs here if it is still the newest task of this
+    // worker's queue (executor::run_if_newest). True when it ran and the state is ready. sole:
+    // the caller owns the only future and consumes it (get(), co_await of an rvalue). Then, if
+    // the task is the only other holder and nobody is registered, no other thread can reach the
+    // state while the task runs nested here, so its completion on this thread (the usual case)
+    // is private: complete() stores `ready` without the exchange, the producer hands its
+    // reference over without the decrement (release_producer), and the count is set to the one
+    // reference left, the caller's (detail/take_back.hpp says why no other thread can reach the
+    // state meanwhile). A task that suspends and completes later, or elsewhere, does so the
+    // usual way (private_take_back_state() no longer names this state then).
+    bool take_back(executor* ex, task_node* t, bool sole) noexcept {
+        if (sole && private_take_back_allowed(refs_, waiters_)) {
+            const state_base*& pc = private_take_back_state();
+            const state_base* const outer = pc;
+            pc = this;
+            const bool ran = run_pending(ex, t);
+            const bool handed = pc == nullptr;  // the producer finished here, privately
+            pc = outer;
+            if (handed) {
+                refs_.set_private(1);
+                return true;
+            }
+            return ran && ready();
+        }
+        return run_pending(ex, t) && ready();
+    }
+
+    // The producer's release (a spawned callable's or a coroutine root's, after completing):
+    // after a private completion (take_back) its reference goes to the waiter as it is.
+    void release_producer() noexcept {
+        const state_base*& pc = private_take_back_state();
+        if (pc == this) {
+            pc = nullptr;
+            return;
+        }
+        release();
     }
 
     /// The task that completes this state while it may still sit unstarted in a worker's queue
@@ -201,6 +248,10 @@ protected:
 
     // Exactly once, after the result is stored. The caller holds a reference until this returns.
     void complete() noexcept {
+        if (private_take_back_state() == this) {  // see take_back()
+            waiters_.private_complete();
+            return;
+        }
         waiters_.complete([](wait_link* n) noexcept { static_cast<wait_node*>(n)->notify(); });
     }
 
@@ -243,7 +294,7 @@ private:
     void unlock_hook() noexcept { hook_lock_.store(false, std::memory_order_release); }
 
     waiter_list<std_atomics> waiters_;  // see the file comment
-    std::atomic<std::uint32_t> refs_;          // futures, producers, continuations
+    basic_refcount<std_atomics> refs_;         // futures, producers, continuations
     std::atomic<bool> cancel_{false};          // set by future::cancel(), read by the task
     std::atomic<bool> hook_lock_{false};       // guards hook_
     cancel_hook* hook_ = nullptr;              // the pending operation to abort
@@ -454,8 +505,7 @@ struct future_awaiter : wait_node, task_node {
             // Take-back: the awaited task still unstarted on top of this worker's own queue (a
             // child spawned just before) runs here and now, as a plain call, not after a
             // suspension, a registration and a wake-up. Mostly it finishes: no suspension.
-            if (task_node* t = s->pending_task(); t && run_pending(ex, t) && s->ready())
-                return false;
+            if (task_node* t = s->pending_task(); t && s->take_back(ex, t, last)) return false;
         } else {
             ex = s->exec();
         }
@@ -545,7 +595,7 @@ public:
     // task calling get() on its own future gets wait()'s error, and the future stays valid.
     T get() {
         auto& s = state();
-        s.wait();
+        s.wait(true);
         detail::shared_state<T>* st = std::exchange(s_, nullptr);
         struct releaser {
             detail::shared_state<T>* p;

@@ -81,7 +81,7 @@ struct spawned_fn final : shared_state<T>, task_node, task_allocated {
             self->set_from(*self->fn);
         }
         self->fn.reset();
-        self->release();
+        self->release_producer();
     }
     std::optional<F> fn;
 };
@@ -102,7 +102,7 @@ struct root_task final : shared_state<T>, task_node, root_hook, task_allocated {
         if (self->cancel_requested()) {
             self->maker.reset();
             self->set_exception(std::make_exception_ptr(cancelled_error()));
-            self->release();
+            self->release_producer();
             return;
         }
         try {
@@ -110,13 +110,13 @@ struct root_task final : shared_state<T>, task_node, root_hook, task_allocated {
         } catch (...) {
             self->maker.reset();
             self->set_exception(std::current_exception());
-            self->release();
+            self->release_producer();
             return;
         }
         if (!self->h) {
             self->maker.reset();
             self->set_exception(std::make_exception_ptr(std::future_error(std::future_errc::no_state)));
-            self->release();
+            self->release_producer();
             return;
         }
         auto& p = self->h.promise();
@@ -147,7 +147,7 @@ struct root_task final : shared_state<T>, task_node, root_hook, task_allocated {
             this->set_value();
         else
             this->set_value(std::move(*value));
-        this->release();
+        this->release_producer();
     }
 
     std::optional<Maker> maker;

@@ -44,6 +44,13 @@ struct promise_base {
             promise_base& p = h.promise();
             if (p.continuation) return transfer_to(h, p.continuation);
             if (p.root) {
+                // Taken back by its future's sole owner, which runs it nested and completes it
+                // privately (state_base::take_back; a root's cancel_scope is its state): no
+                // one is registered, so there is nobody to hand off to.
+                if (private_take_back_state() == p.cancel_scope) {
+                    p.root->on_done();  // may destroy the frame
+                    return std::noop_coroutine();
+                }
                 // A coroutine awaiting the root's future on this worker is handed back through
                 // the hand-off slot (future.hpp) and resumed from here.
                 handoff_slot& d = this_thread_handoff();

@@ -59,6 +59,16 @@ public:
     // acquire: whoever sees ready reads the result written before complete().
     bool ready() const noexcept { return word_.load(P::acquire) == ready_word; }
 
+    // True when nothing is registered and the event has not happened. relaxed: a hint for
+    // private_complete()'s caller, which knows by other means that no one else can register.
+    bool idle() const noexcept { return word_.load(P::relaxed) == 0; }
+
+    // complete() for an event whose list only this thread can reach and that nobody has joined
+    // (idle() was true and no other thread holds a way to register: future.hpp's private
+    // take-back): a plain store, no read-modify-write, nobody to notify. release: as
+    // complete()'s, for a reader that comes later through a synchronised hand-over.
+    void private_complete() noexcept { word_.store(ready_word, P::release); }
+
     // Registers n as a k node. False (and nothing registered, nothing will be notified) when
     // complete.
     bool push(node* n, wait_kind k) noexcept {
