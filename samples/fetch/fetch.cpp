@@ -220,8 +220,6 @@ public:
     std::uint64_t connections() const noexcept { return connects_.load(); }
     // Interrupted: URLs abandoned in flight, and URLs never started.
     std::uint64_t abandoned() const noexcept { return abandoned_.load(); }
-    // Their indexes in jobs (read once the runtime is gone).
-    const std::vector<std::size_t>& abandoned_jobs() const noexcept { return abandoned_jobs_; }
     std::uint64_t not_started() const noexcept { return jobs_.size() - std::min(next_.load(), jobs_.size()); }
 
 private:
@@ -285,8 +283,6 @@ private:
         }
         if (stopped) {
             abandoned_.fetch_add(1, std::memory_order_relaxed);
-            std::lock_guard<std::mutex> g(mu_);
-            abandoned_jobs_.push_back(index);
         } else if (ok) {
             ok_.fetch_add(1, std::memory_order_relaxed);
         } else {
@@ -660,7 +656,6 @@ private:
     std::mutex mu_;  // guards idle_ and resolved_
     std::unordered_map<std::string, std::vector<connection>> idle_;  // by scheme://host:port
     std::unordered_map<std::string, std::vector<io::endpoint>> resolved_;
-    std::vector<std::size_t> abandoned_jobs_;  // guarded by mu_: jobs a signal cut short
     samples::interrupt* intr_ = nullptr;       // set by run()
 
 public:
@@ -820,7 +815,6 @@ int main(int argc, char** argv) {
     ro.workers = workers;
     std::uint64_t ok = 0, failed = 0, bytes = 0, conns = 0, abandoned = 0, not_started = 0;
     int signo = 0, status_on_signal = 0;
-    std::vector<std::size_t> abandoned_jobs;
     double secs = 0;
     {
         taskport::runtime rt(ro);
@@ -837,16 +831,6 @@ int main(int argc, char** argv) {
         status_on_signal = intr.exit_status();
         abandoned = f.abandoned();
         not_started = f.not_started();
-        abandoned_jobs = f.abandoned_jobs();
-    }
-    // Interrupted: the runtime is gone (its blocking pool has finished the file calls), so no
-    // temporary file can appear any more: remove those of the URLs cut short, unless --continue
-    // is to resume them.
-    if (signo != 0 && !o.resume) {
-        for (std::size_t i : abandoned_jobs) {
-            std::error_code rm;
-            fs::remove(temp_path_of(o.out_dir, jobs[i].name, i), rm);
-        }
     }
     con.finish();
     if (signo != 0) {
