@@ -5,6 +5,8 @@
 #include "http.hpp"
 
 #include <algorithm>
+#include <cstring>
+#include <span>
 #include <optional>
 #include <string>
 #include <vector>
@@ -147,4 +149,49 @@ TEST_CASE("fetch http: a status code of fewer than 3 digits is a malformed respo
     ok.receive(s.data(), s.size());
     CHECK(ok.complete());
     CHECK(ok.status() == 599);
+}
+
+// taskport-fetch reads the connection straight into the body's buffer (body().room(), then
+// receive_in_place) so that body bytes are never copied in user space: what it parses must be
+// exactly what receive() of the same bytes gives, for every way the stream can be split, with
+// the body taken at every read or left to gather over several reads, for a Content-Length body
+// (no copy at all), a chunked one (the pieces moved together over the framing), and a response
+// followed by bytes that are not its own.
+TEST_CASE("fetch http: parsing in place equals parsing a copy", "[fetch]") {
+    std::string big;
+    for (int i = 0; i < 5000; ++i) big += static_cast<char>('a' + i % 26);
+    const std::string streams[] = {
+        "HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n" + big,
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n1\r\nd\r\n7d0\r\n" + big.substr(0, 2000) +
+            "\r\n0\r\n\r\n",
+        "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nokayHTTP/1.1 200 OK\r\n",
+        "HTTP/1.1 301 Moved\r\nLocation: /x\r\nContent-Length: 3\r\n\r\nabc",
+    };
+    for (const std::string& s : streams) {
+        for (std::size_t piece : {s.size(), std::size_t{1}, std::size_t{7}, std::size_t{100}, std::size_t{4096}}) {
+            const parsed want = parse_stream(s, piece);  // the same reads, copied
+            for (std::size_t take_at : {std::size_t{0}, std::size_t{1000}, std::size_t{1} << 20}) {
+                INFO("stream: " << s.substr(0, 80) << "\nread size: " << piece << "\ntake at: " << take_at);
+                http::response r;
+                std::string body;
+                std::size_t pos = 0;
+                while (!r.complete() && pos < s.size()) {
+                    const std::size_t n = std::min(piece, s.size() - pos);
+                    std::span<char> room = r.body().room(n);
+                    REQUIRE(room.size() >= n);
+                    std::memcpy(room.data(), s.data() + pos, n);  // what a read into it would do
+                    pos += r.receive_in_place(n);
+                    if (r.body().size() >= take_at || r.complete()) {
+                        body += r.body();
+                        r.body().clear();
+                    }
+                }
+                CHECK(r.complete());
+                CHECK(r.status() == want.status);
+                CHECK(body == want.body);
+                CHECK(r.location() == want.location);
+                CHECK(r.extra() == want.extra);
+            }
+        }
+    }
 }

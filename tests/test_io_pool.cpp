@@ -363,6 +363,49 @@ TEST_CASE("pool: a held open under with_timeout returns at its deadline and its 
     REQUIRE(exclusively_openable(dir / "plain"));  // Windows: and its handle was closed
 }
 
+// A cancelled open that goes on to create its file (the call was already in the kernel) must not
+// leave that file behind: the caller gave up, so to them the open never happened. The late
+// descriptor is closed and the file the call created is removed; a file that existed before the
+// call is left (closed, not removed).
+TEST_CASE("pool: a cancelled open that creates its file late: the file is closed and removed") {
+    temp_dir dir;
+    { std::ofstream(dir / "existing") << "keep"; }
+    hooked h("open");
+    runtime rt(opts());
+    (void)io::detail::service_of(rt);
+#if !defined(_WIN32)
+    const long before = tp_test::open_fds();
+#endif
+    long calls = 0;
+    for (const char* name : {"new", "existing"}) {
+        INFO("file: " << name);
+        auto f = rt.spawn(catching(open_file(rt, dir / name, io::open_mode::write | io::open_mode::create)));
+        REQUIRE(h.gate.wait_entered(++calls));  // the open is under way (held before the call)
+        f.cancel();
+        {
+            tp_test::watchdog w("future::get of a cancelled running open");
+            REQUIRE(f.get() == io::operation_aborted());
+        }
+        REQUIRE(h.gate.finished_now() == calls - 1);  // the op did not wait for the call
+        REQUIRE_FALSE(fs::exists(dir / "new"));
+        h.gate.release();  // the open now happens: after its operation completed without it
+        REQUIRE(h.gate.wait_finished(calls));
+        {
+            std::lock_guard<std::mutex> g(h.gate.mu);
+            h.gate.open = false;  // hold the next one again
+        }
+    }
+    CHECK_FALSE(fs::exists(dir / "new"));  // created late, then removed
+    REQUIRE(fs::exists(dir / "existing"));
+    std::string kept;
+    std::ifstream(dir / "existing") >> kept;
+    CHECK(kept == "keep");
+#if !defined(_WIN32)
+    CHECK(tp_test::open_fds() == before);  // both late descriptors closed
+#endif
+    CHECK(exclusively_openable(dir / "existing"));  // Windows: its handle was closed
+}
+
 #if !defined(_WIN32)
 
 TEST_CASE("pool: opening a FIFO with no writer does not wait and neither does the runtime") {

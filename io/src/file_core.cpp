@@ -157,10 +157,10 @@ file_open_op::file_open_op(service* s, std::filesystem::path p, int f) noexcept
 
 file_open_op::file_open_op(file_open_op&& o) noexcept
     : coro_operation(std::move(o)), path(std::move(o.path)), flags(o.flags),
-      new_fd(std::exchange(o.new_fd, invalid_file)), seekable(o.seekable) {}
+      new_fd(std::exchange(o.new_fd, invalid_file)), seekable(o.seekable), created(o.created) {}
 
 file_open_op::~file_open_op() {
-    if (new_fd != invalid_file) native_close(new_fd);  // opened, never handed out (e.g. its task was dropped)
+    if (new_fd != invalid_file) native_discard(new_fd, path, created);  // opened, never handed out (its task was dropped)
 }
 
 file file_open_op::await_resume() {

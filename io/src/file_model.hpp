@@ -35,12 +35,19 @@ std::uint64_t max_file_offset() noexcept;
 // file_open_op::flags and passed back to native_open and adopt_file.
 int native_open_flags(open_mode m) noexcept;
 
-// The open itself, on a pool thread; never waits for a peer. On success fd and seekable are set
-// and the code is empty; on failure nothing is left open.
-std::error_code native_open(const std::filesystem::path& path, int flags, native_file& fd, bool& seekable) noexcept;
+// The open itself, on a pool thread; never waits for a peer. On success fd and seekable are set,
+// created says whether this call made the file (open_mode::create and it did not exist), and the
+// code is empty; on failure nothing is left open.
+std::error_code native_open(const std::filesystem::path& path, int flags, native_file& fd, bool& seekable,
+                            bool& created) noexcept;
 
 // Closes a handle that was opened and never handed to a file (a late or discarded open).
 void native_close(native_file fd) noexcept;
+
+// Undoes a late open whose operation completed without it (cancelled, timed out, shut down):
+// closes fd and, when that open created the file, removes it again — if path still names that
+// very file (POSIX: same device and inode), so a file someone made under the name since is kept.
+void native_discard(native_file fd, const std::filesystem::path& path, bool created) noexcept;
 
 // The handle opened for path becomes a file_core (the model may register it: throws
 // std::system_error then, and fd stays the caller's).

@@ -68,11 +68,35 @@ int native_open_flags(open_mode m) noexcept {
 //    socket or terminal has no positions (read_at/write_at fail with invalid_seek), a device with
 //    positions (/dev/null, /dev/zero) reads and writes as usual, and one that would have to wait
 //    fails with resource_unavailable_try_again (EAGAIN) instead.
-std::error_code native_open(const std::filesystem::path& path, int flags, native_file& fd, bool& seekable) noexcept {
+//
+// With O_CREAT it first tries O_CREAT | O_EXCL, so that it knows whether it made the file
+// (created: the late open of a cancelled operation removes it again, native_discard); when the
+// file exists it opens it without O_CREAT. Were the name gone by then (removed in between, or a
+// symbolic link to nothing, which O_EXCL refuses), a plain O_CREAT open decides, as it would
+// have alone; whether that one made the file is not known, so created stays false.
+std::error_code native_open(const std::filesystem::path& path, int flags, native_file& fd, bool& seekable,
+                            bool& created) noexcept {
+    const int base = flags | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
+    auto open_as = [&](int fl) {
+        int r;
+        do {
+            r = ::open(path.c_str(), fl, 0666);
+        } while (r < 0 && errno == EINTR);
+        return r;
+    };
+    created = false;
     int f;
-    do {
-        f = ::open(path.c_str(), flags | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, 0666);
-    } while (f < 0 && errno == EINTR);
+    if ((flags & O_CREAT) != 0) {
+        f = open_as(base | O_EXCL);
+        if (f >= 0) {
+            created = true;
+        } else if (errno == EEXIST) {
+            f = open_as(base & ~O_CREAT);
+            if (f < 0 && errno == ENOENT) f = open_as(base);
+        }
+    } else {
+        f = open_as(base);
+    }
     if (f < 0) return last_error();
     struct stat st {};
     std::error_code ec;
@@ -85,7 +109,8 @@ std::error_code native_open(const std::filesystem::path& path, int flags, native
         if (fl < 0 || ::fcntl(f, F_SETFL, fl & ~O_NONBLOCK) < 0) ec = last_error();
     }
     if (ec) {
-        ::close(f);
+        native_discard(f, path, created);
+        created = false;
         return ec;
     }
     seekable = !(::lseek(f, 0, SEEK_CUR) < 0 && errno == ESPIPE);
@@ -94,6 +119,14 @@ std::error_code native_open(const std::filesystem::path& path, int flags, native
 }
 
 void native_close(native_file fd) noexcept { ::close(fd); }
+
+void native_discard(native_file fd, const std::filesystem::path& path, bool created) noexcept {
+    struct stat mine {}, named {};
+    if (created && ::fstat(fd, &mine) == 0 && ::lstat(path.c_str(), &named) == 0 && mine.st_dev == named.st_dev &&
+        mine.st_ino == named.st_ino)
+        ::unlink(path.c_str());
+    ::close(fd);
+}
 
 file_core* adopt_file(service* svc, native_file fd, bool seekable, const std::filesystem::path& path, int) {
     return new file_core(svc, fd, seekable, path.string());

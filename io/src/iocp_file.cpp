@@ -98,7 +98,8 @@ std::uint64_t max_file_offset() noexcept { return static_cast<std::uint64_t>(std
 // open_mode's bits as they are: native_open reads them.
 int native_open_flags(open_mode m) noexcept { return static_cast<int>(m); }
 
-std::error_code native_open(const std::filesystem::path& path, int flags, native_file& fd, bool& seekable) noexcept {
+std::error_code native_open(const std::filesystem::path& path, int flags, native_file& fd, bool& seekable,
+                            bool& created) noexcept {
     const auto m = static_cast<open_mode>(flags);
     const bool w = has(m, open_mode::write) || has(m, open_mode::create) || has(m, open_mode::truncate) ||
                    has(m, open_mode::append);
@@ -114,12 +115,32 @@ std::error_code native_open(const std::filesystem::path& path, int flags, native
     HANDLE h = ::CreateFileW(path.c_str(), access, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
                              nullptr, disposition, FILE_ATTRIBUTE_NORMAL | FILE_FLAG_OVERLAPPED, nullptr);
     if (h == INVALID_HANDLE_VALUE) return win32_error(static_cast<int>(::GetLastError()));
+    // CREATE_ALWAYS and OPEN_ALWAYS say ERROR_ALREADY_EXISTS when the file was there.
+    created = create && ::GetLastError() != ERROR_ALREADY_EXISTS;
     fd = h;
     seekable = ::GetFileType(h) == FILE_TYPE_DISK;
     return {};
 }
 
 void native_close(native_file fd) noexcept { ::CloseHandle(fd); }
+
+// The file was opened sharing delete: DeleteFileW marks it for deletion, done at the close, if
+// the name still names the file this handle has open (same volume and file index).
+void native_discard(native_file fd, const std::filesystem::path& path, bool created) noexcept {
+    if (created) {
+        BY_HANDLE_FILE_INFORMATION mine{}, named{};
+        HANDLE h = ::CreateFileW(path.c_str(), FILE_READ_ATTRIBUTES, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                                 nullptr, OPEN_EXISTING, FILE_FLAG_OPEN_REPARSE_POINT, nullptr);
+        if (h != INVALID_HANDLE_VALUE) {
+            if (::GetFileInformationByHandle(fd, &mine) && ::GetFileInformationByHandle(h, &named) &&
+                mine.dwVolumeSerialNumber == named.dwVolumeSerialNumber && mine.nFileIndexHigh == named.nFileIndexHigh &&
+                mine.nFileIndexLow == named.nFileIndexLow)
+                ::DeleteFileW(path.c_str());
+            ::CloseHandle(h);
+        }
+    }
+    ::CloseHandle(fd);
+}
 
 file_core* adopt_file(service* svc, native_file fd, bool seekable, const std::filesystem::path& path, int flags) {
     svc->iocp->associate(reinterpret_cast<std::uintptr_t>(fd));  // throws; fd stays the caller's

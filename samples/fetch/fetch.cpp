@@ -176,6 +176,11 @@ fs::path temp_path_of(const fs::path& out_dir, const std::string& name, std::siz
     return out_dir / ("." + name + "." + std::to_string(::getpid()) + "." + std::to_string(index) + ".part");
 }
 
+// A body is written in pieces of this size (the last one smaller), read from the connection
+// straight into the buffer the piece is written from; a read asks for at least min_read.
+constexpr std::size_t write_chunk = 512 * 1024;
+constexpr std::size_t min_read = 16 * 1024;
+
 class fetcher {
 public:
     fetcher(taskport::runtime& rt, samples::console& con, const options& o, std::vector<job>& jobs)
@@ -215,8 +220,6 @@ public:
     std::uint64_t connections() const noexcept { return connects_.load(); }
     // Interrupted: URLs abandoned in flight, and URLs never started.
     std::uint64_t abandoned() const noexcept { return abandoned_.load(); }
-    // Their indexes in jobs (read once the runtime is gone).
-    const std::vector<std::size_t>& abandoned_jobs() const noexcept { return abandoned_jobs_; }
     std::uint64_t not_started() const noexcept { return jobs_.size() - std::min(next_.load(), jobs_.size()); }
 
 private:
@@ -232,17 +235,18 @@ private:
     bool interrupted() const noexcept { return intr_ && intr_->signal() != 0; }
 
     taskport::task<void> lane() {
+        samples::http::body_buffer spare;  // the lane's body buffer, lent to each response in turn
         for (;;) {
             if (interrupted()) co_return;  // nothing new after a signal
             const std::size_t i = next_.fetch_add(1, std::memory_order_relaxed);
             if (i >= jobs_.size()) co_return;
-            co_await fetch(jobs_[i], i);
+            co_await fetch(jobs_[i], i, spare);
             con_.add_item();
         }
     }
 
     // One URL, with its retries.
-    taskport::task<void> fetch(const job& j, std::size_t index) {
+    taskport::task<void> fetch(const job& j, std::size_t index, samples::http::body_buffer& spare) {
         failure last;
         unsigned attempts = 0;
         attempt_info info;
@@ -264,7 +268,7 @@ private:
             }
             ++attempts;
             info = attempt_info{};
-            std::optional<failure> f = co_await attempt(j, index, info);
+            std::optional<failure> f = co_await attempt(j, index, info, spare);
             if (!f) {
                 ok = true;
                 break;
@@ -279,8 +283,6 @@ private:
         }
         if (stopped) {
             abandoned_.fetch_add(1, std::memory_order_relaxed);
-            std::lock_guard<std::mutex> g(mu_);
-            abandoned_jobs_.push_back(index);
         } else if (ok) {
             ok_.fetch_add(1, std::memory_order_relaxed);
         } else {
@@ -409,7 +411,8 @@ private:
     }
 
     // One attempt: the request and its redirects. nullopt on success (the file is in place).
-    taskport::task<std::optional<failure>> attempt(const job& j, std::size_t index, attempt_info& info) {
+    taskport::task<std::optional<failure>> attempt(const job& j, std::size_t index, attempt_info& info,
+                                                   samples::http::body_buffer& spare) {
         const clock::time_point dl =
             opt_.max_time > 0 ? clock::now() + std::chrono::duration_cast<clock::duration>(
                                                    std::chrono::duration<double>(opt_.max_time))
@@ -421,7 +424,6 @@ private:
         std::optional<failure> result;
         std::string url = j.url;
         unsigned redirects = 0;
-        std::vector<char> buf(64 * 1024);
         // --continue: the body so far (an earlier run's or attempt's) and what identified it.
         const fs::path meta_path = fs::path(temp_path) += ".meta";
         std::uint64_t have = 0;
@@ -440,6 +442,15 @@ private:
             }
             request = samples::http::request_text(u, have > 0 ? samples::http::range_headers(have, validator) : "");
             samples::http::response resp;
+            struct lend {  // the lane's buffer serves this response (no allocation per URL), and goes back
+                samples::http::body_buffer& a;
+                samples::http::body_buffer& b;
+                ~lend() {
+                    b.clear();
+                    a.swap(b);
+                }
+            } lent{spare, resp.body()};
+            spare.swap(resp.body());
             bool allow_reuse = true;
             std::optional<failure> fail;
             bool too_big = false;  // over --max-filesize: what arrived is not kept, even with --continue
@@ -456,13 +467,18 @@ private:
                     co_await write_all(s, std::as_bytes(std::span(request)), dl);
                     step = "read the response";
                     while (!resp.complete()) {
-                        const std::size_t n = co_await read_some(s, std::as_writable_bytes(std::span(buf)), dl);
+                        // Read straight into the body's buffer, up to a write's worth: the parser
+                        // leaves body bytes where they arrived, so no byte is copied in user space.
+                        const std::size_t have_body = resp.body().size();
+                        const std::span<char> room =
+                            resp.body().room(std::max<std::size_t>(min_read, write_chunk > have_body ? write_chunk - have_body : 0));
+                        const std::size_t n = co_await read_some(s, std::as_writable_bytes(room), dl);
                         received += n;
                         if (n == 0 && reused && received == 0) {
                             retry_fresh = true;
                             break;
                         }
-                        resp.receive(buf.data(), n);  // n == 0: the close; bytes after the response: extra()
+                        resp.receive_in_place(n);  // n == 0: the close; bytes after the response: extra()
                         if (resp.headers_done()) info.status = resp.status();
                         if (n == 0 && s.truncated)  // a body that ends at the close: the end is not proven
                             throw std::runtime_error("the server closed the TLS connection without close_notify: "
@@ -496,7 +512,7 @@ private:
                             throw too_large("the body is larger than --max-filesize (" +
                                             std::to_string(opt_.max_filesize) + " bytes)");
                         // Write what has gathered once it is worth a system call, and at the end.
-                        if (out.is_open() && (resp.body().size() >= 256 * 1024 || (resp.complete() && !resp.body().empty()))) {
+                        if (out.is_open() && (resp.body().size() >= write_chunk || (resp.complete() && !resp.body().empty()))) {
                             step = "write " + temp_path.string();
                             co_await timed(out.write_at(written, std::as_bytes(std::span(resp.body()))), dl);
                             written += resp.body().size();
@@ -640,7 +656,6 @@ private:
     std::mutex mu_;  // guards idle_ and resolved_
     std::unordered_map<std::string, std::vector<connection>> idle_;  // by scheme://host:port
     std::unordered_map<std::string, std::vector<io::endpoint>> resolved_;
-    std::vector<std::size_t> abandoned_jobs_;  // guarded by mu_: jobs a signal cut short
     samples::interrupt* intr_ = nullptr;       // set by run()
 
 public:
@@ -800,7 +815,6 @@ int main(int argc, char** argv) {
     ro.workers = workers;
     std::uint64_t ok = 0, failed = 0, bytes = 0, conns = 0, abandoned = 0, not_started = 0;
     int signo = 0, status_on_signal = 0;
-    std::vector<std::size_t> abandoned_jobs;
     double secs = 0;
     {
         taskport::runtime rt(ro);
@@ -817,16 +831,6 @@ int main(int argc, char** argv) {
         status_on_signal = intr.exit_status();
         abandoned = f.abandoned();
         not_started = f.not_started();
-        abandoned_jobs = f.abandoned_jobs();
-    }
-    // Interrupted: the runtime is gone (its blocking pool has finished the file calls), so no
-    // temporary file can appear any more: remove those of the URLs cut short, unless --continue
-    // is to resume them.
-    if (signo != 0 && !o.resume) {
-        for (std::size_t i : abandoned_jobs) {
-            std::error_code rm;
-            fs::remove(temp_path_of(o.out_dir, jobs[i].name, i), rm);
-        }
     }
     con.finish();
     if (signo != 0) {

@@ -198,6 +198,49 @@ void response::feed_eof() {
     if (!complete_) throw std::runtime_error("connection closed before the response was complete");
 }
 
+void body_buffer::append(const char* at, std::size_t n) {
+    if (n == 0) return;
+    if (holds(at, n)) {  // read in place: already in the free space after the body
+        if (size_ == 0) {
+            adopt(at, n);
+        } else if (at != end()) {
+            std::memmove(end(), at, n);  // a later chunk after its framing: moved down (at > end())
+            size_ += n;
+        } else {
+            size_ += n;
+        }
+        return;
+    }
+    std::memcpy(room(n).data(), at, n);
+    size_ += n;
+}
+
+std::span<char> body_buffer::room(std::size_t want) {
+    if (cap_ - off_ - size_ >= want) return {end(), want};
+    if (off_ > 0 && cap_ - size_ >= want && size_ <= off_) {  // compact: the body moves to the start
+        std::memcpy(base_.get(), data(), size_);
+        off_ = 0;
+        return {end(), want};
+    }
+    std::size_t cap = std::max<std::size_t>(cap_ * 2, 4096);
+    while (cap < size_ + want) cap *= 2;
+    std::unique_ptr<char[]> b(new char[cap]);  // uninitialised on purpose: it is read into
+    if (size_) std::memcpy(b.get(), data(), size_);
+    base_ = std::move(b);
+    cap_ = cap;
+    off_ = 0;
+    return {end(), want};
+}
+
+std::size_t response::receive_in_place(std::size_t n) {
+    if (n == 0) {
+        feed_eof();
+        return 0;
+    }
+    const char* at = body_.end();  // where room() said: the parser's on_body finds its bytes there
+    return receive(at, n);
+}
+
 std::size_t response::receive(const char* data, std::size_t n) {
     if (n == 0) {
         feed_eof();

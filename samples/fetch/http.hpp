@@ -12,9 +12,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace samples::http {
 
@@ -67,6 +70,49 @@ std::optional<content_range> parse_content_range(std::string_view v);
 
 // ---- responses ---------------------------------------------------------------------------
 
+// The body bytes parsed and not yet taken: a growable byte buffer that the caller may also read
+// the connection's bytes into directly (room(), then response::receive_in_place), so that body
+// bytes are never copied in user space: the parser leaves them where they arrived and only the
+// headers before them (and a chunked body's framing) are skipped. Invariant: data()..data()+size()
+// are the body bytes in order; room() is free space right after them.
+class body_buffer {
+public:
+    const char* data() const noexcept { return base_.get() + off_; }
+    char* data() noexcept { return base_.get() + off_; }
+    std::size_t size() const noexcept { return size_; }
+    bool empty() const noexcept { return size_ == 0; }
+    char* begin() noexcept { return data(); }
+    char* end() noexcept { return data() + size_; }
+    const char* begin() const noexcept { return data(); }
+    const char* end() const noexcept { return data() + size_; }
+    operator std::string_view() const noexcept { return {data(), size_}; }
+    void clear() noexcept { off_ = size_ = 0; }
+    void swap(body_buffer& o) noexcept {
+        base_.swap(o.base_);
+        std::swap(cap_, o.cap_);
+        std::swap(off_, o.off_);
+        std::swap(size_, o.size_);
+    }
+    // Appends n bytes; `at` may lie in this buffer's free space (a byte read in place).
+    void append(const char* at, std::size_t n);
+    // At least `want` writable bytes right after the body (grows or compacts; never shrinks).
+    std::span<char> room(std::size_t want);
+    // The body becomes [at, at + n): `at` lies in the free space that room() gave, the body is
+    // empty (zero-copy: the body starts where it arrived, after the headers).
+    void adopt(const char* at, std::size_t n) noexcept {
+        off_ = static_cast<std::size_t>(at - base_.get());
+        size_ = n;
+    }
+    // Whether [at, at + n) lies in this buffer's storage.
+    bool holds(const char* at, std::size_t n) const noexcept {
+        return base_ && at >= base_.get() && at + n <= base_.get() + cap_;
+    }
+
+private:
+    std::unique_ptr<char[]> base_;  // not initialised: bytes beyond the body are garbage
+    std::size_t cap_ = 0, off_ = 0, size_ = 0;
+};
+
 // One response being parsed. The parser's callbacks only record; the caller does the I/O
 // (writing the body) between calls to receive(). Interim 1xx responses before it (100
 // Continue, 103 Early Hints) are skipped: complete() means the final response.
@@ -88,6 +134,9 @@ public:
     // many bytes belong to this response; bytes after its end set extra(). Throws as feed and
     // feed_eof do.
     std::size_t receive(const char* data, std::size_t n);
+    // As receive, for the n bytes just read into body().room() (n == 0: the peer's close): body
+    // bytes stay where they are (no copy, except a chunked body's pieces, moved together).
+    std::size_t receive_in_place(std::size_t n);
 
     bool headers_done() const noexcept { return headers_done_; }
     bool complete() const noexcept { return complete_; }
@@ -98,7 +147,7 @@ public:
     const std::string& etag() const noexcept { return etag_; }
     const std::string& last_modified() const noexcept { return last_modified_; }
     const std::string& content_range() const noexcept { return content_range_; }
-    std::string& body() noexcept { return body_; }  // body bytes parsed and not yet taken
+    body_buffer& body() noexcept { return body_; }  // body bytes parsed and not yet taken
 
 private:
     static const http_parser_settings& settings();
@@ -111,7 +160,8 @@ private:
     void end_header();
 
     http_parser parser_;
-    std::string field_, value_, location_, body_;
+    std::string field_, value_, location_;
+    body_buffer body_;
     std::string etag_, last_modified_, content_range_;
     std::string error_;  // why a callback stopped the parser (a malformed response)
     bool in_value_ = false;

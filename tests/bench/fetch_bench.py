@@ -2,7 +2,7 @@
 """fetch_bench.py — taskport-fetch against `xargs -P64 curl`, both downloading from a local nginx.
 
    fetch_bench.py TASKPORT_FETCH [--small 2000] [--large 20] [--large-mib 32] [--reps 3]
-                  [--nginx /usr/sbin/nginx] [--https]
+                  [--nginx /usr/sbin/nginx] [--https] [--no-n1] [--delete-between]
 
 Serves SMALL files of 1..32 KiB and LARGE files of LARGE_MIB MiB (random bytes) from nginx,
 started here as a non-daemon on a free loopback port with a temporary config (keep-alive on,
@@ -17,6 +17,16 @@ downloaded file is compared with the served one, byte for byte.
 made here with tests/tls_certs.py, EC P-256), both clients verify it against that CA (taskport-
 fetch --cacert, curl --cacert), and the URLs are https://. Every round's figures go to stderr
 (with the load average).
+
+Output folders: every run writes into a new empty folder, and the small files downloaded stay
+until the end (the large ones are removed once compared, to bound the disk used). Deleting the
+2,000 files of the run before made the next run pay for it: on ext4 without a journal (this
+machine's /tmp) a new inode skips every inode of its group freed in the last 60 s
+(fs/ext4/ialloc.c recently_deleted), so each of the next run's 2,000 creates scanned the 2,000
+just deleted: 45-56% of either client's CPU went to find_inode_bit/recently_deleted under
+open(O_CREAT) (perf record -g), the same cost for both sides, measuring the file system's
+allocator rather than the clients. --delete-between restores the old behaviour (rm -rf of one
+output folder before each run) for comparison.
 
 Peers: the issue's `xargs -P64 curl` as usually written, one URL per curl process (-n 1, a new
 connection per file), and `xargs -P64 -n 32 curl`, whose processes each reuse one connection for
@@ -118,6 +128,9 @@ def main():
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--nginx", default=shutil.which("nginx") or "/usr/sbin/nginx")
     ap.add_argument("--https", action="store_true", help="serve and fetch over TLS")
+    ap.add_argument("--no-n1", action="store_true", help="leave out the slow `xargs -P64 -n 1 curl` peer")
+    ap.add_argument("--delete-between", action="store_true",
+                    help="one output folder, emptied (rm -rf) before each run, as before (see the docstring)")
     a = ap.parse_args()
     # nginx and curl are this benchmark's alone: not in .ci/deps.sh's default list.
     if not os.access(a.nginx, os.X_OK) or not shutil.which("curl"):
@@ -188,13 +201,26 @@ def main():
             ("xargs -P64 -n 32 curl", "xargs -P64 -n 32 curl -sSf%s --output-dir %s --remote-name-all" % (curl_ca, out),
              True),
         ]
+        if a.no_n1:
+            sides = [x for x in sides if x[0] != "xargs -P64 -n 1 curl"]
         results = {name: ([], []) for name, _, _ in sides}
+        run_no = 0
         for rep in range(a.reps + 1):  # rep 0: warm-up, not counted
             for name, cmd, shell in sides:
-                shutil.rmtree(out, ignore_errors=True)
-                os.mkdir(out)
-                wall, cpu = timed(cmd, urls, shell)
-                verify(www, names, out)
+                if a.delete_between:
+                    run_out = out
+                    shutil.rmtree(out, ignore_errors=True)
+                else:  # a new folder per run: nothing deleted shortly before a run (see the docstring)
+                    run_no += 1
+                    run_out = "%s.%d" % (out, run_no)
+                os.mkdir(run_out)
+                run_cmd = cmd.replace(out, run_out) if shell else [run_out if x == out else x for x in cmd]
+                wall, cpu = timed(run_cmd, urls, shell)
+                verify(www, names, run_out)
+                if not a.delete_between:
+                    for rel, n in names:
+                        if rel.startswith("l/"):
+                            os.unlink(os.path.join(run_out, n))
                 if rep > 0:
                     results[name][0].append(wall)
                     results[name][1].append(cpu)

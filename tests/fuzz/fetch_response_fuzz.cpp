@@ -6,6 +6,7 @@
 // server's close, at the end of the stream), then after_response; a redirect is resolved
 // against the URL that answered and parsed as the next URL, and the bytes after the response
 // (a server that answers ahead) are the next response, as far as the chain goes (5 redirects).
+// Each read is also parsed in place (body().room() + receive_in_place, the tool's read path).
 // Properties:
 //   - the stream read whole, one byte at a time, and split in two at every byte boundary (at
 //     8 boundaries drawn from the input when it is longer than 64 bytes) gives the same chain: the same
@@ -21,7 +22,9 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <limits>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -50,7 +53,9 @@ struct step {
 };
 
 // Reads the stream in pieces of at most `piece` bytes that never cross `split`.
-std::vector<step> run_chain(std::string_view stream, std::size_t split, std::size_t piece) {
+// in_place: each read goes into body().room() and is parsed there (receive_in_place), as the
+// tool reads; the body is taken only every 3rd read (the tool lets it gather), else every read.
+std::vector<step> run_chain(std::string_view stream, std::size_t split, std::size_t piece, bool in_place = false) {
     std::vector<step> chain;
     http::url_parts u;
     CHECK_PROP(!http::parse_url(base_url, u), base_url);
@@ -59,21 +64,34 @@ std::vector<step> run_chain(std::string_view stream, std::size_t split, std::siz
     for (;;) {
         step s;
         http::response resp;
+        unsigned reads = 0;
         try {
             while (!resp.complete()) {
                 if (pos == stream.size()) {  // the server closed the connection
-                    CHECK_PROP(resp.receive(nullptr, 0) == 0, stream);
+                    CHECK_PROP(in_place ? resp.receive_in_place(0) == 0 : resp.receive(nullptr, 0) == 0, stream);
+                    s.body += resp.body();  // what gathered until the close (in place: not taken yet)
+                    resp.body().clear();
                     break;
                 }
                 std::size_t len = std::min(piece, stream.size() - pos);
                 if (pos < split) len = std::min(len, split - pos);
-                const std::size_t used = resp.receive(stream.data() + pos, len);
+                std::size_t used;
+                if (in_place) {
+                    std::span<char> room = resp.body().room(len);
+                    CHECK_PROP(room.size() >= len, stream);
+                    std::memcpy(room.data(), stream.data() + pos, len);
+                    used = resp.receive_in_place(len);
+                } else {
+                    used = resp.receive(stream.data() + pos, len);
+                }
                 CHECK_PROP(used <= len, stream);
                 CHECK_PROP(resp.complete() || used == len, stream);  // nothing dropped
                 CHECK_PROP(resp.extra() == (resp.complete() && used < len), stream);
                 pos += used;
-                s.body += resp.body();
-                resp.body().clear();
+                if (!in_place || ++reads % 3 == 0 || resp.complete()) {
+                    s.body += resp.body();
+                    resp.body().clear();
+                }
             }
         } catch (const std::runtime_error& e) {
             s.error = true;
@@ -135,6 +153,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
     const std::vector<step> whole = run_chain(stream, all, all);
     check_same(whole, run_chain(stream, all, 1), stream);
+    check_same(whole, run_chain(stream, all, all, true), stream);  // the tool's way: parsed in place
+    check_same(whole, run_chain(stream, all, 7, true), stream);
     if (size <= 64) {
         for (std::size_t k = 1; k < size; ++k) check_same(whole, run_chain(stream, k, all), stream);
     } else {

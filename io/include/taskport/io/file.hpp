@@ -155,8 +155,9 @@ struct file_open_op : coro_operation {
 
     std::filesystem::path path;
     int flags;
-    native_file new_fd = invalid_file;  // opened but not yet handed out (closed by the destructor)
+    native_file new_fd = invalid_file;  // opened but not yet handed out (undone by the destructor)
     bool seekable = true;
+    bool created = false;  // new_fd's open made the file: the destructor removes it again
 };
 
 // Reads first try to copy what the page cache holds, on the calling worker (file.cpp's
@@ -193,7 +194,11 @@ public:
     // Opens path (O_CLOEXEC) on the runtime's blocking pool. Throws std::system_error naming
     // the path (no_such_file_or_directory, permission_denied, ...); std::invalid_argument for
     // an empty mode. A cancel or with_timeout completes the open at once even while the call is
-    // in the kernel (its late handle is closed; io/src/file_open.cpp), on every system. POSIX:
+    // in the kernel, on every system; the late open is then undone (io/src/file_open.cpp): its
+    // handle is closed and, if it created the file (open_mode::create, no file there before),
+    // the file is removed, so an open that did not deliver a file leaves none behind (a
+    // truncation of an existing file cannot be undone). The same holds for an open whose file
+    // was never taken (its awaiting task destroyed first). POSIX:
     // never waits for a peer (O_NONBLOCK, then fstat; io/src/file_posix.cpp): a directory fails
     // with is_a_directory; a FIFO, socket or character device opens and stays non-blocking (a
     // FIFO for writing with no reader fails with no_such_device_or_address).
