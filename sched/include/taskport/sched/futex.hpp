@@ -3,9 +3,11 @@
 // futex_wait(w, old) returns when w may no longer hold old (spurious returns allowed: callers
 // re-check); futex_wake_one/all(w) wake sleepers of w after the caller has changed it. Use these,
 // not std::atomic::wait/notify, anywhere in taskport.
-// Portable code uses std::atomic::wait/notify_one (a futex on Linux, __ulock on macOS);
-// futex_win.cpp uses WaitOnAddress, because libstdc++ 12's fallback for systems without a
-// futex (mingw-w64) loses wake-ups: a two-thread ping-pong on it hangs. meson picks the file.
+// futex_linux.cpp calls the futex system call itself: libstdc++'s std::atomic::wait spins with
+// sched_yield first, which under CPU contention gives the core away for whole time slices
+// (see that file). futex_win.cpp uses WaitOnAddress, because libstdc++ 12's fallback for
+// systems without a futex (mingw-w64) loses wake-ups: a two-thread ping-pong on it hangs.
+// futex_atomic.cpp (macOS, BSD) uses std::atomic::wait/notify_one. meson picks the file.
 #pragma once
 
 #include <atomic>
