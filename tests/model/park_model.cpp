@@ -174,10 +174,9 @@ struct poll_source {
     // task_source::poll: the reactor's worker_poll, on the real poll role (poll_role.hpp).
     // wait_out_tries 0: a worker finding a momentary holder sleeps on its futex at once, which
     // the reactor's worker does too after its 64 yields.
-    // may_spin: park_protocol's choice (every other worker asleep); both outcomes are explored.
-    bool poll(bool block, const A::futex_word* wake, bool may_spin) {
+    bool poll(bool block, const A::futex_word* wake) {
         return role.worker_poll(
-            block, wake, [this](bool blk) { return cycle(blk); }, one_look{spin && may_spin}, [] {});
+            block, wake, [this](bool blk) { return cycle(blk); }, one_look{spin}, [] {});
     }
     // The readiness thread's look: a non-blocking cycle whose push notifies.
     void backstop_look() {
@@ -233,9 +232,7 @@ struct pool {
     }
     task_kind search(protocol::slot& w) {
         pp.begin_search(w);
-        // search()'s round-0 poll (skipped there when every other worker sleeps; always made
-        // here: one more thread that may drain an interrupt)
-        if (polls) src.poll(false, nullptr, false);
+        if (polls) src.poll(false, nullptr);  // search()'s round-0 poll
         return find();
     }
 
