@@ -326,6 +326,10 @@ public:
 
     bool has_error() const noexcept { return kind_ == kind::error; }
     std::exception_ptr error() const noexcept { return error_; }
+    // After ready(), by the future's sole consumer (then(), when_all): moves the exception out,
+    // so that it lives only as long as the consumer passes it on, not until the producer lets
+    // go of this state (see take()).
+    std::exception_ptr take_error() noexcept { return std::exchange(error_, nullptr); }
 
     // After ready(). Moves the value out, or rethrows. With last (nobody takes again: get(),
     // co_await of an rvalue future) the exception_ptr is moved out too: the exception then
@@ -800,7 +804,12 @@ private:
         } else if constexpr (takes_future<T, H>) {
             self->set_from(std::move(self->h_), std::move(src));
         } else if (src.state_ptr()->has_error()) {
-            self->set_exception(src.state_ptr()->error());
+            // The error is moved out and the source let go before it is published: neither this
+            // thread nor the source's producer may drop the last reference to the exception
+            // after a taker has read it (see take()).
+            std::exception_ptr e = src.state_ptr()->take_error();
+            src = future<T>();
+            self->set_exception(std::move(e));
         } else if constexpr (std::is_void_v<T>) {
             self->set_from(std::move(self->h_));
         } else {

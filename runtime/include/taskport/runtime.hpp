@@ -105,11 +105,15 @@ struct root_task final : shared_state<T>, task_node, root_hook, task_allocated {
             self->release_producer();
             return;
         }
+        std::exception_ptr err;
         try {
             self->h = (*self->maker)().release();
         } catch (...) {
+            err = std::current_exception();
+        }
+        if (err) {  // published after the handler has ended (see shared_state::take())
             self->maker.reset();
-            self->set_exception(std::current_exception());
+            self->set_exception(std::move(err));
             self->release_producer();
             return;
         }

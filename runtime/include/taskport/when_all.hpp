@@ -82,10 +82,14 @@ struct all_vec final : combinator<std::conditional_t<std::is_void_v<T>, void, st
     void finish() noexcept {
         std::exception_ptr err;
         for (auto& f : inputs)
-            if (!err && f.state_ptr()->has_error()) err = f.state_ptr()->error();
+            if (!err && f.state_ptr()->has_error()) err = f.state_ptr()->take_error();
+        // An error is moved out of its input, and published only once the inputs and this
+        // thread's handlers have let go of it: the last reference to an exception must not be
+        // dropped here, or by an input's producer, after a taker has read it (see
+        // shared_state::take()).
         if (err) {
             inputs.clear();
-            this->set_exception(err);
+            this->set_exception(std::move(err));
             return;
         }
         if constexpr (std::is_void_v<T>) {
@@ -98,10 +102,12 @@ struct all_vec final : combinator<std::conditional_t<std::is_void_v<T>, void, st
                 for (auto& f : inputs) out.push_back(f.get());
                 inputs.clear();
                 this->set_value(std::move(out));
+                return;
             } catch (...) {
-                inputs.clear();
-                this->set_exception(std::current_exception());
+                err = std::current_exception();
             }
+            inputs.clear();
+            this->set_exception(std::move(err));
         }
     }
 
@@ -131,17 +137,21 @@ struct all_tuple final : combinator<std::tuple<stored_t<Ts>...>, all_tuple<Ts...
     }
     void finish() noexcept {
         std::exception_ptr err;
-        std::apply([&](auto&... f) { ((err = err ? err : (f.state_ptr()->has_error() ? f.state_ptr()->error() : nullptr)), ...); }, inputs);
-        if (err) {
-            this->set_exception(err);
+        std::apply([&](auto&... f) { ((err = err ? std::move(err) : (f.state_ptr()->has_error() ? f.state_ptr()->take_error() : nullptr)), ...); }, inputs);
+        if (err) {  // published once the inputs have let go of it (see all_vec::finish())
+            inputs = std::tuple<future<Ts>...>();
+            this->set_exception(std::move(err));
             return;
         }
         try {
             R out = std::apply([](auto&... f) { return R(take(f)...); }, inputs);
             this->set_value(std::move(out));
+            return;
         } catch (...) {
-            this->set_exception(std::current_exception());
+            err = std::current_exception();
         }
+        inputs = std::tuple<future<Ts>...>();
+        this->set_exception(std::move(err));
     }
 
     std::tuple<future<Ts>...> inputs;
@@ -161,17 +171,23 @@ struct any_vec final : combinator<when_any_result<T>, any_vec<T>> {
             if (cancel_others)
                 for (std::size_t j = 0; j < inputs.size(); ++j)
                     if (j != i) inputs[j].cancel();
-            future<T> f = std::move(inputs[i]);
-            try {
-                if constexpr (std::is_void_v<T>) {
-                    f.get();
-                    this->set_value(when_any_result<void>{i});
-                } else {
-                    this->set_value(when_any_result<T>{i, f.get()});
+            std::exception_ptr err;
+            {
+                future<T> f = std::move(inputs[i]);
+                try {
+                    if constexpr (std::is_void_v<T>) {
+                        f.get();
+                        this->set_value(when_any_result<void>{i});
+                    } else {
+                        this->set_value(when_any_result<T>{i, f.get()});
+                    }
+                } catch (...) {
+                    err = std::current_exception();
                 }
-            } catch (...) {
-                this->set_exception(std::current_exception());
             }
+            // Published once the winner's future and the handler have let go of it (see
+            // all_vec::finish()).
+            if (err) this->set_exception(std::move(err));
         }
         this->release();
     }
