@@ -174,9 +174,10 @@ struct poll_source {
     // task_source::poll: the reactor's worker_poll, on the real poll role (poll_role.hpp).
     // wait_out_tries 0: a worker finding a momentary holder sleeps on its futex at once, which
     // the reactor's worker does too after its 64 yields.
-    bool poll(bool block, const A::futex_word* wake) {
+    // may_spin: park_protocol's choice (every other worker asleep); both outcomes are explored.
+    bool poll(bool block, const A::futex_word* wake, bool may_spin) {
         return role.worker_poll(
-            block, wake, [this](bool blk) { return cycle(blk); }, one_look{spin}, [] {});
+            block, wake, [this](bool blk) { return cycle(blk); }, one_look{spin && may_spin}, [] {});
     }
     // The readiness thread's look: a non-blocking cycle whose push notifies.
     void backstop_look() {
@@ -232,7 +233,9 @@ struct pool {
     }
     task_kind search(protocol::slot& w) {
         pp.begin_search(w);
-        if (polls) src.poll(false, nullptr);  // search()'s round-0 poll
+        // search()'s round-0 poll (skipped there when every other worker sleeps; always made
+        // here: one more thread that may drain an interrupt)
+        if (polls) src.poll(false, nullptr, false);
         return find();
     }
 
