@@ -32,9 +32,10 @@
 //
 // Spinning (a heuristic, no invariant rests on it): a worker sleeping in the poller may first
 // look for events without blocking (the reactor's adaptive_spin) only while every other worker
-// sleeps too. While another runs tasks, the spin would take a core from it and from whoever
-// produces the events (the peers of a server), and the running worker's own polls see events
-// anyway: Tokio's driver never spins, and a worker that sleeps leaves its core to the peer.
+// sleeps too, or when outside threads feed it (slot::outside_fed: the spin catches their next
+// post's wake-up token). While another runs tasks, the spin would take a core from it and from
+// whoever produces the events (the peers of a server), and the running worker's own polls see
+// events anyway: Tokio's driver never spins, and a worker that sleeps leaves its core to the peer.
 #pragma once
 
 #include "idle.hpp"
@@ -56,6 +57,9 @@ public:
     struct slot {
         std::size_t index = 0;
         bool searching = false;  // mirrored in idle_type's num_searching_
+        // Its last batch came from outside threads (the injector): it keeps lingering (the
+        // search's rounds, the spin) for their next post, which would else cost them a wake-up.
+        bool outside_fed = false;
     };
 
     explicit park_protocol(std::size_t workers) : n_(workers), idle_(workers) {}
@@ -168,7 +172,7 @@ public:
             source_type* src = pool.pollable_source();
             call_test_hook(test_hooks().before_sleep, w.index, top);
             // Listed itself: all asleep when every worker is (see "Spinning" above).
-            const bool may_spin = idle_.sleepers() >= n_;
+            const bool may_spin = w.outside_fed || idle_.sleepers() >= n_;
             if (src && p.park_polling(src, may_spin))
                 polled = src;
             else

@@ -101,7 +101,6 @@ class work_stealing final : public executor {
             std::chrono::steady_clock::time_point since;
         };
         std::vector<lifo_watch> watch;
-        bool outside_fed = false;       // owner only: its last batch came from the injector
         std::thread thread;
     };
 
@@ -385,7 +384,7 @@ private:
         std::size_t n = 0;
         task_node* first = src->pop_batch(injector_batch, n);
         if (!first) return nullptr;
-        w.outside_fed = false;
+        w.ps.outside_fed = false;
         w.inj_pops.add(n);
         spread_batch(w, first, n);
         return first;
@@ -406,7 +405,7 @@ private:
         std::size_t n = 0;
         task_node* first = inj_.pop_batch(w.ps.index, injector_batch, n);
         if (!first) return nullptr;
-        w.outside_fed = true;
+        w.ps.outside_fed = true;
         w.inj_pops.add(n);
         spread_batch(w, first, n);
         return first;
@@ -420,7 +419,7 @@ private:
             // brings work now (a notify, or an event for the poller that park() sleeps in or
             // another worker does), so park at once: no yield, and no poll that park()'s
             // own poll would repeat.
-            const bool alone = !w.outside_fed && pp_.others_asleep();
+            const bool alone = !w.ps.outside_fed && pp_.others_asleep();
             if (round == 0 && !alone) poll_source(false);
             if (task_node* t = take_source(w)) return t;
             if (task_node* t = take_injector(w)) return t;
