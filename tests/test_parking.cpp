@@ -7,7 +7,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <taskport/sched/poll_role.hpp>
+
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -239,4 +243,81 @@ TEST_CASE("parking: work seen by a worker leaving help_until reaches a sleeping 
         t.get();
         REQUIRE(posted_ran.load());
     }
+}
+
+// The poll role's stop() (reactor::shutdown) against an idle worker that takes the role back as
+// soon as it lets it go: each interrupt ends the worker's poll, its search finds nothing and ends
+// in one round (every other worker asleep), and it parks in the poller again, within a
+// microsecond. stop() must end after that holder's current poll, not hope to find the role free
+// between two of them (poll_role.hpp, invariant 4). Here on one thread, the interleaving fixed:
+// the wake() that stop() calls is where the holder releases and retakes the role. Before the fix
+// stop() only retried a CAS from `free` and looped for ever (here: until the holder gave up after
+// 1000 wake-ups); under CPU contention test_io_tcp's shutdowns took 15-35 s each with echo13b's
+// idle loop (fda80ad).
+TEST_CASE("parking: the poll role's stop() ends while the holder keeps taking the role back") {
+    using role_t = taskport::detail::poll_role;
+    role_t role;
+    auto take = [&] {
+        std::uint32_t seen;
+        return role.try_take(seen);
+    };
+    int wakes = 0;
+    bool retook = false;
+    constexpr int give_up = 1000;
+    REQUIRE(take());
+    role.stop(false, [&] {
+        ++wakes;
+        // The interrupt ends the holder's poll: it releases and, finding no work, takes the role
+        // again at once (or tries to: a stop in progress must refuse it).
+        role.release(role_t::role_held);
+        if (wakes < give_up) retook = take() || retook;
+    });
+    INFO("stop() called wake() " << wakes << " times");
+    CHECK(wakes == 1);
+    CHECK_FALSE(retook);
+    CHECK(role.load() == role_t::role_stopped);
+    std::uint32_t seen = 0;
+    CHECK_FALSE(role.try_take(seen));
+    CHECK(seen == role_t::role_stopped);
+}
+
+// The same with the real shape: a thread looping in blocking worker polls (the idle worker that
+// parks in the poller again as soon as its poll ends), whose cycle sleeps until interrupted, and
+// stop() from another thread. It must end, and the worker's next poll must be refused.
+TEST_CASE("parking: the poll role's stop() ends a worker's back-to-back blocking polls") {
+    using role_t = taskport::detail::poll_role;
+    tp_test::watchdog wd("poll role stop against back-to-back blocking polls");
+    role_t role;
+    const std::atomic<std::uint32_t> token{0};
+    std::mutex m;
+    std::condition_variable cv;
+    unsigned interrupts = 0;  // guarded by m: the eventfd's count
+    bool polling = false;     // guarded by m: the worker has held the role once
+    std::atomic<int> polls{0};
+    std::thread worker([&] {
+        auto cycle = [&](bool block) -> std::size_t {
+            std::unique_lock<std::mutex> lk(m);
+            polling = true;
+            cv.notify_all();
+            const unsigned seen = interrupts;
+            if (block) cv.wait(lk, [&] { return interrupts != seen; });  // epoll_wait(-1)
+            return 0;
+        };
+        while (role.worker_poll(true, &token, cycle, taskport::detail::timed_spin{0}, [] {}))
+            polls.fetch_add(1);
+    });
+    {
+        std::unique_lock<std::mutex> lk(m);
+        cv.wait(lk, [&] { return polling; });  // the worker holds the role, blocking
+    }
+    role.stop(false, [&] {
+        {
+            std::lock_guard<std::mutex> g(m);
+            ++interrupts;
+        }
+        cv.notify_all();
+    });
+    worker.join();  // its last poll was refused: the role is stopped
+    CHECK(role.load() == role_t::role_stopped);
+    CHECK(polls.load() >= 1);
 }

@@ -60,7 +60,7 @@ struct op_batch {
 
 // What a worker polls through the queue (the reactor): see task_source::poll.
 struct poll_target {
-    virtual bool worker_poll(bool block, const std::atomic<std::uint32_t>* wake) noexcept = 0;
+    virtual bool worker_poll(bool block, const std::atomic<std::uint32_t>* wake, bool may_spin) noexcept = 0;
     virtual void interrupt_poll() noexcept = 0;
 
 protected:
@@ -168,9 +168,9 @@ public:
     // is attached to the executor; null (IOCP, or an executor that does not poll): poll() says
     // no and workers sleep on their futex.
     void set_poller(poll_target* p) noexcept { poller_.store(p, A::release); }
-    bool poll(bool block, const std::atomic<std::uint32_t>* wake) noexcept override {
+    bool poll(bool block, const std::atomic<std::uint32_t>* wake, bool may_spin) noexcept override {
         poll_target* p = poller_.load(A::acquire);
-        return p && p->worker_poll(block, wake);
+        return p && p->worker_poll(block, wake, may_spin);
     }
     void interrupt() noexcept override {
         if (poll_target* p = poller_.load(A::acquire)) p->interrupt_poll();

@@ -248,12 +248,13 @@ std::size_t reactor::cycle(int timeout_ms, bool notify) noexcept {
     return queued;
 }
 
-bool reactor::worker_poll(bool block, const std::atomic<std::uint32_t>* wake) noexcept {
+bool reactor::worker_poll(bool block, const std::atomic<std::uint32_t>* wake, bool may_spin) noexcept {
     // The role, the wake-up token's re-reads and the spin: poll_role.hpp (its invariants 1-3).
+    // No spin unless the caller allows it (the other workers are asleep: parker.hpp).
     const bool polled = role_.worker_poll(
         block, wake,
         [this](bool blk) { return cycle(blk ? next_timeout_ms() : 0, /*notify=*/false); },
-        taskport::detail::adaptive_spin{spin_us_, &spin_acct_},
+        taskport::detail::adaptive_spin{may_spin ? spin_us_ : 0, &spin_acct_},
         [this] { polls_.fetch_add(1, std::memory_order_relaxed); });
     if (!polled) return false;
     // Dekker pair with run_backstop(): it sets deep_, then checks that a blocking poller holds

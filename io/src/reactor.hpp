@@ -51,8 +51,9 @@ public:
     reactor(completion_queue& cq, std::unique_ptr<poller> p, bool workers_poll);
     ~reactor();
 
-    // A worker's poll (task_source::poll through the completion queue).
-    bool worker_poll(bool block, const std::atomic<std::uint32_t>* wake) noexcept override;
+    // A worker's poll (task_source::poll through the completion queue). may_spin: a blocking
+    // poll may spin first (adaptive_spin, poll_role.hpp); false: it goes to sleep at once.
+    bool worker_poll(bool block, const std::atomic<std::uint32_t>* wake, bool may_spin) noexcept override;
     void interrupt_poll() noexcept override { poller_->wake(); }
 
     // Registers st->fd (already non-blocking) and takes the registration reference. Throws

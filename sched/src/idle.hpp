@@ -111,6 +111,11 @@ public:
 
     std::uint64_t wakeups() const noexcept { return wakeups_.load(A::relaxed); }
 
+    // Workers listed as sleepers now (a worker between prepare() and finish() counts, asleep or
+    // about to be). Relaxed: a hint for how long to search and whether to spin, never for
+    // whether to wake anyone (that is notify_one's fenced read).
+    std::uint32_t sleepers() const noexcept { return num_sleepers_.load(A::relaxed); }
+
 private:
     struct alignas(64) padded_parker {
         parker_type p;

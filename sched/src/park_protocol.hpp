@@ -29,6 +29,13 @@
 //      without a wake-up, and shutdown() joined sleeping workers for ever); the worker that
 //      takes the last task parks again afterwards.
 //   4. A worker asleep in the source's poller is woken through the source (parker.hpp).
+//
+// Spinning (a heuristic, no invariant rests on it): a worker sleeping in the poller may first
+// look for events without blocking (the reactor's adaptive_spin) only while every other worker
+// sleeps too, or when outside threads feed it (slot::outside_fed: the spin catches their next
+// post's wake-up token). While another runs tasks, the spin would take a core from it and from
+// whoever produces the events (the peers of a server), and the running worker's own polls see
+// events anyway: Tokio's driver never spins, and a worker that sleeps leaves its core to the peer.
 #pragma once
 
 #include "idle.hpp"
@@ -50,6 +57,9 @@ public:
     struct slot {
         std::size_t index = 0;
         bool searching = false;  // mirrored in idle_type's num_searching_
+        // Its last batch came from outside threads (the injector): it keeps lingering (the
+        // search's rounds, the spin) for their next post, which would else cost them a wake-up.
+        bool outside_fed = false;
     };
 
     explicit park_protocol(std::size_t workers) : n_(workers), idle_(workers) {}
@@ -112,6 +122,11 @@ public:
         w.searching = false;
         if (idle_.end_search()) idle_.notify_one();
     }
+    // Whether every other worker is listed as a sleeper, for a worker that is not listed itself
+    // (searching): then new work comes only with a wake-up (a notify, or an event in the poller
+    // one of them sleeps in), so more search rounds would find nothing. A hint (relaxed).
+    bool others_asleep() const noexcept { return idle_.sleepers() + 1 >= n_; }
+
     // help_until() ends (its target is ready): `parked` says whether it went through park().
     template <class Pool>
     void leave_wait(slot& w, bool parked, Pool& pool) noexcept {
@@ -156,7 +171,9 @@ public:
             parker_type& p = idle_.parker_of(w.index);
             source_type* src = pool.pollable_source();
             call_test_hook(test_hooks().before_sleep, w.index, top);
-            if (src && p.park_polling(src))
+            // Listed itself: all asleep when every worker is (see "Spinning" above).
+            const bool may_spin = w.outside_fed || idle_.sleepers() >= n_;
+            if (src && p.park_polling(src, may_spin))
                 polled = src;
             else
                 p.park();

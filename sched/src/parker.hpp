@@ -59,13 +59,14 @@ public:
     // wakes this worker directly; unpark() interrupts the poll. Returns false without sleeping
     // when s will not let this thread poll (another does): the caller then park()s. Like
     // park(), a return may be spurious (the poll found events, or a stale interruption).
-    bool park_polling(source_type* s) noexcept {
+    // may_spin: the poll may look without blocking for a while first (task_source::poll).
+    bool park_polling(source_type* s, bool may_spin) noexcept {
         polling_.store(s, A::seq_cst);
         if (token_.exchange(0, A::seq_cst) != 0) {  // woken already
             polling_.store(nullptr, A::relaxed);
             return true;
         }
-        const bool polled = s->poll(true, &token_);
+        const bool polled = s->poll(true, &token_, may_spin);
         polling_.store(nullptr, A::seq_cst);
         if (polled) token_.exchange(0, A::acquire);  // the interruption, if any
         return polled;

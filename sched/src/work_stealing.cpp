@@ -10,6 +10,9 @@
 //   5. searching: steal half of a random victim's deque, or a victim's LIFO slot when that
 //      victim's deque is empty and the slot is stale (lifo_slot.hpp: the same task there for
 //      lifo_stale_after, the owner still busy with another); a few rounds, then park (idle.hpp).
+//      One round only when every other worker sleeps and this one's last batch was not outside
+//      work: then new work comes only with a wake-up, and yielding or polling would only cost
+//      system calls.
 //
 // Shutdown (park_protocol.hpp): close() stops outside submissions (each counted in flight so none
 // slips past); workers keep running whatever is queued; when every worker is idle at top level,
@@ -371,7 +374,7 @@ private:
     // Events the source's poller has ready now, queued in the source (see task_source::poll).
     void poll_source(bool block) noexcept {
         if (!polls_) return;
-        if (task_source* src = source_.load(std::memory_order_acquire)) src->poll(block, nullptr);
+        if (task_source* src = source_.load(std::memory_order_acquire)) src->poll(block, nullptr, false);
     }
 
     // The attached source (io's completion queue): a batch, first to run, rest onto the deque.
@@ -381,6 +384,7 @@ private:
         std::size_t n = 0;
         task_node* first = src->pop_batch(injector_batch, n);
         if (!first) return nullptr;
+        w.ps.outside_fed = false;
         w.inj_pops.add(n);
         spread_batch(w, first, n);
         return first;
@@ -401,6 +405,7 @@ private:
         std::size_t n = 0;
         task_node* first = inj_.pop_batch(w.ps.index, injector_batch, n);
         if (!first) return nullptr;
+        w.ps.outside_fed = true;
         w.inj_pops.add(n);
         spread_batch(w, first, n);
         return first;
@@ -410,9 +415,15 @@ private:
         pp_.begin_search(w.ps);
         for (int round = 0; round < search_rounds; ++round) {
             if (task_node* t = steal_from_others(w)) return t;
-            if (round == 0) poll_source(false);
+            // Every other worker asleep, and no outside thread feeding this one: only a wake-up
+            // brings work now (a notify, or an event for the poller that park() sleeps in or
+            // another worker does), so park at once: no yield, and no poll that park()'s
+            // own poll would repeat.
+            const bool alone = !w.ps.outside_fed && pp_.others_asleep();
+            if (round == 0 && !alone) poll_source(false);
             if (task_node* t = take_source(w)) return t;
             if (task_node* t = take_injector(w)) return t;
+            if (alone) break;
             if (round + 1 < search_rounds) {
                 if (round == 0)
                     for (int i = 0; i < 32; ++i) cpu_relax();

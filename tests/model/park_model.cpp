@@ -20,8 +20,10 @@
 //   poll_interrupt_nospin  the same without the spin (TASKPORT_POLL_SPIN_US=0)
 //   poll_handoff   2 polling workers; what the help_until waiter's poll found must reach the
 //                  other worker when its wait ends (ddbed8c)
+//   role_stop      a worker polling back to back and the reactor's shutdown stopping the
+//                  poll role: stop() must end (test_io_tcp's shutdowns with echo13b's idle loop)
 //
-// planted: REFUSED_NO_WAKE HANDOFF_POLLED_ONLY HANDOFF_NONE TOKEN_NOT_REREAD SPIN_NO_REREAD
+// planted: REFUSED_NO_WAKE HANDOFF_POLLED_ONLY HANDOFF_NONE TOKEN_NOT_REREAD SPIN_NO_REREAD STOP_RETRY_ONLY
 //   REFUSED_NO_WAKE     park_protocol.hpp: a refused submission leaves without waking (the
 //                       test_shutdown hang, fixed on branch sched)
 //   HANDOFF_POLLED_ONLY park_protocol.hpp: only what the waiter's own poll found is handed on
@@ -31,6 +33,8 @@
 //                       12b6df5; 1140466 is ddbed8c's regression test)
 //   SPIN_NO_REREAD      poll_role.hpp: the token is not re-read after the spin's non-blocking
 //                       look (the guard added with the spin in 1c67933)
+//   STOP_RETRY_ONLY     poll_role.hpp: stop() retries a CAS from `free` between interrupts
+//                       and the holder's release frees the role (before this branch's fix)
 //
 // The search is exhaustive within a bound, so its verdict does not depend on time or load:
 // every scenario runs Relacy's context-bound scheduler to the end of its space (every
@@ -174,9 +178,10 @@ struct poll_source {
     // task_source::poll: the reactor's worker_poll, on the real poll role (poll_role.hpp).
     // wait_out_tries 0: a worker finding a momentary holder sleeps on its futex at once, which
     // the reactor's worker does too after its 64 yields.
-    bool poll(bool block, const A::futex_word* wake) {
+    // may_spin: park_protocol's choice (every other worker asleep); both outcomes are explored.
+    bool poll(bool block, const A::futex_word* wake, bool may_spin) {
         return role.worker_poll(
-            block, wake, [this](bool blk) { return cycle(blk); }, one_look{spin}, [] {});
+            block, wake, [this](bool blk) { return cycle(blk); }, one_look{spin && may_spin}, [] {});
     }
     // The readiness thread's look: a non-blocking cycle whose push notifies.
     void backstop_look() {
@@ -232,7 +237,9 @@ struct pool {
     }
     task_kind search(protocol::slot& w) {
         pp.begin_search(w);
-        if (polls) src.poll(false, nullptr);  // search()'s round-0 poll
+        // search()'s round-0 poll (skipped there when every other worker sleeps; always made
+        // here: one more thread that may drain an interrupt)
+        if (polls) src.poll(false, nullptr, false);
         return find();
     }
 
@@ -405,6 +412,25 @@ struct poll_handoff : rl::test_suite<poll_handoff, 3> {
     }
 };
 
+// The reactor's shutdown against an idle worker: the worker polls back to back (blocking; its
+// search ends in one round, as echo13b's does when every other worker sleeps, so it retakes the
+// role as soon as it lets it go) until the role refuses it; the stopper calls the real stop()
+// with the interrupt as its wake(). stop() must end (poll_role.hpp, invariant 4): a stop that
+// only retries a CAS from `free` between interrupts loses every round of the schedule where
+// the worker runs between its yield and its next look, and Relacy reports a LIVELOCK.
+struct role_stop : rl::test_suite<role_stop, 2> {
+    poll_source src;
+    void thread(unsigned i) {
+        if (i == 0) {
+            while (src.poll(true, nullptr, true)) {
+            }
+        } else {
+            src.role.stop(false, [this] { src.interrupt(); });
+            RL_ASSERT(src.role.load() == poll_source::role_type::role_stopped);
+        }
+    }
+};
+
 }  // namespace model
 
 namespace model {
@@ -502,6 +528,7 @@ int main(int argc, char** argv) {
         return model::check<model::poll_interrupt_nospin>("poll_interrupt_nospin", c);
     });
     run("poll_handoff", [](run_config c) { return model::check<model::poll_handoff>("poll_handoff", c); });
+    run("role_stop", [](run_config c) { return model::check<model::role_stop>("role_stop", c); });
     std::printf("%s\n", ok ? "park_model: no failure found" : "park_model: FAILURE found");
     return ok ? 0 : 1;
 }

@@ -60,11 +60,15 @@ struct task_source {
     // non-zero once this thread holds the poller (an interrupt() meant for it may have been
     // consumed by another thread's poll just before; the caller's wake-up token says so).
     // What a poll finds is queued without waking anyone (the polling worker takes it next).
+    // may_spin: a blocking poll may first look without blocking for a while (the source's own
+    // heuristic); false when the caller knows other workers are running, so that a spin would
+    // only take a core from them and from the threads that produce the events.
     // Returns false at once where the source has no poller, another thread is polling, or it
     // is shut down.
-    virtual bool poll(bool block, const std::atomic<std::uint32_t>* wake) noexcept {
+    virtual bool poll(bool block, const std::atomic<std::uint32_t>* wake, bool may_spin) noexcept {
         (void)block;
         (void)wake;
+        (void)may_spin;
         return false;
     }
     // Any thread: makes a blocking poll() in progress (or the next one) return.

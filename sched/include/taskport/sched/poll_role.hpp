@@ -6,7 +6,8 @@
 //
 // The role word: free, held (a non-blocking look: a busy worker's, the backstop's, the dedicated
 // polling thread's), blocking (a worker asleep in the poller), stopped (for good: shutdown).
-// Only the holder waits on the poller and handles its events.
+// Only the holder waits on the poller and handles its events. While stop() waits for a holder,
+// the holder's value carries the stop_requested bit (invariant 4).
 //
 // Invariants:
 //   1. The interrupt token. A parked worker's wake-up (parker::unpark: set the token, then
@@ -24,6 +25,14 @@
 //   3. release() is a CAS from the value taken, not a store: a shutdown from inside the holder's
 //      own cycle (a completion run inline that destroys the runtime) has made the word `stopped`
 //      for good, and it must stay so.
+//   4. stop() closes the door before it waits: it sets the stop_requested bit on the holder's
+//      value, so no thread can take the role again (every taker CASes from `free`), and the
+//      holder's release() then makes the word `stopped` itself. stop() ends after the holder's
+//      current poll, whatever the threads' timing. (Broken before: stop() only retried a CAS
+//      from `free` between interrupts; an idle worker whose search ends in one round, then
+//      parks in the poller again, took the role back within a microsecond of each release, and
+//      under CPU contention the shutting-down thread, yielding between tries, lost that race for
+//      tens of seconds: test_io_tcp past CI's 180 s with echo13b's idle loop, fda80ad.)
 #pragma once
 
 #include <taskport/sched/atomics.hpp>
@@ -104,7 +113,11 @@ struct adaptive_spin {
 template <class A>
 class basic_poll_role {
 public:
-    enum : std::uint32_t { role_free = 0, role_held = 1, role_blocking = 2, role_stopped = 3 };
+    // stop_requested: a bit on role_held or role_blocking while stop() waits for that holder
+    // (invariant 4); no other value carries it.
+    enum : std::uint32_t {
+        role_free = 0, role_held = 1, role_blocking = 2, role_stopped = 3, stop_requested = 4
+    };
     using futex_word = typename A::futex_word;
 
     // wait_out_tries: how many times a worker about to block yields to a momentary holder
@@ -165,32 +178,54 @@ public:
 
     // seq_cst: a worker's release is one side of a Dekker pair (the reactor's backstop sets its
     // `deep` flag, then reads the role; the worker releases, then reads the flag). A CAS:
-    // invariant 3.
+    // invariant 3. When stop() has marked this holder's value (invariant 4), the role ends here:
+    // the word becomes `stopped` (seq_cst, a release: the stopper's acquire load that sees it
+    // has this holder's handling of events happen before what it frees next).
     void release(std::uint32_t h) noexcept {
-        word_.compare_exchange_strong(h, role_free, A::seq_cst);
+        std::uint32_t f = h;
+        if (word_.compare_exchange_strong(f, role_free, A::seq_cst)) return;
+#ifndef TASKPORT_PLANT_STOP_RETRY_ONLY
+        if (f == (h | stop_requested)) word_.compare_exchange_strong(f, role_stopped, A::seq_cst);
+#endif
     }
 
     // Ends polling for good. holding: the caller holds the role itself (it is inside its own
-    // cycle). Else waits for the holder to leave, calling wake() (interrupt the poller) between
-    // tries.
+    // cycle). Else: free, the word becomes `stopped` at once; held, it marks the holder's value
+    // (stop_requested: nobody can take the role any more, and the holder's release() stops it,
+    // invariant 4), then waits for that release, calling wake() (interrupt the poller) between
+    // looks. One stopper at a time (the reactor's shutdown).
     template <class Wake>
     void stop(bool holding, Wake&& wake) noexcept {
+        if (holding) {  // nobody else can poll meanwhile
+            word_.store(role_stopped, A::release);
+            return;
+        }
+        // acquire (each load and CAS): the last holder's handling of events happens before
+        // whatever the caller does once the role is stopped.
+        std::uint32_t f = word_.load(A::acquire);
         for (;;) {
-            if (holding) {  // nobody else can poll meanwhile
-                word_.store(role_stopped, A::release);
-                return;
+            if (f == role_stopped) return;
+            if (f == role_free) {
+                if (word_.compare_exchange_strong(f, role_stopped, A::acq_rel)) return;
+                continue;  // taken meanwhile: f holds the new value
             }
-            std::uint32_t f = role_free;
-            if (word_.compare_exchange_strong(f, role_stopped, A::acq_rel) || f == role_stopped)
-                return;
+#ifndef TASKPORT_PLANT_STOP_RETRY_ONLY
+            if ((f & stop_requested) == 0) {
+                if (word_.compare_exchange_strong(f, f | stop_requested, A::acq_rel))
+                    f |= stop_requested;
+                continue;  // marked, or f holds what the word became
+            }
+#endif
             wake();
             A::yield();
+            f = word_.load(A::acquire);
         }
     }
 
 private:
     const int wait_out_tries_;
-    // Written by every taker (CAS from free) and by the holder's release (CAS back) or a stop;
+    // Written by every taker (CAS from free), by the holder's release (CAS back, or to stopped
+    // when marked) and by stop() (its mark, or stopped);
     // read by would-be takers, the reactor's detach (stopped?) and its backstop (blocking?).
     typename A::template atomic<std::uint32_t> word_{role_free};
 };
