@@ -63,9 +63,6 @@ public:
     // Dekker pair needs (relaxed suffices there; seq_cst costs nothing on this cold path).
     void end() noexcept { watchers_.fetch_sub(1, A::seq_cst); }
 
-    // Statistics and tests: workers watching now (relaxed).
-    std::uint32_t watchers() const noexcept { return watchers_.load(A::relaxed); }
-
 private:
     // Workers parked watching: +1 by begin(), -1 by end(), each by the watching worker; read by
     // slot owners in must_wake() after their fence.
