@@ -10,13 +10,15 @@
 //   5. searching: steal half of a random victim's deque, or a victim's LIFO slot when that
 //      victim's deque is empty and the slot is stale (lifo_slot.hpp: the same task there for
 //      lifo_stale_after, the owner still busy with another); a few rounds, then park (idle.hpp).
-//      A worker that parks while another's slot is occupied (or refilled since its last look)
-//      parks *watching*, for lifo_stale_after at most (lifo_watch.hpp), and a hand-off into a
-//      slot wakes a worker only when nobody watches: a woken worker could not take a fresh slot.
 //
 // Shutdown (park_protocol.hpp): close() stops outside submissions (each counted in flight so none
 // slips past); workers keep running whatever is queued; when every worker is idle at top level,
 // no submission is in flight and every queue is empty, the last one to go idle ends the pool.
+//
+// Hand-off wake-ups (lifo_watch.hpp): a worker that parks while another's LIFO slot is occupied
+// (or refilled since its last look) parks *watching*, for lifo_stale_after at most, and a
+// hand-off into a slot wakes a worker only when nobody watches: a woken worker could not take a
+// fresh slot, and would only search and park again.
 #include "cpu_count.hpp"
 #include "deque.hpp"
 #include "injector.hpp"
