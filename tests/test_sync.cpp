@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include "test_util.hpp"
+#include "thread_probe.hpp"
 
 #include <taskport/taskport.hpp>
 
@@ -220,6 +221,42 @@ TEST_CASE("mutex: mutual exclusion across suspension, FIFO, cancel and timeout")
     CHECK(order == std::vector<int>{1, 3});
     CHECK(!m.is_locked());
     CHECK_THROWS_AS(m.unlock(), std::logic_error);
+}
+
+TEST_CASE("mutex: a waiter handed the lock by a task that then blocks its thread runs elsewhere") {
+    // unlock() hands the lock to the waiter and schedules it in the unlocking worker's LIFO slot
+    // (schedule_next). The unlocking task then blocks its thread (not through taskport) until the
+    // waiter has run: only the other worker can run it, once the slot is stale. It must be awake
+    // to do so: woken by the hand-off when it sleeps without a timeout (even rounds: the pool
+    // asleep apart from the holder, itself asleep on a gate), or watching the slot
+    // (lifo_watch.hpp). A hand-off that wakes nobody would hang here (the gate's deadline).
+    const int rounds = static_cast<int>(tp_test::scaled(400));
+    tp_test::pool_probe probe;
+    taskport::runtime rt({.workers = 2});
+    probe.capture();
+    for (int i = 0; i < rounds; ++i) {
+        taskport::async_mutex m;
+        tp_test::gate go, waiter_ran;
+        std::atomic<bool> holder_ok{false};
+        REQUIRE(m.try_lock());
+        rt.post([&] {
+            const bool opened = go.wait();
+            m.unlock();  // the waiter goes to this worker's LIFO slot
+            holder_ok = opened && waiter_ran.wait();
+        });
+        auto w = rt.spawn([&]() -> task<void> {
+            auto g = co_await m.scoped_lock();
+            waiter_ran.open();
+        });
+        tp_test::wait_until([&] { return m.waiters() == 1; });
+        if (i % 2 == 0) REQUIRE(probe.wait_all_asleep());
+        go.open();
+        INFO("round " << i);
+        REQUIRE(waiter_ran.wait());
+        w.get();
+        REQUIRE(tp_test::eventually([&] { return holder_ok.load(); }));
+    }
+    CHECK(rt.stats().lifo_steals >= 1);
 }
 
 TEST_CASE("event: manual reset wakes all; auto reset one at a time, FIFO, stored signal") {

@@ -10,6 +10,7 @@
 #include <taskport/sched/futex.hpp>
 
 #include <climits>
+#include <ctime>
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -18,9 +19,10 @@ namespace taskport::detail {
 
 namespace {
 
-long futex(std::atomic<std::uint32_t>& w, int op, std::uint32_t val) noexcept {
+long futex(std::atomic<std::uint32_t>& w, int op, std::uint32_t val,
+           const timespec* timeout = nullptr) noexcept {
     static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
-    return ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&w), op, val, nullptr, nullptr, 0);
+    return ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&w), op, val, timeout, nullptr, 0);
 }
 
 }  // namespace
@@ -31,6 +33,16 @@ void futex_wait(std::atomic<std::uint32_t>& w, std::uint32_t old) noexcept {
     // (w changed already), EINTR and spurious returns are all "re-check" to the caller.
     if (w.load(std::memory_order_acquire) != old) return;
     futex(w, FUTEX_WAIT_PRIVATE, old);
+    (void)w.load(std::memory_order_acquire);
+}
+
+void futex_wait_for(std::atomic<std::uint32_t>& w, std::uint32_t old,
+                    std::chrono::nanoseconds d) noexcept {
+    if (w.load(std::memory_order_acquire) != old) return;
+    // FUTEX_WAIT's timeout is relative (CLOCK_MONOTONIC); ETIMEDOUT is one more "re-check".
+    const auto n = d.count() > 0 ? d.count() : 1;
+    const timespec ts{static_cast<time_t>(n / 1'000'000'000), static_cast<long>(n % 1'000'000'000)};
+    futex(w, FUTEX_WAIT_PRIVATE, old, &ts);
     (void)w.load(std::memory_order_acquire);
 }
 

@@ -12,6 +12,14 @@ void futex_wait(std::atomic<std::uint32_t>& w, std::uint32_t old) noexcept {
     ::WaitOnAddress(reinterpret_cast<volatile void*>(&w), &old, sizeof old, INFINITE);
 }
 
+void futex_wait_for(std::atomic<std::uint32_t>& w, std::uint32_t old,
+                    std::chrono::nanoseconds d) noexcept {
+    // Milliseconds, rounded up (0 would not sleep at all); the system timer may stretch it.
+    const auto ms = std::chrono::ceil<std::chrono::milliseconds>(d).count();
+    ::WaitOnAddress(reinterpret_cast<volatile void*>(&w), &old, sizeof old,
+                    static_cast<DWORD>(ms > 0 ? ms : 1));
+}
+
 void futex_wake_one(std::atomic<std::uint32_t>& w) noexcept {
     ::WakeByAddressSingle(reinterpret_cast<void*>(&w));
 }

@@ -2,8 +2,9 @@
 //
 // unpark() leaves a token and wakes the sleeper; park() consumes a token, sleeping until one is
 // there. A token left while the worker was awake makes its next park() return at once (a
-// spurious wake-up, which every caller tolerates by re-checking its queues). No timeouts, no
-// polling: a parked worker uses no CPU until someone unparks it.
+// spurious wake-up, which every caller tolerates by re-checking its queues). No polling: a
+// parked worker uses no CPU until someone unparks it, except when its owner armed a timeout for
+// one park (park_for_next: only while another worker's LIFO slot is occupied, lifo_watch.hpp).
 //
 // Invariants:
 //   - token_ is 1 from an unpark() until the owner's next exchange(0): a wake-up is never lost,
@@ -27,6 +28,7 @@
 
 #include <taskport/sched/task_node.hpp>
 
+#include <chrono>
 #include <cstdint>
 
 namespace taskport::detail {
@@ -52,8 +54,21 @@ public:
 
     // Owner only.
     void park() noexcept {
+        if (timeout_.count() != 0) {  // one timed sleep (park_for_next); a return is a re-check
+            const std::chrono::nanoseconds d = timeout_;
+            timeout_ = {};
+            if (token_.exchange(0, A::acquire) == 0) {
+                A::futex_wait_for(token_, 0, d);
+                token_.exchange(0, A::acquire);  // a wake-up meanwhile: the caller re-checks anyway
+            }
+            return;
+        }
         while (token_.exchange(0, A::acquire) == 0) A::futex_wait(token_, 0);
     }
+
+    // Owner only: the next park() returns after about d even if nobody unparks (once; zero
+    // disarms). work_stealing.cpp's worker watching another worker's LIFO slot (lifo_watch.hpp).
+    void park_for_next(std::chrono::nanoseconds d) noexcept { timeout_ = d; }
 
     // Owner only. Sleeps inside s->poll(true) instead of on the futex, so that an I/O event
     // wakes this worker directly; unpark() interrupts the poll. Returns false without sleeping
@@ -79,6 +94,8 @@ private:
     typename A::futex_word token_{0};
     // The source the owner may sleep in, if any. Written by the owner, read by unpark().
     typename A::template atomic<source_type*> polling_{nullptr};
+    // The next park()'s timeout (zero: none). Owner only.
+    std::chrono::nanoseconds timeout_{0};
 };
 
 using parker = basic_parker<std_atomics, task_source>;

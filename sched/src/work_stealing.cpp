@@ -17,10 +17,16 @@
 // Shutdown (park_protocol.hpp): close() stops outside submissions (each counted in flight so none
 // slips past); workers keep running whatever is queued; when every worker is idle at top level,
 // no submission is in flight and every queue is empty, the last one to go idle ends the pool.
+//
+// Hand-off wake-ups (lifo_watch.hpp): a worker that parks while another's LIFO slot is occupied
+// (or refilled since its last look) parks *watching*, for lifo_stale_after at most, and a
+// hand-off into a slot wakes a worker only when nobody watches: a woken worker could not take a
+// fresh slot, and would only search and park again.
 #include "cpu_count.hpp"
 #include "deque.hpp"
 #include "injector.hpp"
 #include "lifo_slot.hpp"
+#include "lifo_watch.hpp"
 #include "park_protocol.hpp"
 #include "test_hooks.hpp"
 
@@ -173,8 +179,14 @@ public:
             return;
         }
         w->spawned.add();
-        if (task_node* old = w->lifo.put(t)) w->deque.push(old);
-        pp_.notify();
+        if (task_node* old = w->lifo.put(t)) {
+            w->deque.push(old);  // stealable at once: wake a sleeper (unless one searches)
+            pp_.notify();
+            return;
+        }
+        // Only the slot, which no thief may take before it is stale: a watching worker will
+        // look again within lifo_stale_after; wake one only when nobody watches (lifo_watch.hpp).
+        if (lifo_watch_.must_wake()) pp_.notify();
     }
 
     void schedule_yield(task_node* t) noexcept override { inject(t, t, 1); }
@@ -292,12 +304,26 @@ private:
             if (w->thread.joinable()) w->thread.join();
     }
 
-    // What park_protocol asks of the pool while worker w parks.
+    // What park_protocol asks of the pool while worker w parks (may_watch) or leaves a wait.
     struct pool_view {
         work_stealing& ws;
         worker& w;
-        bool work_visible() const noexcept { return ws.work_visible(); }
+        bool may_watch = false;  // inside park(): an occupied slot arms a watch, not a cancel
+        bool watching = false;   // a watch is armed (lifo_watch.hpp): a timed futex park
+        // The park's re-check (after its seq_cst fence). Queued work cancels the park; an
+        // occupied or refilled LIFO slot, which this worker may not take yet, makes it watch.
+        bool work_visible() noexcept {
+            if (!may_watch) return ws.work_visible();
+            if (ws.work_queued()) return true;
+            if (!watching && ws.slots_to_watch(w)) {
+                watching = true;
+                ws.lifo_watch_.begin();
+                ws.pp_.parker_of(w.ps.index).park_for_next(lifo_stale_after);
+            }
+            return false;
+        }
         task_source* pollable_source() const noexcept {
+            if (watching) return nullptr;  // the poller's sleep has no timeout: the futex's
             return ws.polls_ ? ws.source_.load(std::memory_order_acquire) : nullptr;
         }
         void count_park() const noexcept { w.parks.add(); }
@@ -305,8 +331,17 @@ private:
 
     // Two-phase wait (park_protocol.hpp). Returns false when the worker should exit.
     bool park(worker& w, waitable* wt) {
-        pool_view v{*this, w};
-        return pp_.park(w.ps, wt, v);
+        pool_view v{*this, w, true};
+        const bool go_on = pp_.park(w.ps, wt, v);
+        if (v.watching) {
+            pp_.parker_of(w.ps.index).park_for_next({});  // unused if the park was cancelled
+            // Owners that skipped a wake-up because of this watch: from here this worker owns
+            // them as a searcher (leave_search wakes a successor, its next park re-checks),
+            // counted before the watch ends so that no owner sees neither (lifo_watch.hpp).
+            pp_.begin_search(w.ps);
+            lifo_watch_.end();
+        }
+        return go_on;
     }
 
     void leave_search(worker& w) noexcept { pp_.leave_search(w.ps); }
@@ -485,14 +520,45 @@ private:
     }
 
     bool work_visible() const noexcept {
+        if (work_queued()) return true;
+        for (auto& v : workers_)
+            if (v->lifo.occupied_seq_cst()) return true;
+        return false;
+    }
+
+    // Work a parking worker could take now: the injector, the source, every deque.
+    bool work_queued() const noexcept {
         if (inj_.size() != 0) return true;
         if (task_source* src = source_.load(std::memory_order_acquire); src && !src->empty())
             return true;
-        for (auto& v : workers_) {
+        for (auto& v : workers_)
             if (!v->thief().empty()) return true;
-            if (v->lifo.occupied_seq_cst()) return true;
-        }
         return false;
+    }
+
+    // A parking worker w, after its re-check fence: whether another worker's LIFO slot is
+    // occupied or was put into since w's last look (the hand-offs go on: watching costs a timed
+    // wake-up, not watching a futex wake per hand-off). Records each sighting, so that after a
+    // timed sleep of lifo_stale_after a slot still unchanged is stale for steal_lifo at once.
+    // relaxed looks: ordered after the owners' puts by the fences (lifo_watch.hpp).
+    bool slots_to_watch(worker& w) noexcept {
+        bool watch = false;
+        std::chrono::steady_clock::time_point now{};
+        for (auto& vp : workers_) {
+            worker& v = *vp;
+            if (&v == &w) continue;
+            const lifo_slot::sighting s = v.lifo.look();
+            auto& seen = w.watch[v.ps.index];
+            if (s.task == seen.seen.task && s.puts == seen.seen.puts) {
+                if (s.task) watch = true;
+                continue;
+            }
+            watch = true;
+            if (now == std::chrono::steady_clock::time_point{}) now = std::chrono::steady_clock::now();
+            seen.seen = s;
+            seen.since = now;
+        }
+        return watch;
     }
 
     TASKPORT_TLS_IE static thread_local worker* tl_worker;
@@ -502,6 +568,7 @@ private:
     std::vector<std::unique_ptr<worker>> workers_;
     injector inj_;
     park_protocol<std_atomics, task_source> pp_;
+    lifo_watch lifo_watch_;  // workers parked watching the LIFO slots (lifo_watch.hpp)
     std::atomic<task_source*> source_{nullptr};  // set once by attach_source()
     std::mutex join_mu_;
 };

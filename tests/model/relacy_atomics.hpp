@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -173,6 +174,14 @@ struct rl_atomics {
         }
         if (v != old) return;
         w.raw().wait(c, false, c.is_random_sched(), info_of(l));
+    }
+    // A timed sleep: its timeout may expire at any moment, so the model returns at once (a
+    // caller must re-check as after a spurious return; nothing may rely on being woken).
+    static void futex_wait_for(futex_word&, std::uint32_t, std::chrono::nanoseconds,
+                               std::source_location l = std::source_location::current()) {
+        rl::context& c = rl::ctx();
+        c.sched();
+        (void)l;
     }
     static void futex_wake_one(futex_word& w,
                                std::source_location l = std::source_location::current()) {

@@ -14,6 +14,7 @@
 //   A::pause(), A::yield()           one round of a spin-wait loop (CPU hint / give the core)
 //   typename A::futex_word           an atomic<std::uint32_t> a thread can sleep on, with
 //   A::futex_wait(w, old)            ... sleep while w holds old (spurious returns allowed),
+//   A::futex_wait_for(w, old, d)     ... the same, for about d at most (a timed sleep),
 //   A::futex_wake_one(w) / _all(w)   ... wake sleepers of w after changing it (futex.hpp)
 //   typename A::mutex                lock()/unlock() (the idle set's sleeper list)
 //   A::hook(point)                   a test's hold point (empty here)
@@ -30,6 +31,7 @@
 #include <taskport/sched/futex.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <mutex>
 #include <thread>
@@ -74,6 +76,9 @@ struct std_atomics {
     using futex_word = std::atomic<std::uint32_t>;
     static void futex_wait(futex_word& w, std::uint32_t old) noexcept {
         taskport::detail::futex_wait(w, old);
+    }
+    static void futex_wait_for(futex_word& w, std::uint32_t old, std::chrono::nanoseconds d) noexcept {
+        taskport::detail::futex_wait_for(w, old, d);
     }
     static void futex_wake_one(futex_word& w) noexcept { taskport::detail::futex_wake_one(w); }
     static void futex_wake_all(futex_word& w) noexcept { taskport::detail::futex_wake_all(w); }

@@ -1,7 +1,9 @@
 // taskport/sched/futex.hpp — sleep on a 32-bit word until another thread changes it and wakes the sleeper.
 //
 // futex_wait(w, old) returns when w may no longer hold old (spurious returns allowed: callers
-// re-check); futex_wake_one/all(w) wake sleepers of w after the caller has changed it. Use these,
+// re-check); futex_wait_for(w, old, d) likewise, or once about d has passed (a worker watching
+// another's LIFO slot, work_stealing.cpp); futex_wake_one/all(w) wake sleepers of w after the
+// caller has changed it. Use these,
 // not std::atomic::wait/notify, anywhere in taskport.
 // futex_linux.cpp calls the futex system call itself: libstdc++'s std::atomic::wait spins with
 // sched_yield first, which under CPU contention gives the core away for whole time slices
@@ -11,11 +13,17 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 
 namespace taskport::detail {
 
 void futex_wait(std::atomic<std::uint32_t>& w, std::uint32_t old) noexcept;
+/// As futex_wait, but returns after about d at the latest (the system's timer granularity: the
+/// timer slack on Linux, a millisecond or more on Windows; where the platform has no timed wait,
+/// futex_atomic.cpp, it yields the core once and returns). Spurious returns allowed; never fails.
+void futex_wait_for(std::atomic<std::uint32_t>& w, std::uint32_t old,
+                    std::chrono::nanoseconds d) noexcept;
 void futex_wake_one(std::atomic<std::uint32_t>& w) noexcept;
 void futex_wake_all(std::atomic<std::uint32_t>& w) noexcept;
 
