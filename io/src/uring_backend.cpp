@@ -22,7 +22,8 @@
 // on ENOENT). Its operation is parked at the request (place == the open_req, not this); every
 // CQE of a request goes to the completion queue as the request itself (a task), and the worker
 // that runs it submits the next step or finishes the open (native_open_finish) and, under mu_,
-// delivers it if the operation still waits (place == req) — else it undoes it (native_discard:
+// delivers it if the operation still waits (place == req), running its completion right there —
+// else it undoes it (native_discard:
 // close, and remove a file this open created). cancel() and shutdown() detach a waiting
 // operation at once (it completes with operation_aborted, never waiting for the kernel, as on
 // the blocking pool) and ask the kernel to stop the SQE. The request is freed only by the worker
@@ -286,12 +287,13 @@ public:
                 op->created = created;
             }
         }
-        if (op)
-            u->cq_.push(op);
-        else if (fd != invalid_file)
+        if (!op && fd != invalid_file)
             native_discard(fd, req->path, created);  // opened after its operation completed without it
         delete req;
         run_blocking_call_hook("open", true);
+        // Delivered: its completion runs here, as this task's last step (as file_core's on_step
+        // runs a transfer's), rather than through the completion queue a second time.
+        if (op) op->run();
     }
 
     void shutdown() noexcept override {
