@@ -40,7 +40,7 @@ public:
     // result. op is parked (kind completion) until delivered; a cancel or shutdown completes it at
     // once with operation_aborted and the open, when the kernel finishes it, is undone
     // (native_discard on a worker). False, and op untouched: not done here (the kernel has no
-    // OPENAT, TASKPORT_URING_OPEN=0, or no memory): the caller uses the blocking pool.
+    // OPENAT, TASKPORT_URING_OPEN not 1, or no memory): the caller uses the blocking pool.
     virtual bool open(file_open_op* op) noexcept = 0;
 };
 
