@@ -146,6 +146,9 @@ struct hooked {
 };
 
 runtime_options opts(std::chrono::milliseconds shutdown_timeout = 5000ms) {
+#if !defined(_WIN32)
+    ::setenv("TASKPORT_URING_OPEN", "0", 1);  // io_uring: opens stay on the pool this file tests
+#endif
     runtime_options o = tp_test::workers(2);
     o.shutdown_timeout = shutdown_timeout;
     return o;

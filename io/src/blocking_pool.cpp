@@ -26,6 +26,7 @@ void run_hook(const char* call, bool finished) noexcept {
 }  // namespace
 
 void set_blocking_call_hook(blocking_call_hook h) noexcept { test_hook.store(h, std::memory_order_relaxed); }
+void run_blocking_call_hook(const char* call, bool finished) noexcept { run_hook(call, finished); }
 
 struct blocking_pool::state {
     struct thread_rec {

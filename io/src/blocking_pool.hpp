@@ -45,6 +45,9 @@ namespace taskport::io::detail {
 // (off) outside tests: one relaxed load per call.
 using blocking_call_hook = void (*)(const char* call, bool finished);
 void set_blocking_call_hook(blocking_call_hook h) noexcept;
+// Calls the hook, if set. Also used by io_uring's open (uring_backend.cpp), at the same points of
+// an open that the kernel made: before it is handed over, and once delivered or undone.
+void run_blocking_call_hook(const char* call, bool finished) noexcept;
 
 // The heap-owned context of one detachable blocking call. Its destructor frees a result that no
 // operation took (the operation completed without it).

@@ -41,6 +41,14 @@ int native_open_flags(open_mode m) noexcept;
 std::error_code native_open(const std::filesystem::path& path, int flags, native_file& fd, bool& seekable,
                             bool& created) noexcept;
 
+// What native_open does after the open itself, also for an open made elsewhere (io_uring's
+// IORING_OP_OPENAT, uring_backend.cpp): checks what f is (POSIX: refuses a directory, clears
+// O_NONBLOCK on a regular file or block device) and sets seekable. Never waits for a peer (the type
+// comes from cached attributes). On failure f is discarded (native_discard with created) and the
+// OS's code returned.
+std::error_code native_open_finish(native_file f, const std::filesystem::path& path, bool created,
+                                   bool& seekable) noexcept;
+
 // Closes a handle that was opened and never handed to a file (a late or discarded open).
 void native_close(native_file fd) noexcept;
 

@@ -1,5 +1,5 @@
-// file_open.cpp — io::file::open on every system: the model's native_open (file_model.hpp) run
-// on the blocking pool as a detachable call (blocking_pool.hpp) with its own heap context, so
+// file_open.cpp — io::file::open on every system: on io_uring an OPENAT request (uring_backend.cpp,
+// the same semantics), else the model's native_open (file_model.hpp) run on the blocking pool as a detachable call (blocking_pool.hpp) with its own heap context, so
 // with_timeout, cancel and shutdown never wait for an open that does not return (a FUSE, NFS or
 // SMB server that does not answer): the operation completes at once, and the late open is undone
 // by the call's destructor: its handle is closed and, if it created the file, the file is removed
@@ -10,6 +10,7 @@
 #include "blocking_pool.hpp"
 #include "file_model.hpp"
 #include "service.hpp"
+#include "uring_backend.hpp"
 
 #include <filesystem>
 #include <system_error>
@@ -45,6 +46,8 @@ struct open_call final : blocking_call {
 
 bool file_open_op::start() noexcept {
     if (!enter_scope()) return false;
+    // io_uring: an OPENAT SQE, same semantics, no hand-off to a pool thread (uring_backend.hpp).
+    if (svc->uring && svc->uring.get() == svc->completion && svc->uring->open(this)) return true;
     submit_detachable(svc->pool, this, [&] { return new open_call(path, flags); });
     return true;
 }

@@ -98,23 +98,47 @@ std::error_code native_open(const std::filesystem::path& path, int flags, native
         f = open_as(base);
     }
     if (f < 0) return last_error();
-    struct stat st {};
+    std::error_code ec = native_open_finish(f, path, created, seekable);
+    if (ec) {
+        created = false;
+        return ec;
+    }
+    fd = f;
+    return {};
+}
+
+// The type comes from statx with AT_STATX_DONT_SYNC (the attributes cached by the open just made:
+// NFS or FUSE is not asked again, so this never waits for a server; a file's type never changes);
+// fstat where statx is refused (a seccomp filter, an old kernel).
+std::error_code native_open_finish(native_file f, const std::filesystem::path& path, bool created,
+                                   bool& seekable) noexcept {
+    mode_t type = 0;
     std::error_code ec;
-    if (::fstat(f, &st) < 0) {
-        ec = last_error();
-    } else if (S_ISDIR(st.st_mode)) {
+#if defined(STATX_TYPE) && defined(AT_STATX_DONT_SYNC)
+    struct statx sx {};
+    if (::statx(f, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_TYPE, &sx) == 0 && (sx.stx_mask & STATX_TYPE)) {
+        type = sx.stx_mode & S_IFMT;
+    } else
+#endif
+    {
+        struct stat st {};
+        if (::fstat(f, &st) < 0)
+            ec = last_error();
+        else
+            type = st.st_mode & S_IFMT;
+    }
+    if (ec) {
+    } else if (S_ISDIR(type)) {
         ec = std::make_error_code(std::errc::is_a_directory);
-    } else if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)) {
+    } else if (S_ISREG(type) || S_ISBLK(type)) {
         const int fl = ::fcntl(f, F_GETFL);
         if (fl < 0 || ::fcntl(f, F_SETFL, fl & ~O_NONBLOCK) < 0) ec = last_error();
     }
     if (ec) {
         native_discard(f, path, created);
-        created = false;
         return ec;
     }
     seekable = !(::lseek(f, 0, SEEK_CUR) < 0 && errno == ESPIPE);
-    fd = f;
     return {};
 }
 

@@ -2,7 +2,8 @@
 //
 // Workers submit SQEs under a lock (liburing's submission side is single-producer); one thread
 // waits for CQEs, takes every one available as a batch, sets each operation's result, and
-// hands the batch to the completion queue with one push. Cancellation submits
+// hands the batch to the completion queue with one push. io::file::open is an OPENAT SQE (see
+// open()). Cancellation submits
 // IORING_OP_ASYNC_CANCEL for the op; the op still completes exactly once (with -ECANCELED ->
 // operation_aborted, or its real result if it won the race).
 #pragma once
@@ -18,6 +19,8 @@
 
 namespace taskport::io::detail {
 
+struct file_open_op;
+
 // A completion_backend: every file step (read, write — at most 1 GiB each — and fsync) is one
 // SQE; op->perform is not used. Sockets stay on the readiness core.
 class uring_backend : public completion_backend {
@@ -31,6 +34,14 @@ public:
     virtual void read_at(operation* op, int fd, void* buf, std::size_t len, std::uint64_t off) noexcept = 0;
     virtual void write_at(operation* op, int fd, const void* buf, std::size_t len, std::uint64_t off) noexcept = 0;
     virtual void fsync(operation* op, int fd) noexcept = 0;
+
+    // io::file::open as IORING_OP_OPENAT (file_open.cpp), with native_open's semantics: the same
+    // flags and create-exclusive-first steps, then native_open_finish on the worker that takes the
+    // result. op is parked (kind completion) until delivered; a cancel or shutdown completes it at
+    // once with operation_aborted and the open, when the kernel finishes it, is undone
+    // (native_discard on a worker). False, and op untouched: not done here (the kernel has no
+    // OPENAT, TASKPORT_URING_OPEN not 1, or no memory): the caller uses the blocking pool.
+    virtual bool open(file_open_op* op) noexcept = 0;
 };
 
 }  // namespace taskport::io::detail

@@ -6,8 +6,9 @@
 //   co_await out.write_at(0, bytes);                     // writes all of it
 //   co_await out.sync();
 //
-// Reads and writes go through io_uring when the runtime uses it, else through the blocking
-// pool (pread/pwrite on a pool thread); open always goes through the pool. Either way the
+// Reads, writes and opens go through io_uring when the runtime uses it (an open is an
+// IORING_OP_OPENAT request where the kernel has it), else through the blocking pool
+// (open/pread/pwrite on a pool thread). Either way the
 // coroutine resumes (or the callback runs) as a task on a worker. Coroutine forms throw
 // std::system_error carrying the OS's error; callback forms get the std::error_code.
 //
@@ -191,7 +192,8 @@ public:
     }
     ~file() { close(); }
 
-    // Opens path (O_CLOEXEC) on the runtime's blocking pool. Throws std::system_error naming
+    // Opens path (O_CLOEXEC) on the runtime's blocking pool; with TASKPORT_URING_OPEN=1 under
+    // io_uring, an OPENAT request instead (docs/io.md says what that changes). Throws std::system_error naming
     // the path (no_such_file_or_directory, permission_denied, ...); std::invalid_argument for
     // an empty mode. A cancel or with_timeout completes the open at once even while the call is
     // in the kernel, on every system; the late open is then undone (io/src/file_open.cpp): its
