@@ -173,10 +173,12 @@ public:
             call_test_hook(test_hooks().before_sleep, w.index, top);
             // Listed itself: all asleep when every worker is (see "Spinning" above).
             const bool may_spin = w.outside_fed || idle_.sleepers() >= n_;
-            if (src && p.park_polling(src, may_spin))
+            if (src && p.park_polling(src, may_spin)) {
                 polled = src;
-            else
+            } else {
+                call_test_hook(test_hooks().before_futex_sleep, w.index, top);
                 p.park();
+            }
         }
         if (idle_.finish(w.index)) w.searching = true;
 #if defined(TASKPORT_PLANT_HANDOFF_POLLED_ONLY)
