@@ -557,7 +557,7 @@ struct handoff_hooks {
 // a pending read has run; the read's byte then arrives. Only a poll can find it, and W left the
 // poller while V sleeps where no event reaches it: leaving, W must hand the poller on (wake a
 // sleeper) when operations wait for events. The backstop is paused so that it cannot stand in.
-TEST_CASE("tcp: a worker leaving the poller for its task hands the poller to a futex sleeper", "[tcp][poll][handoff][.]") {
+TEST_CASE("tcp: a worker leaving the poller for its task hands the poller to a futex sleeper", "[tcp][poll][handoff]") {
     if (!taskport::detail::env_worker_poll()) {
         SUCCEED("workers do not poll here (TASKPORT_WORKER_POLL=0): the readiness thread does");
         return;

@@ -67,6 +67,7 @@ void reactor::abort_queues(descriptor_state* st, op_batch& b) noexcept {
             op->place.store(nullptr, std::memory_order_seq_cst);
             op->ec = operation_aborted();
             b.push(op);
+            parked_ops_.fetch_sub(1, std::memory_order_relaxed);
         }
         st->queued[d].store(0, std::memory_order_relaxed);
     }
@@ -132,10 +133,12 @@ bool reactor::start(descriptor_state* st, operation* op, int dir, const std::uin
     if (st->q[dir].empty() && !skip && op->perform(op)) return false;
     st->q[dir].push(op);
     st->queued[dir].fetch_add(1, std::memory_order_relaxed);
+    parked_ops_.fetch_add(1, std::memory_order_relaxed);
     op->place.store(st, std::memory_order_seq_cst);
     if (op->cancelled.load(std::memory_order_seq_cst)) {  // Dekker pair with cancel()
         st->q[dir].remove(op);
         st->queued[dir].fetch_sub(1, std::memory_order_relaxed);
+        parked_ops_.fetch_sub(1, std::memory_order_relaxed);
         op->place.store(nullptr, std::memory_order_seq_cst);
         op->ec = operation_aborted();
         return false;
@@ -151,6 +154,7 @@ void reactor::cancel(operation* op, descriptor_state* st) noexcept {
         if (op->place.load(std::memory_order_seq_cst) != st) return;  // finished meanwhile
         st->q[op->dir].remove(op);
         st->queued[op->dir].fetch_sub(1, std::memory_order_relaxed);
+        parked_ops_.fetch_sub(1, std::memory_order_relaxed);
         op->place.store(nullptr, std::memory_order_seq_cst);
         op->ec = operation_aborted();
     }
@@ -198,6 +202,7 @@ void reactor::handle_event(descriptor_state* st, const poll_event& e, op_batch& 
             if (!op->perform(op)) break;
             st->q[d].pop();
             st->queued[d].fetch_sub(1, std::memory_order_relaxed);
+            parked_ops_.fetch_sub(1, std::memory_order_relaxed);
             op->place.store(nullptr, std::memory_order_seq_cst);
             b.push(op);
             // A short read or write drained the side at this very count: the next queued op
