@@ -766,6 +766,8 @@ struct ready_ctx {
 ready_ctx* g_ready = nullptr;
 
 void ready_hook(io::detail::hook_point at, void* arg) {
+    // Any worker's blocking poll, at any time (also while ready_scope clears g_ready): not ours.
+    if (at == io::detail::hook_point::blocking_poll) return;
     ready_ctx* c = g_ready;
     if (!c) return;
     if (at == io::detail::hook_point::parked) {
