@@ -5,6 +5,12 @@
 #include <catch2/catch.hpp>
 
 #include "io_test_util.hpp"
+#ifndef _WIN32
+#include "../sched/src/test_hooks.hpp"  // the scheduler's park hooks (the poller hand-off test)
+#endif
+
+#include <taskport/detail/environment.hpp>
+#include <taskport/io/detail/test_hooks.hpp>
 
 #include <array>
 #include <atomic>
@@ -500,6 +506,108 @@ TEST_CASE("tcp: a read found by a worker waiting in get() reaches another worker
     SUCCEED("rounds: " << rounds);
 }
 
+#ifndef _WIN32  // the readiness core's poll role (IOCP has no poller that workers sleep in)
+namespace {
+
+// The poller hand-off test's state, set by plain-function hooks (scheduler: park_enter,
+// before_futex_sleep; io: parked, blocking_poll). Reset before the runtime starts.
+struct handoff_ctx {
+    std::atomic<bool> armed{false};
+    std::atomic<bool> read_parked{false};     // the read is queued on its descriptor
+    std::atomic<bool> waiter_polling{false};  // the worker inside get() blocks in the poller
+    std::atomic<int> futex_sleeper{-1};       // then a top-level worker sleeps on its futex
+};
+handoff_ctx g_handoff;
+thread_local bool tl_parks_in_wait = false;  // this worker's current park is inside help_until
+
+void handoff_park_enter(std::size_t, bool top, bool) { tl_parks_in_wait = !top; }
+void handoff_futex_sleep(std::size_t w, bool top) {
+    if (g_handoff.armed.load() && top && g_handoff.waiter_polling.load())
+        g_handoff.futex_sleeper.store(static_cast<int>(w));
+}
+void handoff_io_hook(io::detail::hook_point p, void*) {
+    if (!g_handoff.armed.load()) return;
+    if (p == io::detail::hook_point::parked) g_handoff.read_parked.store(true);
+    if (p == io::detail::hook_point::blocking_poll && tl_parks_in_wait) g_handoff.waiter_polling.store(true);
+}
+
+struct handoff_hooks {
+    handoff_hooks() {
+        g_handoff.armed = false;
+        g_handoff.read_parked = false;
+        g_handoff.waiter_polling = false;
+        g_handoff.futex_sleeper = -1;
+        taskport::detail::test_hooks().park_enter.store(&handoff_park_enter);
+        taskport::detail::test_hooks().before_futex_sleep.store(&handoff_futex_sleep);
+        io::detail::set_test_hook(&handoff_io_hook);
+    }
+    ~handoff_hooks() {
+        io::detail::set_test_hook(nullptr);
+        taskport::detail::test_hooks().before_futex_sleep.store(nullptr);
+        taskport::detail::test_hooks().park_enter.store(nullptr);
+    }
+};
+
+}  // namespace
+
+// The state behind the test above's rare slow runs (21.8 s with io_uring at load 12.8: its rounds
+// then waited for the reactor's backstop, 1-10 ms each), made certain: worker W waits in get()
+// and, having nothing to run, sleeps in the poller (the role's blocking holder), so worker V,
+// idle next, sleeps on its futex. W's wait ends and it goes back to its task, which spins until
+// a pending read has run; the read's byte then arrives. Only a poll can find it, and W left the
+// poller while V sleeps where no event reaches it: leaving, W must hand the poller on (wake a
+// sleeper) when operations wait for events. The backstop is paused so that it cannot stand in.
+TEST_CASE("tcp: a worker leaving the poller for its task hands the poller to a futex sleeper", "[tcp][poll][handoff]") {
+    if (!taskport::detail::env_worker_poll()) {
+        SUCCEED("workers do not poll here (TASKPORT_WORKER_POLL=0): the readiness thread does");
+        return;
+    }
+    handoff_hooks hooks;
+    runtime rt(tp_test::workers(2));
+    auto p = tp_test::connect_pair(rt);
+    std::atomic<bool> first{false}, busy_running{false}, left_wait{false}, give_up{false};
+    struct stop_spinning {  // a failed REQUIRE must not leave t2 spinning under rt's destructor
+        std::atomic<bool>& g;
+        ~stop_spinning() { g = true; }
+    } stop{give_up};
+    promise<void> release;
+    future<void> released = release.get_future();
+    io::detail::set_backstop_paused(true);
+    struct resume_backstop {
+        ~resume_backstop() { io::detail::set_backstop_paused(false); }
+    } resume;
+    g_handoff.armed = true;
+    auto t1 = rt.spawn(read_one_byte(p.server, first));
+    REQUIRE(tp_test::eventually([&] { return g_handoff.read_parked.load(); }));
+    // V runs user code until W blocks in the poller inside get(): W takes the role for certain.
+    auto busy = rt.spawn([&] {
+        busy_running = true;
+        (void)tp_test::eventually([&] { return g_handoff.waiter_polling.load(); });
+    });
+    REQUIRE(tp_test::eventually([&] { return busy_running.load(); }));
+    auto t2 = rt.spawn([&] {
+        released.get();
+        left_wait = true;
+        while (!first.load(std::memory_order_acquire) && !give_up.load()) std::this_thread::yield();
+    });
+    REQUIRE(tp_test::eventually([&] { return g_handoff.waiter_polling.load(); }));
+    busy.get();
+    // V, idle now, found W in the poller and sleeps on its futex.
+    REQUIRE(tp_test::eventually([&] { return g_handoff.futex_sleeper.load() >= 0; }));
+    release.set_value();
+    REQUIRE(tp_test::eventually([&] { return left_wait.load(); }));
+    const std::byte one[1] = {std::byte{7}};
+    tp_test::raw_send_all(p.client.native_handle(), one);
+    const bool delivered = tp_test::eventually([&] { return first.load(std::memory_order_acquire); });
+    give_up = true;
+    io::detail::set_backstop_paused(false);  // so that the read completes either way
+    t2.get();
+    t1.get();
+    g_handoff.armed = false;
+    CHECK(delivered);
+}
+#endif
+
 // ---------------------------------------------------------------------------------------------
 // Moving a stream or listener while an operation is pending: the operation holds the
 // descriptor's state, not the user's object, so it completes on the moved-to object.
@@ -658,6 +766,8 @@ struct ready_ctx {
 ready_ctx* g_ready = nullptr;
 
 void ready_hook(io::detail::hook_point at, void* arg) {
+    // Any worker's blocking poll, at any time (also while ready_scope clears g_ready): not ours.
+    if (at == io::detail::hook_point::blocking_poll) return;
     ready_ctx* c = g_ready;
     if (!c) return;
     if (at == io::detail::hook_point::parked) {

@@ -62,6 +62,9 @@ struct op_batch {
 struct poll_target {
     virtual bool worker_poll(bool block, const std::atomic<std::uint32_t>* wake, bool may_spin) noexcept = 0;
     virtual void interrupt_poll() noexcept = 0;
+    // Operations or timers wait for an event and nobody sleeps in the poller
+    // (task_source::needs_poller).
+    virtual bool needs_poller() const noexcept = 0;
 
 protected:
     ~poll_target() = default;
@@ -174,6 +177,10 @@ public:
     }
     void interrupt() noexcept override {
         if (poll_target* p = poller_.load(A::acquire)) p->interrupt_poll();
+    }
+    bool needs_poller() const noexcept override {
+        poll_target* p = poller_.load(A::acquire);
+        return p && p->needs_poller();
     }
 
     // The runtime is going away (its workers joined): later completions run on the thread

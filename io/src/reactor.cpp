@@ -15,7 +15,12 @@ namespace {
 // TASKPORT_POLL_SPIN_US: how long a worker about to sleep in the poller first looks without
 // blocking (microseconds; 0: not at all).
 int poll_spin_us() { return taskport::detail::env_poll_spin_us(); }
+// set_backstop_paused (test_hooks.hpp): read by the backstop before each look (relaxed: a test
+// pauses it after the runtime is up and waits for what only the workers' polls can deliver).
+std::atomic<bool> backstop_paused{false};
 }  // namespace
+
+void set_backstop_paused(bool paused) noexcept { backstop_paused.store(paused, std::memory_order_relaxed); }
 
 reactor::reactor(completion_queue& cq, std::unique_ptr<poller> p, bool workers_poll)
     : cq_(cq), poller_(std::move(p)), workers_poll_(workers_poll), spin_us_(poll_spin_us()) {
@@ -62,6 +67,7 @@ void reactor::abort_queues(descriptor_state* st, op_batch& b) noexcept {
             op->place.store(nullptr, std::memory_order_seq_cst);
             op->ec = operation_aborted();
             b.push(op);
+            parked_ops_.fetch_sub(1, std::memory_order_relaxed);
         }
         st->queued[d].store(0, std::memory_order_relaxed);
     }
@@ -127,10 +133,12 @@ bool reactor::start(descriptor_state* st, operation* op, int dir, const std::uin
     if (st->q[dir].empty() && !skip && op->perform(op)) return false;
     st->q[dir].push(op);
     st->queued[dir].fetch_add(1, std::memory_order_relaxed);
+    parked_ops_.fetch_add(1, std::memory_order_relaxed);
     op->place.store(st, std::memory_order_seq_cst);
     if (op->cancelled.load(std::memory_order_seq_cst)) {  // Dekker pair with cancel()
         st->q[dir].remove(op);
         st->queued[dir].fetch_sub(1, std::memory_order_relaxed);
+        parked_ops_.fetch_sub(1, std::memory_order_relaxed);
         op->place.store(nullptr, std::memory_order_seq_cst);
         op->ec = operation_aborted();
         return false;
@@ -146,6 +154,7 @@ void reactor::cancel(operation* op, descriptor_state* st) noexcept {
         if (op->place.load(std::memory_order_seq_cst) != st) return;  // finished meanwhile
         st->q[op->dir].remove(op);
         st->queued[op->dir].fetch_sub(1, std::memory_order_relaxed);
+        parked_ops_.fetch_sub(1, std::memory_order_relaxed);
         op->place.store(nullptr, std::memory_order_seq_cst);
         op->ec = operation_aborted();
     }
@@ -193,6 +202,7 @@ void reactor::handle_event(descriptor_state* st, const poll_event& e, op_batch& 
             if (!op->perform(op)) break;
             st->q[d].pop();
             st->queued[d].fetch_sub(1, std::memory_order_relaxed);
+            parked_ops_.fetch_sub(1, std::memory_order_relaxed);
             op->place.store(nullptr, std::memory_order_seq_cst);
             b.push(op);
             // A short read or write drained the side at this very count: the next queued op
@@ -253,7 +263,10 @@ bool reactor::worker_poll(bool block, const std::atomic<std::uint32_t>* wake, bo
     // No spin unless the caller allows it (the other workers are asleep: parker.hpp).
     const bool polled = role_.worker_poll(
         block, wake,
-        [this](bool blk) { return cycle(blk ? next_timeout_ms() : 0, /*notify=*/false); },
+        [this](bool blk) {
+            if (blk) run_test_hook(hook_point::blocking_poll, this);
+            return cycle(blk ? next_timeout_ms() : 0, /*notify=*/false);
+        },
         taskport::detail::adaptive_spin{may_spin ? spin_us_ : 0, &spin_acct_},
         [this] { polls_.fetch_add(1, std::memory_order_relaxed); });
     if (!polled) return false;
@@ -310,9 +323,9 @@ void reactor::run_backstop() {
         if (stopped_.load(std::memory_order_acquire)) break;
         lk.unlock();
         const std::uint64_t now_polls = polls_.load(std::memory_order_relaxed);
-        std::uint32_t f;
+        std::uint32_t f = poll_role::role_free;
         bool found = false;
-        if (role_.try_take(f)) {
+        if (!backstop_paused.load(std::memory_order_relaxed) && role_.try_take(f)) {
             found = cycle(0, /*notify=*/true) != 0;
             role_.release(poll_role::role_held);
         }

@@ -55,6 +55,16 @@ public:
     // poll may spin first (adaptive_spin, poll_role.hpp); false: it goes to sleep at once.
     bool worker_poll(bool block, const std::atomic<std::uint32_t>* wake, bool may_spin) noexcept override;
     void interrupt_poll() noexcept override { poller_->wake(); }
+    // Operations queued on descriptors, or timers, wait for an event, and no worker sleeps in the
+    // poller (the role is not `blocking`): a hint for a worker going back to its task from
+    // help_until (park_protocol.hpp, invariant 5). Relaxed counts: an operation queued by a worker
+    // that is still running is that worker's to poll for (it parks in the poller, or polls
+    // between tasks); one queued before a worker listed itself asleep is ordered by the idle
+    // set's lock, which the caller took after that.
+    bool needs_poller() const noexcept override {
+        if (parked_ops_.load(std::memory_order_relaxed) == 0 && timers_.pending() == 0) return false;
+        return role_.load() != poll_role::role_blocking;
+    }
 
     // Registers st->fd (already non-blocking) and takes the registration reference. Throws
     // std::system_error (operation_aborted after shutdown).
@@ -112,6 +122,11 @@ private:
     std::mutex bs_mu_;                             // the backstop's sleep
     std::condition_variable bs_cv_;
     std::atomic<bool> deep_{false};  // the backstop sleeps until a blocking poller leaves
+    // Operations queued on every descriptor's queues (the sum of their `queued` counts): +1 by
+    // start() when it queues, -1 wherever one leaves a queue, always under that descriptor's mu.
+    // Read without a lock by needs_poller(). Only the park path (an operation that would block)
+    // and the completion path touch it, never an operation that finishes at once.
+    std::atomic<std::size_t> parked_ops_{0};
 
     std::mutex mu_;                          // guards the live list and retired_ (registration refs)
     descriptor_state* live_ = nullptr;

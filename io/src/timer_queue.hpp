@@ -110,6 +110,9 @@ public:
         size_.store(heap_.size(), std::memory_order_relaxed);
     }
 
+    // Timers parked now (any thread; relaxed: a hint, reactor::needs_poller).
+    std::size_t pending() const noexcept { return size_.load(std::memory_order_relaxed); }
+
     // Shutdown: every parked timer into b with operation_aborted; add() refuses from now on.
     void abort_all(op_batch& b) noexcept {
         std::lock_guard<std::mutex> g(mu_);

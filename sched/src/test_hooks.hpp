@@ -20,6 +20,9 @@ struct scheduler_test_hooks {
     std::atomic<void (*)(std::size_t, bool)> before_sleep{nullptr};
     // A worker entering its two-phase wait, still searching or not, top level or not.
     std::atomic<void (*)(std::size_t, bool, bool)> park_enter{nullptr};
+    // A worker about to sleep on its futex (not in the poller: the decision is made, nothing
+    // but its wake-up token ends that sleep now): worker index, top level or not.
+    std::atomic<void (*)(std::size_t, bool)> before_futex_sleep{nullptr};
     // Before starting worker thread i: returning true makes that start fail as if the system
     // refused a thread (std::system_error, resource_unavailable_try_again).
     std::atomic<bool (*)(std::size_t)> fail_thread_start{nullptr};

@@ -20,10 +20,13 @@
 //   poll_interrupt_nospin  the same without the spin (TASKPORT_POLL_SPIN_US=0)
 //   poll_handoff   2 polling workers; what the help_until waiter's poll found must reach the
 //                  other worker when its wait ends (ddbed8c)
+//   poll_handon    2 polling workers, a read pending, no backstop: the help_until waiter
+//                  leaves the poller for its task, which waits for the read; the other worker
+//                  sleeps on its futex and must be woken to poll (test_io_tcp's [handoff])
 //   role_stop      a worker polling back to back and the reactor's shutdown stopping the
 //                  poll role: stop() must end (test_io_tcp's shutdowns with echo13b's idle loop)
 //
-// planted: REFUSED_NO_WAKE HANDOFF_POLLED_ONLY HANDOFF_NONE TOKEN_NOT_REREAD SPIN_NO_REREAD STOP_RETRY_ONLY
+// planted: REFUSED_NO_WAKE HANDOFF_POLLED_ONLY HANDOFF_NONE TOKEN_NOT_REREAD SPIN_NO_REREAD STOP_RETRY_ONLY POLLER_NOT_HANDED_ON
 //   REFUSED_NO_WAKE     park_protocol.hpp: a refused submission leaves without waking (the
 //                       test_shutdown hang, fixed on branch sched)
 //   HANDOFF_POLLED_ONLY park_protocol.hpp: only what the waiter's own poll found is handed on
@@ -34,7 +37,9 @@
 //   SPIN_NO_REREAD      poll_role.hpp: the token is not re-read after the spin's non-blocking
 //                       look (the guard added with the spin in 1c67933)
 //   STOP_RETRY_ONLY     poll_role.hpp: stop() retries a CAS from `free` between interrupts
-//                       and the holder's release frees the role (before this branch's fix)
+//                       and the holder's release frees the role (before idle7's fix)
+//   POLLER_NOT_HANDED_ON park_protocol.hpp: a worker going back to its task from help_until
+//                       wakes nobody while reads are pending and nobody polls (before poll7)
 //
 // The search is exhaustive within a bound, so its verdict does not depend on time or load:
 // every scenario runs Relacy's context-bound scheduler to the end of its space (every
@@ -142,6 +147,9 @@ struct poll_source {
     rl_atomic<int> eventfd{0};      // interrupts not yet drained
     rl_atomic<int> ready_io{0};     // I/O events the kernel holds, not yet harvested
     rl_atomic<int> cq{0};           // completions queued (completion_queue::size_)
+    // Operations queued on descriptors, waiting for an event (reactor::parked_ops_): set by a
+    // scenario, -n when a cycle harvests n events (each completes one). Relaxed, as there.
+    rl_atomic<int> pending_ops{0};
     protocol* pp = nullptr;         // for the backstop's notifying push
     bool spin = true;               // TASKPORT_POLL_SPIN_US > 0: one non-blocking look first
 
@@ -172,8 +180,14 @@ struct poll_source {
         }
         eventfd.exchange(0, rl::mo_seq_cst);  // drained by whoever polls
         const int n = ready_io.exchange(0, rl::mo_seq_cst);
-        if (n) cq.fetch_add(n, rl::mo_seq_cst);  // queued without a wake-up
+        if (n) {
+            pending_ops.fetch_sub(n, rl::mo_relaxed);
+            cq.fetch_add(n, rl::mo_seq_cst);  // queued without a wake-up
+        }
         return n;
+    }
+    bool needs_poller() const {  // reactor::needs_poller
+        return pending_ops.load(rl::mo_relaxed) != 0 && role.load() != role_type::role_blocking;
     }
     // task_source::poll: the reactor's worker_poll, on the real poll role (poll_role.hpp).
     // wait_out_tries 0: a worker finding a momentary holder sleeps on its futex at once, which
@@ -412,6 +426,34 @@ struct poll_handoff : rl::test_suite<poll_handoff, 3> {
     }
 };
 
+// Two polling workers and a read pending, no backstop: worker 0 starts in the waiter task,
+// which waits in help_until (it sleeps in the poller, the role's blocking holder) and then spins
+// until the read's completion has run; worker 1 idles (on its futex when worker 0 holds the
+// poller). An outside thread completes fut, then the read's byte arrives. Only a poll finds it:
+// worker 0, leaving the poller for its task, must wake worker 1 to take it (park_protocol.hpp,
+// invariant 5). test_io_tcp's [handoff] test; the backstop's 1-10 ms looks hid it (21.8 s).
+struct poll_handon : rl::test_suite<poll_handon, 3> {
+    pool<2> p;
+    void before() {
+        p.polls = true;
+        p.src.pending_ops.store(1, rl::mo_relaxed);
+        p.waiter_then = [](pool<2>& q) { q.completion_done.wait(); };
+    }
+    void thread(unsigned i) {
+        if (i == 0) {
+            p.run(waiter, p.slots[0]);
+            p.worker_main(0);
+        } else if (i == 1) {
+            p.worker_main(1);
+        } else {
+            p.fut.set();
+            p.src.io_event();
+            p.waiter_done.wait();
+            p.pp.close();
+        }
+    }
+};
+
 // The reactor's shutdown against an idle worker: the worker polls back to back (blocking; its
 // search ends in one round, as echo13b's does when every other worker sleeps, so it retakes the
 // role as soon as it lets it go) until the role refuses it; the stopper calls the real stop()
@@ -528,6 +570,7 @@ int main(int argc, char** argv) {
         return model::check<model::poll_interrupt_nospin>("poll_interrupt_nospin", c);
     });
     run("poll_handoff", [](run_config c) { return model::check<model::poll_handoff>("poll_handoff", c); });
+    run("poll_handon", [](run_config c) { return model::check<model::poll_handon>("poll_handon", c); });
     run("role_stop", [](run_config c) { return model::check<model::role_stop>("role_stop", c); });
     std::printf("%s\n", ok ? "park_model: no failure found" : "park_model: FAILURE found");
     return ok ? 0 : 1;

@@ -73,6 +73,11 @@ struct task_source {
     }
     // Any thread: makes a blocking poll() in progress (or the next one) return.
     virtual void interrupt() noexcept {}
+    // A hint (no ordering promised beyond the caller's own locks): operations or timers wait for
+    // an event that only a poll delivers, and no thread sleeps in the poller now. A worker that
+    // was idle inside help_until() and goes back to a task that may run for long then wakes a
+    // sleeper to poll (park_protocol.hpp, invariant 5). False where the source has no poller.
+    virtual bool needs_poller() const noexcept { return false; }
 
 protected:
     ~task_source() = default;

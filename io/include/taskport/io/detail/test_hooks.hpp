@@ -20,6 +20,8 @@ enum class hook_point {
                          // known drained (descriptor_state::drained) (arg: the descriptor state)
     next_step,           // IOCP: a multi-step operation is about to issue its next step, on the
                          // completion thread under the op's lock (arg: the operation)
+    blocking_poll,       // readiness core: a worker holding the poll role is about to block in the
+                         // poller (arg: the reactor); called on the role's holder thread
 };
 
 using test_hook_fn = void (*)(hook_point, void* arg);
@@ -29,6 +31,12 @@ using test_hook_fn = void (*)(hook_point, void* arg);
 void set_test_hook(test_hook_fn f) noexcept;
 // Calls the hook if one is installed (service.cpp).
 void run_test_hook(hook_point p, void* arg) noexcept;
+
+// Readiness core: while paused, the reactor's backstop thread (reactor.cpp, run_backstop) makes
+// no polls, so that a test sees what the workers' own polls deliver (an event nobody polls for
+// then waits for ever). Tests only: pause after the runtime is up, resume before it shuts down.
+// Costs one relaxed load per backstop look (every 1-10 ms), nothing elsewhere.
+void set_backstop_paused(bool paused) noexcept;
 
 // IOCP: each step of a write_all sends at most n bytes (0: no limit but the backend's own), so
 // that a test gets several steps out of a small buffer. Tests only; other backends ignore it.
