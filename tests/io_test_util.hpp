@@ -10,11 +10,13 @@
 
 #include <taskport/taskport.hpp>
 
+#include <atomic>
 #include <cerrno>
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <span>
 #include <string>
 #include <string_view>
@@ -264,5 +266,29 @@ std::error_code outcome(taskport::future<T>& f) {
 }
 
 inline const std::error_code aborted = taskport::io::operation_aborted();
+
+// A fresh directory under the system's temporary one, named taskport-test-<tag>-<pid>-<n>, removed
+// with everything in it.
+struct temp_dir {
+    std::filesystem::path path;
+    explicit temp_dir(const char* tag) {
+        static std::atomic<int> n{0};
+#if defined(_WIN32)
+        const unsigned long pid = ::GetCurrentProcessId();
+#else
+        const long pid = ::getpid();
+#endif
+        path = std::filesystem::temp_directory_path() /
+               ("taskport-test-" + std::string(tag) + "-" + std::to_string(pid) + "-" + std::to_string(n++));
+        std::filesystem::create_directories(path);
+    }
+    ~temp_dir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path, ec);
+    }
+    temp_dir(const temp_dir&) = delete;
+    temp_dir& operator=(const temp_dir&) = delete;
+    std::filesystem::path operator/(const char* name) const { return path / name; }
+};
 
 }  // namespace tp_test

@@ -37,20 +37,8 @@ using tp_test::run;
 
 namespace {
 
-// A fresh directory, removed with everything in it.
-struct temp_dir {
-    fs::path path;
-    temp_dir() {
-        static std::atomic<int> n{0};
-        path = fs::temp_directory_path() /
-               ("taskport-test-file-" + std::to_string(::getpid()) + "-" + std::to_string(n++));
-        fs::create_directories(path);
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    fs::path operator/(const char* name) const { return path / name; }
+struct temp_dir : tp_test::temp_dir {
+    temp_dir() : tp_test::temp_dir("file") {}
 };
 
 void write_plain(const fs::path& p, const std::vector<std::byte>& data) {

@@ -22,9 +22,7 @@
 #include <string>
 #include <vector>
 
-#if defined(_WIN32)
-#include <process.h>  // getpid
-#else
+#if !defined(_WIN32)
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -38,20 +36,8 @@ using tp_test::run;
 
 namespace {
 
-struct temp_dir {
-    fs::path path;
-    temp_dir() {
-        static std::atomic<int> n{0};
-        path = fs::temp_directory_path() /
-               ("taskport-test-open-" + std::to_string(::getpid()) + "-" + std::to_string(n++));
-        fs::create_directories(path);
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        fs::permissions(path / "locked", fs::perms::owner_all, ec);
-        fs::remove_all(path, ec);
-    }
-    fs::path operator/(const char* name) const { return path / name; }
+struct temp_dir : tp_test::temp_dir {
+    temp_dir() : tp_test::temp_dir("open") {}
 };
 
 // The gate every hooked "open" waits on (the library's test hook: on the pool thread before the

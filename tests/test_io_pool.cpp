@@ -88,13 +88,6 @@ struct call_gate {
 
 call_gate* the_gate = nullptr;
 
-long process_id() {
-#if defined(_WIN32)
-    return static_cast<long>(::_getpid());
-#else
-    return static_cast<long>(::getpid());
-#endif
-}
 
 // Sends this process's stderr to a temporary file until text() takes it back and returns it.
 class stderr_capture {
@@ -203,19 +196,8 @@ bool exclusively_openable(const fs::path& p) {
 #endif
 }
 
-struct temp_dir {
-    fs::path path;
-    temp_dir() {
-        static std::atomic<int> n{0};
-        path = fs::temp_directory_path() /
-               ("taskport-test-pool-" + std::to_string(process_id()) + "-" + std::to_string(n++));
-        fs::create_directories(path);
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    fs::path operator/(const char* name) const { return path / name; }
+struct temp_dir : tp_test::temp_dir {
+    temp_dir() : tp_test::temp_dir("pool") {}
 };
 
 }  // namespace
