@@ -34,6 +34,7 @@ namespace io = taskport::io;
 namespace fs = std::filesystem;
 using tp_test::pattern;
 using tp_test::run;
+using tp_test::error_in;
 
 namespace {
 
@@ -64,24 +65,6 @@ task<std::size_t> read_at(io::file& f, std::uint64_t off, std::span<std::byte> b
     co_return co_await f.read_at(off, b);
 }
 task<void> sync(io::file& f) { co_await f.sync(); }
-
-// The error a coroutine throws, caught inside the runtime: the exception object then never
-// crosses threads (ThreadSanitizer cannot see libstdc++'s exception reference counts, and
-// reports the worker's release of a rethrown exception as a race with the test thread's read).
-template <class T>
-task<std::error_code> catching(task<T> t, std::string* what) {
-    try {
-        co_await std::move(t);
-    } catch (const std::system_error& e) {
-        if (what) *what = e.what();
-        co_return e.code();
-    }
-    co_return std::error_code();
-}
-template <class T>
-std::error_code error_in(runtime& rt, task<T> t, std::string* what = nullptr) {
-    return run(rt, catching(std::move(t), what));
-}
 
 }  // namespace
 

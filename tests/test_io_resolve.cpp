@@ -12,29 +12,12 @@
 using namespace taskport;
 namespace io = taskport::io;
 using tp_test::run;
+using tp_test::error_in;
 
 namespace {
 
 task<std::vector<io::endpoint>> resolve(runtime& rt, std::string host, std::string service) {
     co_return co_await io::resolve(rt, host, service);
-}
-
-// The error a coroutine throws, caught inside the runtime: the exception object then never
-// crosses threads (ThreadSanitizer cannot see libstdc++'s exception reference counts, and
-// reports the worker's release of a rethrown exception as a race with the test thread's read).
-template <class T>
-task<std::error_code> catching(task<T> t, std::string* what) {
-    try {
-        co_await std::move(t);
-    } catch (const std::system_error& e) {
-        if (what) *what = e.what();
-        co_return e.code();
-    }
-    co_return std::error_code();
-}
-template <class T>
-std::error_code error_in(runtime& rt, task<T> t, std::string* what = nullptr) {
-    return run(rt, catching(std::move(t), what));
 }
 
 std::error_code failure(runtime& rt, std::string host, std::string service, std::string* what = nullptr) {
