@@ -466,16 +466,27 @@ task<void> read_one_byte(io::tcp_stream& s, std::atomic<bool>& done) {
     done.store(true, std::memory_order_release);
 }
 
+// The get()-read test's rounds wait asleep (tp_test::gate: a mutex and a condition variable),
+// never spinning on sched_yield: beside a CPU-bound process a yield hands the core to it until
+// the kernel's next tick (4 ms at HZ=250), and rounds waiting so measured the kernel's yield
+// policy, not taskport (3-24 s instead of 0.1 s beside two busy processes).
+task<void> read_one_byte(io::tcp_stream& s, tp_test::gate& done) {
+    std::array<std::byte, 1> buf;
+    co_await s.read_some(buf);
+    done.open();
+}
+
 }  // namespace
 
 // An idle worker sleeps in the readiness poller, also one waiting inside get() (help_until).
 // What its poll finds is queued without waking anyone, for it to take next; but when its own
 // wait ends at that moment (here a promise set by this outside thread, which interrupts the
-// poll), it goes straight back to its task, which then spins until the read has run: only the
+// poll), it goes straight back to its task, which then blocks until the read has run: only the
 // other worker can run it, so the completion must have reached that worker (a regression test
 // for completions left queued while every other worker sleeps). The byte and the promise race
 // each other from this thread; which worker polls at that moment is up to the run, so rounds
-// repeat it, in both orders.
+// repeat it, in both orders. The task and this thread wait asleep (gate), not spinning on
+// sched_yield, whose cost under CPU contention is a scheduler tick per yield.
 TEST_CASE("tcp: a read found by a worker waiting in get() reaches another worker", "[tcp][poll]") {
     runtime rt(tp_test::workers(2));
     auto p1 = tp_test::connect_pair(rt);
@@ -483,16 +494,16 @@ TEST_CASE("tcp: a read found by a worker waiting in get() reaches another worker
     const int rounds = static_cast<int>(tp_test::scaled(2000));
     const std::byte one[1] = {std::byte{7}};
     for (int r = 0; r < rounds; ++r) {
-        std::atomic<bool> first{false}, waiting{false};
+        tp_test::gate first, waiting;
         promise<void> release;
         future<void> released = release.get_future();
         auto t1 = rt.spawn(read_one_byte(p1.server, first));
         auto t2 = rt.spawn([&] {
-            waiting.store(true, std::memory_order_release);
+            waiting.open();
             released.get();
-            while (!first.load(std::memory_order_acquire)) std::this_thread::yield();
+            (void)first.wait();  // this worker stays in user code: the read is the other worker's
         });
-        while (!waiting.load(std::memory_order_acquire)) std::this_thread::yield();
+        REQUIRE(waiting.wait());
         if (r % 2 == 0) {
             tp_test::raw_send_all(p1.client.native_handle(), one);
             release.set_value();

@@ -16,6 +16,12 @@
 #include <thread>
 #include <vector>
 
+#if defined(__linux__)
+#include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
 using namespace taskport;
 
 namespace {
@@ -180,6 +186,64 @@ TEST_CASE("parking: an idle runtime's workers park and stay parked") {
     REQUIRE(s3.injector_depth == 0);
     REQUIRE(s3.worker_queue_depth.size() == n);
     REQUIRE(s3.workers == n);
+}
+
+// ---- a searching worker keeps its core ----
+
+#if defined(__linux__)
+namespace yields {
+std::atomic<bool> counting{false};
+std::atomic<std::uint64_t> by_workers{0};
+}  // namespace yields
+
+// Interposes on libc's sched_yield for this whole test binary (the executable's definition comes
+// first for libtaskport and libstdc++'s std::this_thread::yield alike) and forwards to the
+// kernel; while a test counts, it counts the calls made on a runtime's worker threads.
+extern "C" int sched_yield() noexcept {
+    if (yields::counting.load(std::memory_order_relaxed) && taskport::detail::current_executor())
+        yields::by_workers.fetch_add(1, std::memory_order_relaxed);
+    return static_cast<int>(::syscall(SYS_sched_yield));
+}
+#endif
+
+// A worker that ran out of work searches for a few rounds before it parks, counted as searching,
+// so producers skip their wake-ups for it (idle.hpp). It must keep its core meanwhile: a
+// sched_yield gives the core to any runnable thread of the machine, and a CPU-bound one keeps it
+// until the next scheduler tick (4 ms at HZ=250) while the searcher neither runs the work it was
+// trusted with nor sleeps in the I/O poller (test_io_tcp's get()-read case: 3.7-7.2 s instead of
+// 0.1 s beside two busy processes). Here each round posts one task from outside into a pool
+// that sleeps entirely, so the woken worker (fed from outside: it lingers for the next post) and
+// the successor it wakes search all their rounds and find nothing: 033a4b9 yielded in two of
+// each search's rounds, at least 2 yields a round. Yields by a worker for another reason (a spin
+// lock whose holder was preempted) are rare; the bound leaves room for them.
+TEST_CASE("parking: a searching worker never yields its core") {
+#if defined(__linux__)
+    if (!pool_probe::observable())
+        TP_SKIP("needs /proc/self/task to see that every worker sleeps (Linux only)");
+    const int rounds = static_cast<int>(tp_test::scaled(200));
+    pool_probe probe;
+    runtime rt(tp_test::workers(2));
+    probe.capture();
+    REQUIRE(probe.tids.size() >= 2);
+    yields::by_workers = 0;
+    yields::counting = true;
+    tp_test::counter_latch done;
+    bool ok = true;
+    for (int i = 0; i < rounds && ok; ++i) {
+        // Posted into a pool entirely asleep, so the searches after it find nothing and run
+        // all their rounds.
+        ok = probe.wait_all_asleep();
+        rt.post([&] { done.arrive(); });
+        ok = ok && done.wait_for(i + 1);
+    }
+    yields::counting = false;
+    REQUIRE(ok);
+    const std::uint64_t n = yields::by_workers.load();
+    INFO("sched_yield calls on worker threads over " << rounds << " outside-fed rounds: " << n);
+    CHECK(n <= static_cast<std::uint64_t>(rounds / 20));
+#else
+    TP_SKIP("counts sched_yield by interposing on libc's (Linux only)");
+#endif
 }
 
 // ---- a worker that leaves help_until with work it saw but did not take ----

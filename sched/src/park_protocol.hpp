@@ -15,7 +15,11 @@
 //
 // Invariants (each is what one lost wake-up of this project's history broke):
 //   1. Work published, then notify_one(): either the producer sees the sleeper or the sleeper's
-//      re-check sees the work (idle.hpp). A producer skips its wake-up while someone searches.
+//      re-check sees the work (idle.hpp). A producer skips its wake-up while someone searches,
+//      so a searcher stays on its core until it finds work or parks: it pauses between its
+//      rounds and never yields the core (a CPU-bound thread elsewhere on the machine would keep
+//      it for a scheduler tick, 4 ms, while the skipped work and any I/O event wait; 033a4b9's
+//      search yielded: test_io_tcp's get()-read case at 3.7-7.2 s beside two busy processes).
 //   2. Whoever ends a search owns what such a skipped producer published: leave_search() wakes a
 //      successor when it was the last searcher; park() ends the search before its re-check; and
 //      a worker leaving help_until() to return to its task — which may run for long — wakes

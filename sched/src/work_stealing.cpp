@@ -11,8 +11,8 @@
 //      victim's deque is empty and the slot is stale (lifo_slot.hpp: the same task there for
 //      lifo_stale_after, the owner still busy with another); a few rounds, then park (idle.hpp).
 //      One round only when every other worker sleeps and this one's last batch was not outside
-//      work: then new work comes only with a wake-up, and yielding or polling would only cost
-//      system calls.
+//      work: then new work comes only with a wake-up, and polling would only cost system calls.
+//      Between rounds a searcher pauses on its core; it never yields it (search()).
 //
 // Shutdown (park_protocol.hpp): close() stops outside submissions (each counted in flight so none
 // slips past); workers keep running whatever is queued; when every worker is idle at top level,
@@ -459,12 +459,15 @@ private:
             if (task_node* t = take_source(w)) return t;
             if (task_node* t = take_injector(w)) return t;
             if (alone) break;
-            if (round + 1 < search_rounds) {
-                if (round == 0)
-                    for (int i = 0; i < 32; ++i) cpu_relax();
-                else
-                    std::this_thread::yield();
-            }
+            // Pause, never yield: this worker counts as searching, so producers skip their
+            // wake-ups for it (park_protocol.hpp, invariant 1), and it must stay on its core
+            // until it finds work or parks. A sched_yield hands the core to any runnable thread
+            // of the machine; a CPU-bound one then keeps it until the kernel's next tick (4 ms at
+            // HZ=250), while this worker, runnable, neither runs tasks nor sleeps in the poller.
+            // (test_io_tcp's "a read found by a worker waiting in get()" took 3.7-7.2 s instead
+            // of 0.1 s beside two CPU-bound processes with these yields.)
+            if (round + 1 < search_rounds)
+                for (int i = 0; i < 32; ++i) cpu_relax();
         }
         return nullptr;
     }
