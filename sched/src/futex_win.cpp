@@ -15,9 +15,12 @@ void futex_wait(std::atomic<std::uint32_t>& w, std::uint32_t old) noexcept {
 void futex_wait_for(std::atomic<std::uint32_t>& w, std::uint32_t old,
                     std::chrono::nanoseconds d) noexcept {
     // Milliseconds, rounded up (0 would not sleep at all); the system timer may stretch it.
+    // Capped below INFINITE (0xFFFFFFFF): a longer d (a wait_for(hours::max()) round) must not
+    // wrap into a short or an infinite sleep; about 49 days, then the caller re-checks.
     const auto ms = std::chrono::ceil<std::chrono::milliseconds>(d).count();
-    ::WaitOnAddress(reinterpret_cast<volatile void*>(&w), &old, sizeof old,
-                    static_cast<DWORD>(ms > 0 ? ms : 1));
+    const DWORD cap = 0xFFFFFFFE;
+    const DWORD t = ms <= 0 ? 1 : ms >= static_cast<long long>(cap) ? cap : static_cast<DWORD>(ms);
+    ::WaitOnAddress(reinterpret_cast<volatile void*>(&w), &old, sizeof old, t);
 }
 
 void futex_wake_one(std::atomic<std::uint32_t>& w) noexcept {

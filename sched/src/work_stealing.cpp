@@ -249,6 +249,37 @@ public:
         pp_.leave_wait(w.ps, parked, v);
     }
 
+    // help_until() with a deadline (future::wait_for on a worker): the same loop, plus a look at
+    // the clock before each task, and a timed park (the parker's park_for_next) that never sleeps
+    // in the source's poller, whose blocking poll has no timeout. Off the hot path: help_until()
+    // and the worker loop are untouched.
+    bool help_until_deadline(waitable& wt, std::chrono::steady_clock::time_point deadline) override {
+        worker& w = *local();
+        parker& p = pp_.parker_of(w.ps.index);
+        bool parked = false;
+        bool armed = false;
+        while (!wt.ready()) {
+            if (std::chrono::steady_clock::now() >= deadline) break;
+            task_node* t = find_local(w);
+            if (!t) t = search(w);
+            if (t) {
+                run_task(w, t);
+                continue;
+            }
+            if (armed) wt.disarm(&p);  // as help_until(): arm afresh before sleeping
+            armed = wt.arm(&p);
+            if (!armed) continue;  // ready meanwhile
+            const auto left = deadline - std::chrono::steady_clock::now();
+            if (left <= left.zero()) break;
+            park_until(w, &wt, left);
+            parked = true;
+        }
+        if (armed) wt.disarm(&p);
+        pool_view v{*this, w};
+        pp_.leave_wait(w.ps, parked, v);
+        return wt.ready();
+    }
+
     void shutdown() noexcept override {
         pp_.close();
         if (local()) return;  // a worker cannot join itself; the destructor joins
@@ -342,6 +373,23 @@ private:
             lifo_watch_.end();
         }
         return go_on;
+    }
+
+    // park() for help_until_deadline(): a futex sleep of `left` at most. A watch of a LIFO slot
+    // (pool_view) may shorten it to lifo_stale_after, never lengthen it.
+    struct timed_pool_view : pool_view {
+        task_source* pollable_source() const noexcept { return nullptr; }  // no timeout there
+    };
+    void park_until(worker& w, waitable* wt, std::chrono::nanoseconds left) {
+        parker& p = pp_.parker_of(w.ps.index);
+        p.park_for_next(left);
+        timed_pool_view v{{*this, w, true}};
+        pp_.park(w.ps, wt, v);
+        p.park_for_next({});  // unused if the park was cancelled
+        if (v.watching) {  // as park()
+            pp_.begin_search(w.ps);
+            lifo_watch_.end();
+        }
     }
 
     void leave_search(worker& w) noexcept { pp_.leave_search(w.ps); }

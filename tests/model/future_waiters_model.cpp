@@ -1,7 +1,7 @@
 // future_waiters_model.cpp — Relacy model of a future's waiter registration and completion: the
 // real runtime/include/taskport/detail/waiter_list.hpp, instantiated on Relacy's atomics.
 //
-// planted: TWO_WAITER EARLY_RELEASE
+// planted: TWO_WAITER EARLY_RELEASE TIMED_NO_WAIT TIMED_EARLY_FREE
 //
 // What it checks, over every interleaving and relaxed-memory outcome Relacy explores:
 // - every waiter registered before completion is notified exactly once, and sees the result
@@ -14,11 +14,22 @@
 // Suites: (1) two outside threads + two continuations (co_await/then/when_all nodes) + the
 // completer;
 // (2) two workers waiting (each with its own parker, one of them also woken spuriously, as for
-// other work, so it re-arms) + one outside thread + the completer.
+// other work, so it re-arms) + one outside thread + the completer;
+// (3) timed waits (future::wait_for): a worker whose deadline may pass while its heap node is
+// still registered (detail/timed_waiter.hpp, the real registration code), woken spuriously once;
+// an outside thread in timed rounds of wait_released_for(); the completer. Each timed sleep may
+// end at any moment (the adapter's futex_wait_for returns at once), so every order of deadline
+// and completion is explored. Checked: the node is freed exactly once and never touched after
+// (Relacy reports a leak, a double free or an access to freed memory), the worker's continuation
+// (in its frame, reused after the wait) is never notified after the worker left (a data race),
+// and a waiter that saw ready sees the result.
 // TASKPORT_PLANT_TWO_WAITER restores the old single-slot registration (a new waiter replaces the
 // registered one): Relacy must report the lost waiter. TASKPORT_PLANT_EARLY_RELEASE releases
 // the waiters before the completer has walked their nodes: Relacy must report the race on a node
-// whose owner already left.
+// whose owner already left. TASKPORT_PLANT_TIMED_NO_WAIT: a timed worker leaving does not wait
+// for the release when the completer has claimed its node, so the notification may run on its
+// reused frame. TASKPORT_PLANT_TIMED_EARLY_FREE: the timed worker frees its node on leaving, as
+// a frame-held node would be, while the completer may still reach it.
 //
 // Build: g++ -std=c++20 -O1 -Iruntime/include -Isched/include tests/model/future_waiters_model.cpp
 // (the relacy_atomics.hpp adapter, shared by every model, maps the policy onto Relacy)
@@ -26,6 +37,7 @@
 
 #include "relacy_atomics.hpp"  // first: the one Relacy adapter of taskport's atomics policy
 
+#include <taskport/detail/timed_waiter.hpp>
 #include <taskport/detail/waiter_list.hpp>
 
 namespace {
@@ -161,6 +173,111 @@ struct workers_and_outside : rl::test_suite<workers_and_outside, 5> {
     }
 };
 
+// ---- suite 3: timed waits ----
+
+// The continuation a timed worker arms its node with: a parker plus a word of its frame, which
+// the worker overwrites once it has left (a reused frame). A notification after that races.
+struct frame_target {
+    model_parker parker;
+    rl_policy::var<int> frame;
+    void notify() {
+        (void)frame.load();
+        parker.unpark();
+    }
+};
+
+struct timed_node : link_t {
+    taskport::detail::shared_waiter<rl_policy, frame_target> shared;
+    // Frees n with its memory poisoned: g++ removes the destructor's stores to memory about to
+    // be freed (-flifetime-dse), Relacy's "freed" mark among them, so a later access would go
+    // unnoticed. Volatile stores stay: any access after this fails Relacy's signature check.
+    static void destroy(timed_node* n) {
+        n->~timed_node();
+        auto* b = reinterpret_cast<volatile unsigned char*>(n);
+        for (std::size_t i = 0; i < sizeof(timed_node); ++i) b[i] = 0xdd;
+        ::operator delete(static_cast<void*>(n));
+    }
+};
+using timed_registration = taskport::detail::basic_timed_registration<rl_policy, timed_node, frame_target>;
+
+void notify_timed(link_t* l) {
+    auto* n = static_cast<timed_node*>(l);
+    if (n->shared.notify_and_drop()) timed_node::destroy(n);
+}
+
+// A timed sleep of the parker (parker.hpp's park() after park_for_next): ends when woken or at
+// once (the deadline); either way the caller re-checks.
+void park_timed(model_parker& p) {
+    if (p.token.exchange(0, rl::mo_acquire) == 0) {
+        rl_policy::futex_wait_for(p.token, 0, std::chrono::nanoseconds(1));
+        p.token.exchange(0, rl::mo_acquire);
+    }
+}
+
+// work_stealing.cpp's help_until_deadline() with a deadline that passes after two sleeps (or
+// whenever the sleeps end early), then the registration's destructor, then the frame reused.
+void timed_worker_wait(list_t& list, rl::var<int>& result, frame_target& t) {
+    bool saw_ready = false;
+    {
+        timed_registration r(list, new timed_node);
+        bool armed = false;
+        for (int sleeps = 0; sleeps < 2 && !list.ready(); ++sleeps) {
+            if (armed) r.disarm();
+            armed = r.arm(&t);
+            if (!armed) continue;  // ready meanwhile
+            park_timed(t.parker);
+        }
+        if (armed) r.disarm();
+        saw_ready = list.ready();
+    }
+    t.frame.store(1);  // the frame is reused: a race if a notification could still come
+    if (saw_ready) RL_ASSERT(result($) == result_value);
+}
+
+// future.hpp's wait_blocking_until(): mark the sleepers bit, then timed rounds until released
+// or the deadline (two rounds).
+void timed_outside_wait(list_t& list, rl::var<int>& result) {
+    if (list.ready() || !list.add_sleeper()) {
+        RL_ASSERT(result($) == result_value);
+        return;
+    }
+    for (int round = 0; round < 2; ++round) {
+        if (list.wait_released_for(std::chrono::nanoseconds(1))) {
+            RL_ASSERT(list.ready());
+            RL_ASSERT(result($) == result_value);
+            return;
+        }
+    }
+}
+
+struct timed_waits : rl::test_suite<timed_waits, 4> {
+    list_t list;
+    rl::var<int> result;
+    frame_target target;
+
+    void before() {
+        result($) = 0;
+        target.frame.store(0);
+    }
+    void thread(unsigned index) {
+        switch (index) {
+        case 0:
+            result($) = result_value;
+            list.complete(&notify_timed);
+            break;
+        case 1:
+            timed_worker_wait(list, result, target);
+            break;
+        case 2:
+            timed_outside_wait(list, result);
+            break;
+        case 3:
+            target.parker.unpark();  // other work for the worker: a wake-up that is not the event
+            break;
+        }
+    }
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -171,5 +288,7 @@ int main(int argc, char** argv) {
                                                   iterations);
     ok = run_suite<workers_and_outside>("future waiters: 2 workers + outside + spurious wake",
                                         iterations) && ok;
+    ok = run_suite<timed_waits>("future waiters: timed worker + timed outside + spurious wake",
+                                iterations) && ok;
     return ok ? 0 : 1;
 }

@@ -15,6 +15,7 @@
 
 #include <taskport/detail/refcount.hpp>
 #include <taskport/detail/take_back.hpp>
+#include <taskport/detail/timed_waiter.hpp>
 #include <taskport/detail/waiter_list.hpp>
 #include <taskport/sched/executor.hpp>
 #include <taskport/sched/futex.hpp>
@@ -22,6 +23,7 @@
 
 #include <atomic>
 #include <cassert>
+#include <chrono>
 #include <coroutine>
 #include <cstdint>
 #include <exception>
@@ -117,6 +119,19 @@ inline bool run_pending(executor* ex, task_node* t) noexcept {
     return ex->run_if_newest(t);
 }
 
+// steady_clock::now() + rel, saturating (wait_for(hours::max()) must not wrap into the past);
+// a zero or negative rel is now.
+template <class Rep, class Period>
+std::chrono::steady_clock::time_point saturating_deadline(const std::chrono::duration<Rep, Period>& rel) {
+    using clock = std::chrono::steady_clock;
+    const auto now = clock::now();
+    if (rel <= rel.zero()) return now;
+    // In double seconds: no integer conversion can overflow here.
+    const std::chrono::duration<double> left = clock::time_point::max() - now;
+    if (std::chrono::duration<double>(rel) >= left) return clock::time_point::max();
+    return now + std::chrono::ceil<clock::duration>(rel);
+}
+
 [[noreturn]] inline void throw_self_wait() {
     throw std::system_error(std::make_error_code(std::errc::resource_deadlock_would_occur),
                             "taskport: a task waits for its own future");
@@ -161,6 +176,36 @@ public:
         if (!waiters_.add_sleeper()) return;
         note_wait_registered(this);
         waiters_.wait_released();
+    }
+
+    // wait() with a deadline (future::wait_until): true when ready, false when the deadline
+    // passed first. The same threads, rules and self-wait error as wait(); a deadline already
+    // passed only looks (no take-back, no registration). On a worker: the take-back, then
+    // help_until_deadline() with a heap node the worker may leave registered (timed_worker_wait).
+    bool wait_until(std::chrono::steady_clock::time_point deadline) {
+        if (ready()) return true;
+        if (running_task_state() == this) throw_self_wait();
+        if (std::chrono::steady_clock::now() >= deadline) return ready();
+        executor* ex = current_executor();
+        if (ex && ex->in_worker()) {
+            if (task_node* t = pending_task(); t && take_back(ex, t, false)) return true;
+            timed_worker_wait w(*this);  // allocates its node: may throw std::bad_alloc
+            running_task_scope hide(nullptr);  // other tasks run here meanwhile
+            return ex->help_until_deadline(w, deadline);
+        }
+        return wait_blocking_until(deadline);
+    }
+
+    // wait_blocking() with a deadline: timed rounds on the released word. Leaving at the
+    // deadline leaves only the sleepers bit behind (no node): complete() then wakes nobody.
+    bool wait_blocking_until(std::chrono::steady_clock::time_point deadline) noexcept {
+        if (!waiters_.add_sleeper()) return true;
+        note_wait_registered(this);
+        for (;;) {
+            const auto now = std::chrono::steady_clock::now();
+            if (now >= deadline) return ready();
+            if (waiters_.wait_released_for(deadline - now)) return true;
+        }
     }
 
     // Sets the flag, then aborts the registered pending operation, if any. The hook lock makes
@@ -283,6 +328,34 @@ private:
         state_base& st;
         continuation* target = nullptr;  // set before the push; read by the completer
         bool registered = false;
+    };
+
+    // What a timed wait on a worker hands to help_until_deadline: a `waiter` node on the heap,
+    // shared with the completer (detail/timed_waiter.hpp), so that the worker can return at
+    // its deadline while the node is still registered; whichever of the two lets go last frees
+    // it. disarm() is synchronous (it waits out a notification under way), as the default
+    // help_until_deadline needs for its continuation in its frame.
+    struct timed_wait_node final : wait_node, task_allocated {
+        timed_wait_node() noexcept : wait_node(&timed_wait_node::on_notify) {}
+        shared_waiter<std_atomics, continuation> shared;
+        static void destroy(timed_wait_node* n) noexcept { delete n; }
+        static void on_notify(continuation* c) noexcept {
+            auto* self = static_cast<timed_wait_node*>(c);
+            if (self->shared.notify_and_drop()) destroy(self);
+        }
+    };
+    struct timed_worker_wait final : waitable {
+        explicit timed_worker_wait(state_base& s) : st(s), reg(s.waiters_, new timed_wait_node) {}
+        bool ready() const noexcept override { return st.ready(); }
+        bool arm(continuation* c) noexcept override {
+            const bool first = !reg.registered();
+            const bool armed = reg.arm(c);
+            if (armed && first) note_wait_registered(&st);
+            return armed;
+        }
+        void disarm(continuation*) noexcept override { reg.disarm(); }
+        state_base& st;
+        basic_timed_registration<std_atomics, timed_wait_node, continuation> reg;
     };
 
     void lock_hook() noexcept {
@@ -591,6 +664,41 @@ public:
     // object (they may free the state under it): wait from many threads, then get() once they
     // have returned. A second get() throws (see get()).
     void wait() const { state().wait(); }
+
+    /// As wait(), for at most `rel` (std::future::wait_for): std::future_status::ready once the
+    /// result is there, std::future_status::timeout when `rel` passed first (never deferred). The
+    /// future stays valid either way; wait, wait_for and wait_until may be called again. Measured
+    /// on std::chrono::steady_clock. Const: any number of threads at once, workers and outside
+    /// threads mixed, as wait(). A zero or negative `rel` only looks. On a worker it runs other
+    /// tasks meanwhile (the tbb_arena scheduler blocks the thread instead) and may return later
+    /// than the deadline by the length of the task it was running then. Throws
+    /// std::future_error(no_state) on an invalid future; a task waiting for its own future gets
+    /// wait()'s std::system_error(resource_deadlock_would_occur), not a timeout (it could only
+    /// ever time out: a bug to report, as wait() does); std::bad_alloc when a worker cannot
+    /// allocate its wait node.
+    template <class Rep, class Period>
+    std::future_status wait_for(const std::chrono::duration<Rep, Period>& rel) const {
+        auto& s = state();
+        return s.wait_until(detail::saturating_deadline(rel)) ? std::future_status::ready
+                                                         : std::future_status::timeout;
+    }
+
+    /// As wait_for(), until `abs` on any clock (std::future::wait_until): ready, or timeout once
+    /// Clock::now() >= abs. A clock other than steady_clock is re-read after each timed round,
+    /// so a clock that is set forward or back moves the deadline with it. Throws as wait_for().
+    template <class Clock, class Duration>
+    std::future_status wait_until(const std::chrono::time_point<Clock, Duration>& abs) const {
+        auto& s = state();
+        for (;;) {
+            // abs - now only when abs is ahead (time_point::min() - now would overflow).
+            const auto now = Clock::now();
+            const auto deadline = abs <= now ? std::chrono::steady_clock::time_point::min()
+                                             : detail::saturating_deadline(abs - now);
+            if (s.wait_until(deadline)) return std::future_status::ready;
+            if (std::is_same_v<Clock, std::chrono::steady_clock> || Clock::now() >= abs)
+                return std::future_status::timeout;
+        }
+    }
 
     // Waits, then returns the value or rethrows the task's exception. Leaves the future invalid.
     // The value is taken once: a get() on a future already taken (or moved from, or default

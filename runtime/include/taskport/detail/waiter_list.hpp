@@ -9,7 +9,8 @@
 // that sees `ready` fails; its caller reads the result instead). Nodes never leave before
 // completion, so the stack is only pushed and taken whole: no ABA, no removal.
 //
-// Two kinds of node:
+// Two kinds of node (a timed wait's heap node, detail/timed_waiter.hpp, is a waiter node whose
+// notification may outlive its owner's wait):
 // - once: notified exactly once, at completion (then(), co_await, when_all). Its owner learns of
 //   the completion only through that notification, which may free the node.
 // - waiter: a worker helping in wait(). Its owner may see `ready` itself before it is notified,
@@ -28,6 +29,7 @@
 #include <taskport/sched/atomics.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 
 namespace taskport::detail {
@@ -119,6 +121,20 @@ public:
             if (r == 0 && !released_.compare_exchange_strong(r, 2, P::acquire, P::acquire)) continue;
             P::futex_wait(released_, 2);
         }
+    }
+
+    // One timed round of wait_released(), for an outside thread that add_sleeper()ed and waits
+    // with a deadline (future::wait_for): true once released; false after about d or spuriously
+    // (the caller re-checks its deadline). Leaving on false is safe: a sleeper has no node, and
+    // the `2` it may leave in released_ only makes the completer's exchange wake nobody.
+    bool wait_released_for(std::chrono::nanoseconds d) noexcept {
+        // acquire: as wait_released().
+        std::uint32_t r = released_.load(P::acquire);
+        if (r == 1) return true;
+        if (r == 0 && !released_.compare_exchange_strong(r, 2, P::acquire, P::acquire))
+            return r == 1;
+        P::futex_wait_for(released_, 2, d);
+        return released_.load(P::acquire) == 1;
     }
 
     // Exactly once, after the result is stored. notify(node*) is called once per node registered

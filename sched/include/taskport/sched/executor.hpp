@@ -5,9 +5,11 @@
 // batch of completions over with one push and at most one wake-up.
 #pragma once
 
+#include <taskport/sched/futex.hpp>
 #include <taskport/sched/task_node.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -138,6 +140,44 @@ public:
     // On a worker of this executor: run other tasks until w.ready(), parking when there is
     // nothing to do. Precondition: in_worker().
     virtual void help_until(waitable& w) = 0;
+
+    /// As help_until(w), but returns by `deadline` even if w is not ready (a timed wait:
+    /// future::wait_for). Returns w.ready(). Leaves w disarmed. Precondition: in_worker(). On
+    /// a worker it may return later than the deadline by the length of a task it ran meanwhile.
+    /// This default (the tbb_arena executor: TBB cannot suspend with a timeout) runs no other
+    /// task: it blocks the calling thread in timed futex sleeps, woken by w's notification.
+    /// work_stealing overrides it to help until the deadline, parking with a timeout.
+    virtual bool help_until_deadline(waitable& w, std::chrono::steady_clock::time_point deadline) {
+        struct sleeper final : continuation {
+            sleeper() noexcept : continuation(&sleeper::on_notify) {}
+            // Set by the notifier (release: the event's writes), cleared by the sleeper.
+            std::atomic<std::uint32_t> flag{0};
+            static void on_notify(continuation* c) noexcept {
+                auto* self = static_cast<sleeper*>(c);
+                self->flag.store(1, std::memory_order_release);
+                futex_wake_one(self->flag);
+            }
+        } s;
+        bool armed = false;
+        while (!w.ready()) {
+            if (!armed) {
+                armed = w.arm(&s);
+                if (!armed) continue;  // ready meanwhile
+            }
+            const auto now = std::chrono::steady_clock::now();
+            if (now >= deadline) break;
+            futex_wait_for(s.flag, 0, deadline - now);
+            if (s.flag.exchange(0, std::memory_order_acquire) != 0) {
+                // Notified (possibly spuriously): the arming is spent; re-arm if not ready.
+                w.disarm(&s);
+                armed = false;
+            }
+        }
+        // Synchronous (the waitables used here: future.hpp's timed_worker_wait): s is not
+        // touched once this returns.
+        if (armed) w.disarm(&s);
+        return w.ready();
+    }
 
     // Stop accepting outside work, run everything queued, join the workers. Idempotent.
     virtual void shutdown() noexcept = 0;

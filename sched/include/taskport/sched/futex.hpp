@@ -9,7 +9,8 @@
 // sched_yield first, which under CPU contention gives the core away for whole time slices
 // (see that file). futex_win.cpp uses WaitOnAddress, because libstdc++ 12's fallback for
 // systems without a futex (mingw-w64) loses wake-ups: a two-thread ping-pong on it hangs.
-// futex_atomic.cpp (macOS, BSD) uses std::atomic::wait/notify_one. meson picks the file.
+// futex_atomic.cpp (macOS, BSD) uses std::atomic::wait/notify_one, and a condition variable table
+// for the timed wait (std::atomic::wait has no timeout). meson picks the file.
 #pragma once
 
 #include <atomic>
@@ -20,8 +21,8 @@ namespace taskport::detail {
 
 void futex_wait(std::atomic<std::uint32_t>& w, std::uint32_t old) noexcept;
 /// As futex_wait, but returns after about d at the latest (the system's timer granularity: the
-/// timer slack on Linux, a millisecond or more on Windows; where the platform has no timed wait,
-/// futex_atomic.cpp, it yields the core once and returns). Spurious returns allowed; never fails.
+/// timer slack on Linux, a millisecond or more on Windows; futex_atomic.cpp sleeps on a
+/// condition variable that the wakes also notify). Spurious returns allowed; never fails.
 void futex_wait_for(std::atomic<std::uint32_t>& w, std::uint32_t old,
                     std::chrono::nanoseconds d) noexcept;
 void futex_wake_one(std::atomic<std::uint32_t>& w) noexcept;
