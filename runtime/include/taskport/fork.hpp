@@ -177,6 +177,8 @@ public:
 private:
     template <class T>
     detail::fork_awaiter<T> start(void* slot, task<T>&& child, bool push) noexcept {
+        static_assert(std::is_void_v<T> || std::is_move_assignable_v<T>,
+                      "fork_join: a child's value is move-assigned into its slot");
         if (push) ++f_.forks;
         if (!child.valid())
             f_.record_error(std::make_exception_ptr(std::future_error(std::future_errc::no_state)));

@@ -120,12 +120,18 @@ struct task_promise final : promise_base {
 
     // A forked child's end (fork.hpp): moves the value into *slot (a T the parent owns); returns
     // the exception instead, or the one moving threw.
+    // fork_join only forks tasks whose T is move-assignable (fork.hpp); the final awaiter
+    // instantiates this for every T, hence the if constexpr.
     std::exception_ptr deliver(void* slot) noexcept {
         if (result.index() == 2) return std::move(std::get<2>(result));
-        try {
-            *static_cast<T*>(slot) = std::move(std::get<1>(result));
-        } catch (...) {
-            return std::current_exception();
+        if constexpr (std::is_move_assignable_v<T>) {
+            try {
+                *static_cast<T*>(slot) = std::move(std::get<1>(result));
+            } catch (...) {
+                return std::current_exception();
+            }
+        } else {
+            (void)slot;
         }
         return nullptr;
     }
