@@ -72,7 +72,7 @@ public:
         f->parent = parent;
         if (push_) {
             if (executor* ex = current_executor()) {
-                cp.fork_pushed = true;
+                cp.fork_ex = ex;
                 // From here a thief may run the parent (and free this awaiter): locals only.
                 ex->schedule_accepted(f);
             }

@@ -38,10 +38,11 @@ struct promise_base {
     root_hook* root = nullptr;              // set on the root coroutine of a spawned task
     state_base* cancel_scope = nullptr;  // the root's state: whose cancel() applies
     // Set when fork_join::fork or ::call started this coroutine (fork.hpp): the parent's side,
-    // where the result goes, and whether the parent's continuation was pushed for thieves.
+    // where the result goes, and the executor the parent's continuation was pushed to (null:
+    // not pushed, the child was called inline).
     fork_frame* fork = nullptr;
     void* fork_slot = nullptr;
-    bool fork_pushed = false;
+    executor* fork_ex = nullptr;
 
     struct final_awaiter {
         bool await_ready() const noexcept { return false; }
@@ -56,9 +57,9 @@ struct promise_base {
                     // parent or leave it to its join (fork_frame::child_done).
                     if (std::exception_ptr e = h.promise().deliver(p.fork_slot))
                         f->record_error(std::move(e));
-                    const bool pushed = p.fork_pushed;
+                    executor* const pushed_to = p.fork_ex;
                     h.destroy();
-                    if (const std::coroutine_handle<> next = f->child_done(pushed))
+                    if (const std::coroutine_handle<> next = f->child_done(pushed_to))
                         return transfer_to(h, next);  // h: only its address
                     return std::noop_coroutine();
                 }

@@ -40,13 +40,14 @@ struct fork_frame : task_node {
         if (counter.claim_error()) error = std::move(e);
     }
 
-    // The end of a child whose frame is already destroyed (its result delivered). pushed: its
-    // fork pushed the continuation (else it was called inline and the parent simply goes on).
+    // The end of a child whose frame is already destroyed (its result delivered). ex: the
+    // executor its fork pushed the continuation to, or null (the child was called inline, and
+    // the parent simply goes on). The take-back asks ex about the calling thread's own queue
+    // (take_if_newest is false off ex's workers), so a child that moved elsewhere is fine.
     // Returns what the child's final_suspend transfers to: the parent, or null (nothing).
-    std::coroutine_handle<> child_done(bool pushed) noexcept {
-        if (!pushed) return parent;
-        executor* ex = current_executor();
-        const bool taken = ex && ex->take_if_newest(this);
+    std::coroutine_handle<> child_done(executor* ex) noexcept {
+        if (!ex) return parent;
+        const bool taken = ex->take_if_newest(this);
         if (counter.child_done(taken)) return parent;
         return {};
     }
