@@ -366,7 +366,7 @@ TEST_CASE("fork_join: an exception from a child whose continuation was stolen", 
 TEST_CASE("fork_join: the parent's cancel() reaches forked children", "[fork]") {
     // Children wait on an event that is never set; cancelling the spawned root makes their
     // waits throw cancelled_error, the join rethrows it, and the root's future reports it.
-    // Forks made after the cancel start no child.
+    // Forks made after the cancel start no child (and go on without growing the stack).
     struct s {
         async_event never;
         std::atomic<int> started{0}, waiting{0};
@@ -384,6 +384,7 @@ TEST_CASE("fork_join: the parent's cancel() reaches forked children", "[fork]") 
             co_return 0;
         }
         std::atomic<bool> late_running{false};
+        const long refused = tp_test::scaled(400000);
         task<int> late(int& after) {  // forks once cancelled: nothing starts
             int a = 0;
             fork_join fj;
@@ -391,7 +392,8 @@ TEST_CASE("fork_join: the parent's cancel() reaches forked children", "[fork]") 
             bool cancelled = false;
             while (!cancelled) cancelled = co_await this_task_cancelled();
             const int before = started.load();
-            co_await fj.fork(a, child());
+            // Many refused forks: each goes on at once, without growing the stack.
+            for (long i = 0; i < refused; ++i) co_await fj.fork(a, child());
             after = started.load() - before;
             co_await fj.join();
             co_return a;

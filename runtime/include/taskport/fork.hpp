@@ -63,7 +63,9 @@ public:
             if (parent.promise().cancelled()) {
                 f->record_error(std::make_exception_ptr(cancelled_error()));
                 c.destroy();
-                return parent;
+                // Not a plain `return parent`: below -O2 that resumes it nested, a stack frame
+                // per refused fork (transfer_to's trampoline unwinds it).
+                return transfer_to(parent, parent);
             }
             cp.cancel_scope = parent.promise().cancel_scope;  // its cancel() reaches the child
         }
