@@ -9,6 +9,7 @@
 #include <taskport/fork.hpp>
 
 #include <atomic>
+#include <cstdint>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -232,14 +233,14 @@ TEST_CASE("fork_join: a suspended child; the next child's continuation taken bac
 
 TEST_CASE("fork_join: nested fork_joins and many rounds on 2 workers", "[fork]") {
     struct nest {
-        static task<long> sum(int lo, int hi) {  // [lo, hi), split in four
+        static task<std::int64_t> sum(int lo, int hi) {  // [lo, hi), split in four (64-bit: Windows' long is 32)
             if (hi - lo <= 4) {
-                long s = 0;
+                std::int64_t s = 0;
                 for (int i = lo; i < hi; ++i) s += i;
                 co_return s;
             }
             const int q = (hi - lo) / 4;
-            long r[4] = {};
+            std::int64_t r[4] = {};
             fork_join fj;
             co_await fj.fork(r[0], sum(lo, lo + q));
             co_await fj.fork(r[1], sum(lo + q, lo + 2 * q));
@@ -252,7 +253,7 @@ TEST_CASE("fork_join: nested fork_joins and many rounds on 2 workers", "[fork]")
     const int n = static_cast<int>(tp_test::scaled(200000));
     runtime rt(runtime_options{.workers = 2});
     tp_test::watchdog wd("fork nested");
-    for (int k = 0; k < 5; ++k) REQUIRE(rt.block_on(nest::sum(0, n)) == static_cast<long>(n) * (n - 1) / 2);
+    for (int k = 0; k < 5; ++k) REQUIRE(rt.block_on(nest::sum(0, n)) == static_cast<std::int64_t>(n) * (n - 1) / 2);
 }
 
 TEST_CASE("fork_join: exceptions reach the join, the first one wins", "[fork]") {
