@@ -205,6 +205,13 @@ public:
         return true;
     }
 
+    bool take_if_newest(task_node* t) noexcept override {
+        worker* w = local();
+        if (!w || !w->deque.pop_if_newest(t)) return false;
+        w->run.add();  // pushed counted it as spawned; taken back, it runs (nested) now
+        return true;
+    }
+
     bool in_worker() const noexcept override { return local() != nullptr; }
 
     void attach_source(task_source* s) noexcept override {

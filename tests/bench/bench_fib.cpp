@@ -1,6 +1,7 @@
-// bench_fib.cpp — fib(30), one task per call, written four ways: taskport task_group, taskport
-// futures (spawn + get on the workers), taskport coroutines (spawn one child, co_await the other)
-// and oneTBB task_group, the peer all three are compared with.
+// bench_fib.cpp — fib(30), one task per call, written five ways: taskport task_group, taskport
+// futures (spawn + get on the workers), taskport coroutines (spawn one child, co_await the other),
+// taskport coroutines with fork_join (fork one child, call the other: continuation stealing,
+// fork.hpp) and oneTBB task_group, the peer all four are compared with.
 //
 // Both sides use two compute threads: taskport's two workers (the main thread blocks), and TBB's
 // main thread plus its one default worker (hardware threads - 1).
@@ -44,6 +45,16 @@ taskport::task<int> fib_co(taskport::runtime& rt, int n) {
     auto f = rt.spawn(fib_co(rt, n - 1));
     int y = co_await fib_co(rt, n - 2);
     int x = co_await std::move(f);
+    co_return x + y;
+}
+
+taskport::task<int> fib_fork(int n) {
+    if (n < 2) co_return n;
+    int x = 0, y = 0;
+    taskport::fork_join fj;
+    co_await fj.fork(x, fib_fork(n - 1));
+    co_await fj.call(y, fib_fork(n - 2));
+    co_await fj.join();
     co_return x + y;
 }
 
@@ -103,6 +114,13 @@ int main(int argc, char** argv) {
         check(v, n, "taskport coroutines");
         return ms;
     };
+    auto fork_side = [&] {
+        auto t0 = bench::clock::now();
+        int v = rt.block_on(fib_fork(n));
+        double ms = bench::ms_since(t0);
+        check(v, n, "taskport fork_join");
+        return ms;
+    };
 
     // `bench_fib N side [reps]`: one side alone, for profiling.
     if (argc > 2) {
@@ -111,6 +129,7 @@ int main(int argc, char** argv) {
         std::function<double()> f = which == "tg"    ? std::function<double()>(tg_side)
                                     : which == "co"  ? std::function<double()>(co_side)
                                     : which == "fut" ? std::function<double()>(fut_side)
+                                    : which == "fork" ? std::function<double()>(fork_side)
                                                      : std::function<double()>(tbb_side);
         std::vector<double> v;
         for (int i = 0; i < k; ++i) v.push_back(f());
@@ -123,6 +142,8 @@ int main(int argc, char** argv) {
                        "ms", 1.0);
     bench::row_samples(name + ": coroutines vs tbb::task_group", bench::alternate(r, co_side, tbb_side),
                        "ms", 1.5);
+    bench::row_samples(name + ": coroutines, fork/join vs tbb::task_group",
+                       bench::alternate(r, fork_side, tbb_side), "ms", 0.5);
     bench::row_samples(name + ": futures vs tbb::task_group", bench::alternate(r, fut_side, tbb_side),
                        "ms", 2.0);
 }

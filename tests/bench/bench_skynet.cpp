@@ -1,8 +1,9 @@
 // bench_skynet.cpp — skynet: a 10-ary tree of tasks, 1M leaves (1,111,111 tasks), each leaf
 // returning its ordinal and each inner task summing its ten children.
 //
-// taskport is written two ways (task_group with ten runs and a wait; coroutines spawning ten
-// children as futures and co_awaiting them), the peer is oneTBB task_group. Two compute threads on
+// taskport is written three ways (task_group with ten runs and a wait; coroutines spawning ten
+// children as futures and co_awaiting them; coroutines forking nine children and calling the
+// tenth with fork_join, fork.hpp), the peer is oneTBB task_group. Two compute threads on
 // each side (see bench_fib.cpp).
 #include "common.hpp"
 
@@ -50,6 +51,19 @@ taskport::task<long> skynet_co(taskport::runtime& rt, long num, long size) {
     co_return s;
 }
 
+taskport::task<long> skynet_fork(long num, long size) {
+    if (size == 1) co_return num;
+    long sums[10];
+    const long sub = size / 10;
+    taskport::fork_join fj;
+    for (int i = 0; i < 9; ++i) co_await fj.fork(sums[i], skynet_fork(num + i * sub, sub));
+    co_await fj.call(sums[9], skynet_fork(num + 9 * sub, sub));
+    co_await fj.join();
+    long s = 0;
+    for (long v : sums) s += v;
+    co_return s;
+}
+
 void check(long v, const char* who) {
     if (v != want) {
         std::fprintf(stderr, "bench_skynet: %s got %ld, expected %ld\n", who, v, want);
@@ -84,8 +98,17 @@ int main() {
         check(v, "taskport coroutines");
         return ms;
     };
+    auto fork_side = [&] {
+        auto t0 = bench::clock::now();
+        long v = rt.block_on(skynet_fork(0, leaves));
+        double ms = bench::ms_since(t0);
+        check(v, "taskport fork_join");
+        return ms;
+    };
     bench::row_samples("skynet 1M leaves: task_group vs tbb::task_group",
                        bench::alternate(r, tg_side, tbb_side), "ms");
     bench::row_samples("skynet 1M leaves: coroutines (spawn + co_await) vs tbb::task_group",
                        bench::alternate(r, co_side, tbb_side), "ms");
+    bench::row_samples("skynet 1M leaves: coroutines, fork/join vs tbb::task_group",
+                       bench::alternate(r, fork_side, tbb_side), "ms");
 }

@@ -54,10 +54,13 @@ template <class T>
 using stored_t = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
 
 // What future::cancel() calls to abort the operation (I/O, a timer) a task is suspended on.
+// A task tree may have several pending at once (fork_join's children, fork.hpp): a state keeps
+// them in a list through next_hook, under its hook lock.
 struct cancel_hook {
     using fn_t = void (*)(cancel_hook*) noexcept;
     explicit cancel_hook(fn_t f) noexcept : fn(f) {}
     fn_t fn;
+    cancel_hook* next_hook = nullptr;  // the state's list (under its hook lock)
 };
 
 // Test hook, off (null) in normal use: called with the state's address each time a waiter (a
@@ -214,7 +217,13 @@ public:
     void request_cancel() noexcept {
         cancel_.store(true, std::memory_order_seq_cst);
         lock_hook();
-        if (hook_) hook_->fn(hook_);
+        // Each fn only starts the abort (its coroutine resumes elsewhere, and unregisters under
+        // this lock first), so no hook leaves the list while we walk it.
+        for (cancel_hook* h = hook_; h;) {
+            cancel_hook* const next = h->next_hook;
+            h->fn(h);
+            h = next;
+        }
         unlock_hook();
     }
     bool cancel_requested() const noexcept { return cancel_.load(std::memory_order_relaxed); }
@@ -224,13 +233,22 @@ public:
     bool set_cancel_hook(cancel_hook* h) noexcept {
         lock_hook();
         bool ok = !cancel_.load(std::memory_order_seq_cst);
-        if (ok) hook_ = h;
+        if (ok) {
+            h->next_hook = hook_;
+            hook_ = h;
+        }
         unlock_hook();
         return ok;
     }
     void clear_cancel_hook(cancel_hook* h) noexcept {
         lock_hook();
-        if (hook_ == h) hook_ = nullptr;
+        for (cancel_hook** p = &hook_; *p; p = &(*p)->next_hook) {
+            if (*p == h) {
+                *p = h->next_hook;
+                h->next_hook = nullptr;
+                break;
+            }
+        }
         unlock_hook();
     }
 
@@ -369,8 +387,8 @@ private:
     waiter_list<std_atomics> waiters_;  // see the file comment
     basic_refcount<std_atomics> refs_;         // futures, producers, continuations
     std::atomic<bool> cancel_{false};          // set by future::cancel(), read by the task
-    std::atomic<bool> hook_lock_{false};       // guards hook_
-    cancel_hook* hook_ = nullptr;              // the pending operation to abort
+    std::atomic<bool> hook_lock_{false};       // guards hook_ and its list
+    cancel_hook* hook_ = nullptr;              // the pending operations to abort (a list)
     executor* ex_;  // where continuations run; null: inline on the completing thread
 };
 

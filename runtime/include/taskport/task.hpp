@@ -7,6 +7,7 @@
 // co_await inside the task tree first checks that request and throws cancelled_error().
 #pragma once
 
+#include <taskport/detail/fork_frame.hpp>
 #include <taskport/future.hpp>
 
 #include <coroutine>
@@ -36,6 +37,12 @@ struct promise_base {
     std::coroutine_handle<> continuation;  // the awaiting coroutine, or null at the root
     root_hook* root = nullptr;              // set on the root coroutine of a spawned task
     state_base* cancel_scope = nullptr;  // the root's state: whose cancel() applies
+    // Set when fork_join::fork or ::call started this coroutine (fork.hpp): the parent's side,
+    // where the result goes, and the executor the parent's continuation was pushed to (null:
+    // not pushed, the child was called inline).
+    fork_frame* fork = nullptr;
+    void* fork_slot = nullptr;
+    executor* fork_ex = nullptr;
 
     struct final_awaiter {
         bool await_ready() const noexcept { return false; }
@@ -43,6 +50,20 @@ struct promise_base {
         std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) noexcept {
             promise_base& p = h.promise();
             if (p.continuation) return transfer_to(h, p.continuation);
+            if constexpr (requires { h.promise().deliver(nullptr); }) {
+                if (fork_frame* const f = p.fork) {
+                    // A forked child: deliver the result into the parent's frame, free this
+                    // frame (the allocator's cache is hot for the next fork), then resume the
+                    // parent or leave it to its join (fork_frame::child_done).
+                    if (std::exception_ptr e = h.promise().deliver(p.fork_slot))
+                        f->record_error(std::move(e));
+                    executor* const pushed_to = p.fork_ex;
+                    h.destroy();
+                    if (const std::coroutine_handle<> next = f->child_done(pushed_to))
+                        return transfer_to(h, next);  // h: only its address
+                    return std::noop_coroutine();
+                }
+            }
             if (p.root) {
                 // Taken back by its future's sole owner, which runs it nested and completes it
                 // privately (state_base::take_back; a root's cancel_scope is its state): no
@@ -78,7 +99,8 @@ struct promise_base {
 
     template <class A>
     A&& await_transform(A&& a) {
-        if constexpr (!std::is_same_v<std::decay_t<A>, cancellation_query>)
+        if constexpr (!std::is_same_v<std::decay_t<A>, cancellation_query> &&
+                      !std::is_base_of_v<cancel_exempt, std::decay_t<A>>)
             if (cancelled()) throw cancelled_error();
         return std::forward<A>(a);
     }
@@ -97,6 +119,24 @@ struct task_promise final : promise_base {
     }
     void unhandled_exception() noexcept { result.template emplace<2>(std::current_exception()); }
 
+    // A forked child's end (fork.hpp): moves the value into *slot (a T the parent owns); returns
+    // the exception instead, or the one moving threw.
+    // fork_join only forks tasks whose T is move-assignable (fork.hpp); the final awaiter
+    // instantiates this for every T, hence the if constexpr.
+    std::exception_ptr deliver(void* slot) noexcept {
+        if (result.index() == 2) return std::move(std::get<2>(result));
+        if constexpr (std::is_move_assignable_v<T>) {
+            try {
+                *static_cast<T*>(slot) = std::move(std::get<1>(result));
+            } catch (...) {
+                return std::current_exception();
+            }
+        } else {
+            (void)slot;
+        }
+        return nullptr;
+    }
+
     T take() {
         // Moved out, as shared_state::take() does (future.hpp says why).
         if (result.index() == 2) std::rethrow_exception(std::exchange(std::get<2>(result), nullptr));
@@ -111,6 +151,7 @@ struct task_promise<void> final : promise_base {
     task<void> get_return_object() noexcept;
     void return_void() noexcept {}
     void unhandled_exception() noexcept { error = std::current_exception(); }
+    std::exception_ptr deliver(void*) noexcept { return std::move(error); }
     void take() {
         if (error) std::rethrow_exception(std::exchange(error, nullptr));
     }

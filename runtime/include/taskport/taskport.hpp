@@ -7,6 +7,7 @@
 #include <taskport/async_semaphore.hpp>
 #include <taskport/barrier.hpp>
 #include <taskport/channel.hpp>
+#include <taskport/fork.hpp>
 #include <taskport/future.hpp>
 #include <taskport/io/io.hpp>
 #include <taskport/latch.hpp>

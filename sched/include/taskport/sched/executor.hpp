@@ -121,6 +121,16 @@ public:
         return false;
     }
 
+    /// On a worker of this executor: if t is still the newest task of the calling worker's own
+    /// queue (neither run nor stolen yet), takes it out WITHOUT running it and returns true: the
+    /// caller now owns t (fork_join's child taking its parent's continuation back, fork.hpp).
+    /// False, and t left where it is, otherwise (off a worker, t not the newest, taken by a
+    /// thief); executors without such a queue always answer false. Counted as a task run.
+    virtual bool take_if_newest(task_node* t) noexcept {
+        (void)t;
+        return false;
+    }
+
     // True on a worker thread of this executor.
     virtual bool in_worker() const noexcept = 0;
 
