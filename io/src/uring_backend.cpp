@@ -92,10 +92,11 @@ struct open_req final : operation {
     open_req(uring_impl* r, std::string p, int f, stage_t st);
 
     std::uint64_t tag() const noexcept { return reinterpret_cast<std::uintptr_t>(this) | tag_open; }
-    // The open(2) flags of this step (native_open's: O_NONBLOCK | O_CLOEXEC | O_NOCTTY added).
+    // The open(2) flags of this step (native_open's: O_NONBLOCK | O_CLOEXEC | O_NOCTTY added,
+    // except to the exclusive create, native_create_flags).
     int step_flags() const noexcept {
         const int base = flags | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
-        return stage == exclusive ? base | O_EXCL : stage == existing ? base & ~O_CREAT : base;
+        return stage == exclusive ? native_create_flags(flags) : stage == existing ? base & ~O_CREAT : base;
     }
 
     uring_impl* ring;
