@@ -153,13 +153,13 @@ public:
                   io_uring_opcode_supported(probe, IORING_OP_FSYNC) &&
                   io_uring_opcode_supported(probe, IORING_OP_ASYNC_CANCEL) &&
                   io_uring_opcode_supported(probe, IORING_OP_NOP);
-        // Opens too when TASKPORT_URING_OPEN=1 and the kernel has OPENAT (5.6); else they stay
-        // on the blocking pool. Opt-in: measured (session 7) it cut futex calls per open from
-        // 4.8-6.0 to 0.5-1.9 and CPU by a few percent, but no wall time, and shutdown must
-        // wait for an OPENAT still in the kernel (a hung NFS or FUSE server) where the pool gives
-        // up after shutdown_timeout.
+        // Opens too when the kernel has OPENAT (5.6), unless TASKPORT_URING_OPEN=0 keeps them on
+        // the blocking pool. Measured (session 8, taskport-fetch, per file): futex calls 5.6-5.8
+        // -> 0.9-1.5, context switches 4.4-5.6 -> 1.8-2.9, task-clock about a third lower; and
+        // shutdown gives up on an OPENAT the kernel still runs after shutdown_timeout, as the pool
+        // does on its calls (abandon()).
         const char* env = std::getenv("TASKPORT_URING_OPEN");
-        open_ok_ = ok && io_uring_opcode_supported(probe, IORING_OP_OPENAT) && env && std::strcmp(env, "1") == 0;
+        open_ok_ = ok && io_uring_opcode_supported(probe, IORING_OP_OPENAT) && !(env && std::strcmp(env, "0") == 0);
         if (probe) io_uring_free_probe(probe);
         if (!ok) {
             why = std::make_error_code(std::errc::function_not_supported);
