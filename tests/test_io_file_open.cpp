@@ -146,11 +146,19 @@ std::error_code error_in(runtime& rt, task<T> t, std::string* what = nullptr) {
     return run(rt, catching(std::move(t), what));
 }
 
-// True when this runtime's opens go to io_uring: the backend in use, and not
-// TASKPORT_URING_OPEN=0 (which tests the pool instead).
+// The OPENAT path is opt-in (TASKPORT_URING_OPEN=1): this file tests it wherever io_uring is the
+// backend, unless the environment already chose (TASKPORT_URING_OPEN=0 tests the pool instead).
+#ifndef _WIN32
+[[maybe_unused]] const bool uring_open_enabled = [] {
+    ::setenv("TASKPORT_URING_OPEN", "1", 0);
+    return true;
+}();
+#endif
+
+// True when this runtime's opens go to io_uring (the backend in use and TASKPORT_URING_OPEN=1).
 bool uring_opens(runtime& rt) {
     const char* e = std::getenv("TASKPORT_URING_OPEN");
-    return io::detail::service_of(rt).uring != nullptr && !(e && std::strcmp(e, "0") == 0);
+    return io::detail::service_of(rt).uring != nullptr && e && std::strcmp(e, "1") == 0;
 }
 
 std::vector<std::byte> bytes(const char* s) {

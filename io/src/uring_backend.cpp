@@ -153,13 +153,15 @@ public:
                   io_uring_opcode_supported(probe, IORING_OP_FSYNC) &&
                   io_uring_opcode_supported(probe, IORING_OP_ASYNC_CANCEL) &&
                   io_uring_opcode_supported(probe, IORING_OP_NOP);
-        // Opens too when the kernel has OPENAT (5.6), unless TASKPORT_URING_OPEN=0 keeps them on
-        // the blocking pool. Measured (session 8, taskport-fetch, per file): futex calls 5.6-5.8
-        // -> 0.9-1.5, context switches 4.4-5.6 -> 1.8-2.9, task-clock about a third lower; and
-        // shutdown gives up on an OPENAT the kernel still runs after shutdown_timeout, as the pool
-        // does on its calls (abandon()).
+        // Opens too when TASKPORT_URING_OPEN=1 and the kernel has OPENAT (5.6); else they stay on
+        // the blocking pool. Opt-in: shutdown now gives up on an OPENAT as the pool does
+        // (abandon()), but with the OPENATs submitted by the completion thread (what makes that
+        // possible) it measured no cheaper than the pool (session 8, taskport-fetch, perf stat
+        // without tracepoints: task-clock 177-236 ms against 190-228, context switches per file
+        // 3.0-5.6 against 3.5-4.6; futex calls 1.5-2.6 against 5.1-5.3). Submitted by workers it
+        // was cheaper (context switches 1.6-2.6) but could not be abandoned.
         const char* env = std::getenv("TASKPORT_URING_OPEN");
-        open_ok_ = ok && io_uring_opcode_supported(probe, IORING_OP_OPENAT) && !(env && std::strcmp(env, "0") == 0);
+        open_ok_ = ok && io_uring_opcode_supported(probe, IORING_OP_OPENAT) && env && std::strcmp(env, "1") == 0;
         if (probe) io_uring_free_probe(probe);
         if (!ok) {
             why = std::make_error_code(std::errc::function_not_supported);

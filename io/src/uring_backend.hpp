@@ -46,7 +46,7 @@ public:
     // completes it at once with operation_aborted and the open, when the kernel finishes it, is
     // undone (native_discard on a worker, or on the completion thread of a ring that shutdown
     // abandoned after shutdown_timeout). False, and op untouched: not done here (the kernel has no
-    // OPENAT, TASKPORT_URING_OPEN=0, or no memory): the caller uses the blocking pool.
+    // OPENAT, TASKPORT_URING_OPEN not 1, or no memory): the caller uses the blocking pool.
     virtual bool open(file_open_op* op) noexcept = 0;
 };
 

@@ -192,8 +192,8 @@ public:
     }
     ~file() { close(); }
 
-    // Opens path (O_CLOEXEC): under io_uring an OPENAT request, elsewhere (and with
-    // TASKPORT_URING_OPEN=0) a call on the runtime's blocking pool (docs/io.md). Throws std::system_error naming
+    // Opens path (O_CLOEXEC) on the runtime's blocking pool; with TASKPORT_URING_OPEN=1 under
+    // io_uring, an OPENAT request instead (docs/io.md says what that changes). Throws std::system_error naming
     // the path (no_such_file_or_directory, permission_denied, ...); std::invalid_argument for
     // an empty mode. A cancel or with_timeout completes the open at once even while the call is
     // in the kernel, on every system; the late open is then undone (io/src/file_open.cpp): its
