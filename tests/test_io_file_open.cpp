@@ -18,8 +18,10 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #if !defined(_WIN32)
@@ -27,6 +29,11 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#endif
+#if defined(__linux__)
+#include <linux/fuse.h>
+#include <poll.h>
+#include <sys/mount.h>
 #endif
 
 using namespace taskport;
@@ -383,3 +390,200 @@ TEST_CASE("open: many opens, some cancelled, the rest cut off by shutdown: no de
             CHECK(fs::exists(p));
     }
 }
+
+#if defined(__linux__)
+namespace {
+
+// A FUSE file system served by this test through /dev/fuse (no libfuse): the one way to hold an
+// open inside the kernel for as long as the test wants, as a hung FUSE or NFS server does. A
+// FIFO does not: native_open's O_NONBLOCK opens it at once, and io_uring's OPENAT opens one
+// at once even without it (its first, inline attempt adds O_NONBLOCK itself). The open waits
+// for the reply to its LOOKUP in a killable wait, which io_uring's ASYNC_CANCEL does not stop
+// (checked on Linux 6.18: ASYNC_CANCEL answers -EALREADY, the OPENAT stays).
+// Needs root (mount) and /dev/fuse; ok() false (why() says) where either is missing.
+class fuse_fs {
+public:
+    explicit fuse_fs(const fs::path& dir) : dir_(dir) {
+        fd_ = ::open("/dev/fuse", O_RDWR | O_CLOEXEC);
+        if (fd_ < 0) {
+            why_ = std::string("/dev/fuse: ") + std::strerror(errno);
+            return;
+        }
+        const std::string opts = "fd=" + std::to_string(fd_) + ",rootmode=40000,user_id=0,group_id=0";
+        if (::mount("taskport-test", dir.c_str(), "fuse.taskport-test", MS_NOSUID | MS_NODEV, opts.c_str()) != 0) {
+            why_ = std::string("mount fuse: ") + std::strerror(errno);
+            return;
+        }
+        mounted_ = true;
+    }
+    ~fuse_fs() { close(); }
+    bool ok() const { return mounted_; }
+    const std::string& why() const { return why_; }
+
+    // The next request (its header in h, what follows in body); false after the hang deadline.
+    bool next(fuse_in_header& h, std::vector<char>& body) {
+        std::vector<char> buf(1 << 20);  // at least max_write + a header, as the protocol asks
+        for (;;) {
+            pollfd p{fd_, POLLIN, 0};
+            const int r = ::poll(&p, 1, static_cast<int>(tp_test::hang_deadline.count() * 1000));
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0) return false;
+            const ssize_t n = ::read(fd_, buf.data(), buf.size());
+            if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == ENOENT)) continue;  // ENOENT: request gone
+            if (n < static_cast<ssize_t>(sizeof h)) return false;
+            std::memcpy(&h, buf.data(), sizeof h);
+            body.assign(buf.data() + sizeof h, buf.data() + n);
+            return true;
+        }
+    }
+    void reply(std::uint64_t unique, int error, const void* out = nullptr, std::size_t len = 0) {
+        std::vector<char> buf(sizeof(fuse_out_header) + (error ? 0 : len));
+        fuse_out_header h{};
+        h.len = static_cast<std::uint32_t>(buf.size());
+        h.error = error;
+        h.unique = unique;
+        std::memcpy(buf.data(), &h, sizeof h);
+        if (!error && len) std::memcpy(buf.data() + sizeof h, out, len);
+        [[maybe_unused]] ssize_t w = ::write(fd_, buf.data(), buf.size());
+    }
+    // Answers INIT (the kernel sends it at mount).
+    bool init() {
+        fuse_in_header h{};
+        std::vector<char> body;
+        if (!next(h, body) || h.opcode != FUSE_INIT) return false;
+        fuse_init_out o{};
+        o.major = FUSE_KERNEL_VERSION;
+        o.minor = FUSE_KERNEL_MINOR_VERSION;
+        o.max_background = 16;
+        o.congestion_threshold = 12;
+        o.max_write = 4096;
+        reply(h.unique, 0, &o, sizeof o);
+        return true;
+    }
+    // The one file there: "x", a regular file, node 2, attributes valid for a minute.
+    static fuse_attr file_attr() {
+        fuse_attr a{};
+        a.ino = 2;
+        a.mode = S_IFREG | 0644;
+        a.nlink = 1;
+        a.blksize = 4096;
+        return a;
+    }
+    void reply_entry(std::uint64_t unique) {
+        fuse_entry_out e{};
+        e.nodeid = 2;
+        e.generation = 1;
+        e.entry_valid = e.attr_valid = 60;
+        e.attr = file_attr();
+        reply(unique, 0, &e, sizeof e);
+    }
+    // Unmounts (lazily: nothing waits for this file system) and closes the device, which aborts
+    // whatever still waits for an answer (ENOTCONN).
+    void close() {
+        if (mounted_) ::umount2(dir_.c_str(), MNT_DETACH);
+        mounted_ = false;
+        if (fd_ >= 0) ::close(fd_);
+        fd_ = -1;
+    }
+
+private:
+    fs::path dir_;
+    int fd_ = -1;
+    bool mounted_ = false;
+    std::string why_;
+};
+
+}  // namespace
+
+// The blocking pool has always given up after shutdown_timeout on an open that does not return;
+// io_uring's OPENAT had shutdown wait for the kernel (in_flight_ == 0) for ever. Now both: the
+// runtime's destruction returns, the open's task got operation_aborted, and when the file system
+// finally answers, the late descriptor is closed (the file system sees FLUSH and RELEASE) and
+// nothing is left open (/proc/self/fd, the ring's descriptor included).
+TEST_CASE("open: shutdown gives up on an open the file system never answers (a hung FUSE server)") {
+    temp_dir dir;
+    const fs::path mnt = dir / "mnt";
+    fs::create_directory(mnt);
+    const long before = tp_test::open_fds();
+    {
+        fuse_fs fuse(mnt);
+        if (!fuse.ok()) {
+            WARN("not checked: no FUSE here (" << fuse.why() << ")");
+            return;
+        }
+        REQUIRE(fuse.init());
+        runtime_options o = tp_test::workers(2);
+        o.shutdown_timeout = std::chrono::milliseconds(200);
+        auto rt = std::make_unique<runtime>(o);
+        const bool uring = uring_opens(*rt);
+        INFO((uring ? "io_uring OPENAT" : "blocking pool"));
+        auto f = rt->spawn(catching(open_file(*rt, mnt / "x", io::open_mode::read)));
+        // The open is in the kernel once its LOOKUP reaches the file system; it is held there.
+        fuse_in_header h{};
+        std::vector<char> body;
+        std::uint64_t lookup = 0;
+        while (!lookup) {
+            REQUIRE(fuse.next(h, body));
+            if (h.opcode == FUSE_LOOKUP && std::strcmp(body.data(), "x") == 0)
+                lookup = h.unique;
+            else if (h.opcode != FUSE_INTERRUPT && h.opcode != FUSE_FORGET)
+                fuse.reply(h.unique, -ENOSYS);
+        }
+        // The runtime goes, in a thread of its own so that a hang fails here rather than hangs.
+        std::mutex mu;
+        std::condition_variable cv;
+        bool gone = false;
+        std::thread destroyer([&] {
+            rt.reset();
+            std::lock_guard<std::mutex> g(mu);
+            gone = true;
+            cv.notify_all();
+        });
+        bool returned;
+        {
+            std::unique_lock<std::mutex> g(mu);
+            returned = cv.wait_for(g, tp_test::hang_deadline, [&] { return gone; });
+        }
+        CHECK(returned);  // before: io_uring's shutdown waited here for the kernel, for ever
+        if (!returned) fuse.close();  // lets the open fail (ENOTCONN), so the thread can be joined
+        destroyer.join();
+        {
+            tp_test::watchdog w("the future of an open cut off by shutdown");
+            CHECK(f.get() == io::operation_aborted());
+        }
+        // The file system answers now: the late open succeeds, and what it opened must be closed.
+        bool released = false;
+        if (returned) {
+            fuse.reply_entry(lookup);
+            while (!released) {
+                REQUIRE(fuse.next(h, body));
+                switch (h.opcode) {
+                    case FUSE_OPEN: {
+                        fuse_open_out out{};
+                        out.fh = 7;
+                        fuse.reply(h.unique, 0, &out, sizeof out);
+                        break;
+                    }
+                    case FUSE_GETATTR: {
+                        fuse_attr_out out{};
+                        out.attr_valid = 60;
+                        out.attr = fuse_fs::file_attr();
+                        fuse.reply(h.unique, 0, &out, sizeof out);
+                        break;
+                    }
+                    case FUSE_FLUSH: fuse.reply(h.unique, 0); break;
+                    case FUSE_RELEASE:
+                        fuse.reply(h.unique, 0);
+                        released = true;
+                        break;
+                    case FUSE_INTERRUPT:  // the kernel's cancel tried to stop the LOOKUP: not answered
+                    case FUSE_FORGET: break;
+                    default: fuse.reply(h.unique, -ENOSYS); break;
+                }
+            }
+        }
+        CHECK(released);  // the late descriptor was closed (by the abandoned ring's thread, or the pool's)
+    }
+    CHECK(tp_test::eventually([&] { return tp_test::open_fds() == before; }));
+}
+#endif

@@ -35,6 +35,10 @@ std::uint64_t max_file_offset() noexcept;
 // file_open_op::flags and passed back to native_open and adopt_file.
 int native_open_flags(open_mode m) noexcept;
 
+// POSIX: the flags of the first step of an open with O_CREAT (native_open, io_uring's OPENAT):
+// O_CREAT | O_EXCL without O_NONBLOCK; what it opens is the regular file it made.
+int native_create_flags(int flags) noexcept;
+
 // The open itself, on a pool thread; never waits for a peer. On success fd and seekable are set,
 // created says whether this call made the file (open_mode::create and it did not exist), and the
 // code is empty; on failure nothing is left open.
@@ -43,7 +47,8 @@ std::error_code native_open(const std::filesystem::path& path, int flags, native
 
 // What native_open does after the open itself, also for an open made elsewhere (io_uring's
 // IORING_OP_OPENAT, uring_backend.cpp): checks what f is (POSIX: refuses a directory, clears
-// O_NONBLOCK on a regular file or block device) and sets seekable. Never waits for a peer (the type
+// O_NONBLOCK on a regular file or block device) and sets seekable; with created (the file was
+// made by native_create_flags' step: a regular file without O_NONBLOCK) it checks nothing. Never waits for a peer (the type
 // comes from cached attributes). On failure f is discarded (native_discard with created) and the
 // OS's code returned.
 std::error_code native_open_finish(native_file f, const std::filesystem::path& path, bool created,

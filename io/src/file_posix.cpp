@@ -45,6 +45,8 @@ void set_file_fast_path(bool on) noexcept { fast_path.store(on ? 1 : 0, std::mem
 
 std::uint64_t max_file_offset() noexcept { return static_cast<std::uint64_t>(std::numeric_limits<off_t>::max()); }
 
+int native_create_flags(int flags) noexcept { return (flags | O_CLOEXEC | O_NOCTTY | O_EXCL) & ~O_NONBLOCK; }
+
 int native_open_flags(open_mode m) noexcept {
     const bool w = has(m, open_mode::write) || has(m, open_mode::create) ||
                    has(m, open_mode::truncate) || has(m, open_mode::append);
@@ -70,7 +72,9 @@ int native_open_flags(open_mode m) noexcept {
 //    fails with resource_unavailable_try_again (EAGAIN) instead.
 //
 // With O_CREAT it first tries O_CREAT | O_EXCL, so that it knows whether it made the file
-// (created: the late open of a cancelled operation removes it again, native_discard); when the
+// (created: the late open of a cancelled operation removes it again, native_discard); that step
+// has no O_NONBLOCK, since what it opens is always the new regular file it made, and so needs no
+// check after it (no statx, fcntl or lseek: native_open_finish returns at once). When the
 // file exists it opens it without O_CREAT. Were the name gone by then (removed in between, or a
 // symbolic link to nothing, which O_EXCL refuses), a plain O_CREAT open decides, as it would
 // have alone; whether that one made the file is not known, so created stays false.
@@ -87,7 +91,7 @@ std::error_code native_open(const std::filesystem::path& path, int flags, native
     created = false;
     int f;
     if ((flags & O_CREAT) != 0) {
-        f = open_as(base | O_EXCL);
+        f = open_as(native_create_flags(flags));
         if (f >= 0) {
             created = true;
         } else if (errno == EEXIST) {
@@ -112,6 +116,10 @@ std::error_code native_open(const std::filesystem::path& path, int flags, native
 // fstat where statx is refused (a seccomp filter, an old kernel).
 std::error_code native_open_finish(native_file f, const std::filesystem::path& path, bool created,
                                    bool& seekable) noexcept {
+    if (created) {  // made by the O_CREAT | O_EXCL step: a regular file, opened without O_NONBLOCK
+        seekable = true;
+        return {};
+    }
     mode_t type = 0;
     std::error_code ec;
 #if defined(STATX_TYPE) && defined(AT_STATX_DONT_SYNC)
@@ -138,7 +146,8 @@ std::error_code native_open_finish(native_file f, const std::filesystem::path& p
         native_discard(f, path, created);
         return ec;
     }
-    seekable = !(::lseek(f, 0, SEEK_CUR) < 0 && errno == ESPIPE);
+    // A regular file always has positions; ask only about anything else (a device, a FIFO).
+    seekable = S_ISREG(type) || !(::lseek(f, 0, SEEK_CUR) < 0 && errno == ESPIPE);
     return {};
 }
 

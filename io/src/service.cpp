@@ -71,7 +71,7 @@ service::service(runtime& r)
         react = std::make_unique<reactor>(cq, make_poller(want), ex.polls_source());
         if (ex.polls_source()) cq.set_poller(react.get());
         if (want == io_backend::io_uring || want == io_backend::automatic) {
-            uring = uring_backend::try_create(cq, uring_unavailable);
+            uring = uring_backend::try_create(cq, r.options().shutdown_timeout, uring_unavailable);
             if (!uring && want == io_backend::io_uring)
                 throw std::system_error(uring_unavailable,
                                         "taskport: TASKPORT_IO_BACKEND/io_backend asks for io_uring, "

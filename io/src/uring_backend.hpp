@@ -13,6 +13,7 @@
 
 #include <taskport/io/detail/operation.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <system_error>
@@ -26,7 +27,10 @@ struct file_open_op;
 class uring_backend : public completion_backend {
 public:
     // Null (and `why` set) when the kernel, a seccomp filter or the build does not allow it.
-    static std::unique_ptr<uring_backend> try_create(completion_queue& cq, std::error_code& why);
+    // shutdown() waits at most shutdown_timeout (max(): no limit) for the kernel to return what
+    // it still holds, then abandons the ring to its thread (uring_backend.cpp).
+    static std::unique_ptr<uring_backend> try_create(completion_queue& cq, std::chrono::milliseconds shutdown_timeout,
+                                                     std::error_code& why);
 
     // The SQEs submit_file_step sends, on any descriptor and buffer (tests drive the backend
     // with them directly): op completes as completion_backend's contract says, with op->bytes
@@ -37,9 +41,11 @@ public:
 
     // io::file::open as IORING_OP_OPENAT (file_open.cpp), with native_open's semantics: the same
     // flags and create-exclusive-first steps, then native_open_finish on the worker that takes the
-    // result. op is parked (kind completion) until delivered; a cancel or shutdown completes it at
-    // once with operation_aborted and the open, when the kernel finishes it, is undone
-    // (native_discard on a worker). False, and op untouched: not done here (the kernel has no
+    // result. The SQE is submitted by the completion thread (never by a worker: see
+    // submit_open_step). op is parked (kind completion) until delivered; a cancel or shutdown
+    // completes it at once with operation_aborted and the open, when the kernel finishes it, is
+    // undone (native_discard on a worker, or on the completion thread of a ring that shutdown
+    // abandoned after shutdown_timeout). False, and op untouched: not done here (the kernel has no
     // OPENAT, TASKPORT_URING_OPEN not 1, or no memory): the caller uses the blocking pool.
     virtual bool open(file_open_op* op) noexcept = 0;
 };

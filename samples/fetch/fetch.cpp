@@ -172,8 +172,10 @@ std::string json_string(std::string_view s) {
 }
 
 // The hidden temporary file the body of jobs[index] is written to: ".NAME.<pid>.<index>.part".
+// The process id is read once (glibc does not cache getpid: one system call per file otherwise).
 fs::path temp_path_of(const fs::path& out_dir, const std::string& name, std::size_t index) {
-    return out_dir / ("." + name + "." + std::to_string(::getpid()) + "." + std::to_string(index) + ".part");
+    static const std::string pid = std::to_string(::getpid());
+    return out_dir / ("." + name + "." + pid + "." + std::to_string(index) + ".part");
 }
 
 // A body is written in pieces of this size (the last one smaller), read from the connection
