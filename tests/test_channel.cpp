@@ -161,6 +161,33 @@ TEST_CASE("channel: blocking forms from outside threads; refused on a worker") {
     }
 }
 
+TEST_CASE("channel: a blocking form given hours::max() waits for the value, it does not time out at once") {
+    // deadline_after(hours::max()) used to wrap into the past (now + max overflowed), so the
+    // receiver gave up at once with timed_out instead of waiting.
+    taskport::channel<int> ch(1);
+    std::atomic<bool> done{false};
+    std::optional<int> got;
+    std::string error;
+    std::thread receiver([&] {
+        try {
+            got = ch.receive_blocking(std::chrono::hours::max());
+        } catch (const std::system_error& e) {
+            error = e.what();
+        }
+        done.store(true);
+    });
+    {
+        tp_test::watchdog wd("receive_blocking(hours::max()) never queued nor returned");
+        while (ch.waiting_receivers() == 0 && !done.load()) std::this_thread::yield();
+    }
+    const bool returned_early = done.load();
+    REQUIRE(ch.try_send(7) == taskport::send_status::sent);
+    receiver.join();
+    CHECK_FALSE(returned_early);
+    CHECK(error == "");
+    CHECK(got == 7);
+}
+
 TEST_CASE("channel: blocking forms with a timeout: timed_out, nothing sent or taken; a hand-off in time") {
     auto is_timed_out = [](const std::system_error& e) { return e.code() == std::errc::timed_out; };
     taskport::channel<int> ch(1);

@@ -332,10 +332,12 @@ inline std::system_error blocking_timed_out(const char* what) {
     return std::system_error(std::make_error_code(std::errc::timed_out), what);
 }
 
-/// The deadline `d` from now, rounded up to the clock's tick.
+/// The deadline `d` from now, rounded up to the clock's tick; saturating (future.hpp's
+/// saturating_deadline): a `d` too long for the clock, such as hours::max(), is the clock's
+/// last time point instead of wrapping into the past, and a zero or negative `d` is now.
 template <class Rep, class Period>
 std::chrono::steady_clock::time_point deadline_after(std::chrono::duration<Rep, Period> d) {
-    return std::chrono::steady_clock::now() + std::chrono::ceil<std::chrono::steady_clock::duration>(d);
+    return saturating_deadline(d);
 }
 
 }  // namespace taskport::detail
