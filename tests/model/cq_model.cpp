@@ -23,6 +23,14 @@
 
 #include "completion_queue.hpp"
 
+// The model's executor inherits executor::help_until_deadline's default body (executor.hpp),
+// which calls the library's futex functions; the model never calls it and links no library, so
+// these stand-ins only satisfy the linker (they are never reached).
+namespace taskport::detail {
+void futex_wait_for(std::atomic<std::uint32_t>&, std::uint32_t, std::chrono::nanoseconds) noexcept {}
+void futex_wake_one(std::atomic<std::uint32_t>&) noexcept {}
+}  // namespace taskport::detail
+
 namespace {
 
 using taskport::detail::task_node;
