@@ -40,6 +40,8 @@ using namespace taskport;
 namespace io = taskport::io;
 namespace fs = std::filesystem;
 using tp_test::run;
+using tp_test::catching;
+using tp_test::error_in;
 
 namespace {
 
@@ -131,20 +133,6 @@ task<std::size_t> read_at(io::file& f, std::uint64_t off, std::span<std::byte> b
     co_return co_await f.read_at(off, b);
 }
 
-template <class T>
-task<std::error_code> catching(task<T> t, std::string* what = nullptr) {
-    try {
-        co_await std::move(t);
-    } catch (const std::system_error& e) {
-        if (what) *what = e.what();
-        co_return e.code();
-    }
-    co_return std::error_code();
-}
-template <class T>
-std::error_code error_in(runtime& rt, task<T> t, std::string* what = nullptr) {
-    return run(rt, catching(std::move(t), what));
-}
 
 // The OPENAT path is opt-in (TASKPORT_URING_OPEN=1): this file tests it wherever io_uring is the
 // backend, unless the environment already chose (TASKPORT_URING_OPEN=0 tests the pool instead).
