@@ -2,6 +2,7 @@
 // cancel before start, broken promise, a promise set from an outside thread, when_all, when_any;
 // any number of waiters on one future (outside threads, worker tasks, a co_await) all waking; a
 // task waiting for its own future getting an error instead of a deadlock.
+#include "registrations.hpp"
 #include "test_util.hpp"
 
 #include <catch2/catch.hpp>
@@ -20,38 +21,11 @@ using namespace taskport;
 
 namespace {
 
+using tp_test::registrations;
+
 bool is_cancelled(const std::system_error& e) {
     return e.code() == std::make_error_code(std::errc::operation_canceled);
 }
-
-// Counts the waiters that have registered with one future's state (through the library's test
-// hook), so a test completes the future only once every waiter it started is really waiting.
-class registrations {
-public:
-    explicit registrations(const void* state) {
-        count_.store(0);
-        watched_.store(state);
-        detail::wait_registered_hook.store(&registrations::on_registered);
-    }
-    ~registrations() {
-        detail::wait_registered_hook.store(nullptr);
-        watched_.store(nullptr);
-    }
-    registrations(const registrations&) = delete;
-    registrations& operator=(const registrations&) = delete;
-    // True once at least n registrations were seen (false only for a hung test).
-    bool wait_for(int n) const {
-        return tp_test::eventually([n] { return count_.load() >= n; });
-    }
-    int count() const { return count_.load(); }
-
-private:
-    static void on_registered(const void* state) noexcept {
-        if (state == watched_.load()) count_.fetch_add(1);
-    }
-    static inline std::atomic<const void*> watched_{nullptr};
-    static inline std::atomic<int> count_{0};
-};
 
 bool is_self_wait(const std::system_error& e) {
     return e.code() == std::make_error_code(std::errc::resource_deadlock_would_occur) &&

@@ -8,6 +8,7 @@
 //
 // Timing never decides a test: a `timeout` is asserted only for a future that nothing completes
 // before the deadline, and a `ready` only with a generous deadline (tp_test::hang_deadline).
+#include "registrations.hpp"
 #include "test_util.hpp"
 
 #include <catch2/catch.hpp>
@@ -25,6 +26,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
+using tp_test::registrations;
+
 constexpr auto generous = tp_test::hang_deadline;
 
 bool is_self_wait(const std::system_error& e) {
@@ -40,42 +43,6 @@ std::error_code future_error_code(F&& f) {
     }
     return {};
 }
-
-// Counts registrations with one state (the library's wait_registered_hook); optionally holds the
-// registering thread until a deadline has passed, so that its timed wait times out with its
-// registration still in place.
-class registrations {
-public:
-    explicit registrations(const void* state,
-                           std::chrono::steady_clock::time_point hold_until = {}) {
-        count_.store(0);
-        hold_until_ = hold_until;
-        watched_.store(state);
-        detail::wait_registered_hook.store(&registrations::on_registered);
-    }
-    ~registrations() {
-        detail::wait_registered_hook.store(nullptr);
-        watched_.store(nullptr);
-    }
-    registrations(const registrations&) = delete;
-    registrations& operator=(const registrations&) = delete;
-    bool wait_for(int n) const {
-        return tp_test::eventually([n] { return count_.load() >= n; });
-    }
-    int count() const { return count_.load(); }
-
-private:
-    static void on_registered(const void* state) noexcept {
-        if (state != watched_.load()) return;
-        count_.fetch_add(1);
-        // The registering thread waits out its deadline here (the deadline is the event).
-        if (hold_until_ != std::chrono::steady_clock::time_point{})
-            std::this_thread::sleep_until(hold_until_);
-    }
-    static inline std::atomic<const void*> watched_{nullptr};
-    static inline std::atomic<int> count_{0};
-    static inline std::chrono::steady_clock::time_point hold_until_{};
-};
 
 }  // namespace
 
